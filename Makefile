@@ -1,0 +1,51 @@
+# mod_swiftwsgi: `make` builds build/mod_swiftwsgi.so and build/libswiftwsgi.so (the Swift host,
+# Swift standard library linked in statically); `make install` installs both into Apache's
+# module directory with a Debian-style swiftwsgi.load.
+
+SWIFT      ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+APXS       ?= apxs
+BUILD      := build
+SWIFTBUILD := .build/release
+LIBEXECDIR := $(shell $(APXS) -q LIBEXECDIR)
+SYSCONFDIR := $(shell $(APXS) -q SYSCONFDIR)
+ABI_INCLUDE := Sources/CSwiftWSGI/include
+C_SOURCES  := $(wildcard apache/*.c)
+C_HEADERS  := $(wildcard apache/*.h) $(ABI_INCLUDE)/swiftwsgi_abi.h
+SWIFT_SOURCES := $(shell find Sources -name '*.swift' -o -name '*.h' -o -name '*.c' -o -name '*.modulemap') Package.swift
+
+.PHONY: all swift module install uninstall test unit-test integration-test clean
+
+all: $(BUILD)/mod_swiftwsgi.so
+
+$(BUILD)/libswiftwsgi.so: $(SWIFT_SOURCES)
+	$(SWIFT) build -c release --product swiftwsgi -Xswiftc -static-stdlib
+	mkdir -p $(BUILD)
+	cp $(SWIFTBUILD)/libswiftwsgi.so $@.tmp && mv $@.tmp $@
+
+# apxs compiles the shim; the module finds libswiftwsgi.so next to itself ($ORIGIN).
+$(BUILD)/mod_swiftwsgi.so: $(C_SOURCES) $(C_HEADERS) $(BUILD)/libswiftwsgi.so
+	cd apache && $(APXS) -c -o mod_swiftwsgi.la -I../$(ABI_INCLUDE) -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter \
+		$(notdir $(C_SOURCES)) -L../$(BUILD) -lswiftwsgi '-Wl,-rpath=\$$ORIGIN' >/dev/null
+	cp apache/.libs/mod_swiftwsgi.so $@.tmp && mv $@.tmp $@
+
+install: all
+	install -d $(DESTDIR)$(LIBEXECDIR)
+	install -m 644 $(BUILD)/libswiftwsgi.so $(DESTDIR)$(LIBEXECDIR)/libswiftwsgi.so
+	install -m 644 $(BUILD)/mod_swiftwsgi.so $(DESTDIR)$(LIBEXECDIR)/mod_swiftwsgi.so
+	install -d $(DESTDIR)$(SYSCONFDIR)/mods-available
+	echo "LoadModule wsgi_module $(LIBEXECDIR)/mod_swiftwsgi.so" > $(DESTDIR)$(SYSCONFDIR)/mods-available/swiftwsgi.load
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBEXECDIR)/mod_swiftwsgi.so $(DESTDIR)$(LIBEXECDIR)/libswiftwsgi.so \
+		$(DESTDIR)$(SYSCONFDIR)/mods-available/swiftwsgi.load
+
+unit-test:
+	$(SWIFT) test
+
+integration-test: all
+	/usr/bin/python3 -m pytest -q Tests/integration
+
+test: unit-test integration-test
+
+clean:
+	rm -rf $(BUILD) apache/.libs apache/*.lo apache/*.la apache/*.slo apache/*.o

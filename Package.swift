@@ -1,0 +1,40 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// mod_swiftwsgi: the Swift host behind the Apache module in apache/.
+//
+// Targets:
+//   CPython       system library: Debian's libpython3.11 (pkg-config python3-embed) plus a
+//                 shim header of static-inline helpers for the C API's macros.
+//   CSwiftWSGI    the one header shared with the C shim in apache/ (the whole C <-> Swift ABI).
+//   PythonHost    the only Swift module that imports CPython: references, GIL, interpreters,
+//                 and the WSGI objects (wsgi.input, wsgi.errors, start_response, file_wrapper).
+//   SwiftWSGI     the host library loaded by mod_swiftwsgi.so: @_cdecl exports, config model,
+//                 request dispatch.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "mod_swiftwsgi",
+    products: [
+        .library(name: "swiftwsgi", type: .dynamic, targets: ["SwiftWSGI"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CPython", pkgConfig: "python3-embed"),
+        .target(name: "CSwiftWSGI"),
+        .target(name: "PythonHost", dependencies: ["CPython", "CSwiftWSGI"], swiftSettings: swiftSettings),
+        .target(
+            name: "SwiftWSGI",
+            dependencies: ["PythonHost", "CSwiftWSGI"],
+            swiftSettings: swiftSettings,
+            linkerSettings: [
+                // Apache unloads and reloads modules at every restart; a Swift image must never be
+                // unloaded (its conformance records stay registered in the runtime).
+                .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "nodelete"]),
+            ]
+        ),
+        .testTarget(name: "SwiftWSGITests", dependencies: ["SwiftWSGI", "PythonHost"], swiftSettings: swiftSettings),
+    ]
+)

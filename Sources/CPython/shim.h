@@ -1,0 +1,96 @@
+/*
+ * shim.h — the CPython 3.11 C API as Swift sees it, plus static-inline helpers for what Swift
+ * cannot import: address macros (Py_None, Py_True, Py_False), type-check macros
+ * (PyBytes_Check, ...) and the object layout of the host's own native types. Every helper is
+ * prefixed swpy_.
+ */
+#ifndef SWIFTWSGI_CPYTHON_SHIM_H
+#define SWIFTWSGI_CPYTHON_SHIM_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <structmember.h>
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
+#error "mod_swiftwsgi is built and tested against CPython 3.11"
+#endif
+
+/* Address macros: Swift imports neither the macro nor the struct's address. */
+static inline PyObject *swpy_none(void) { return Py_None; }
+static inline PyObject *swpy_true(void) { return Py_True; }
+static inline PyObject *swpy_false(void) { return Py_False; }
+static inline PyObject *swpy_not_implemented(void) { return Py_NotImplemented; }
+
+/* Type checks: function-like macros over tp_flags, not imported. */
+static inline int swpy_bytes_check(PyObject *o) { return PyBytes_Check(o); }
+static inline int swpy_unicode_check(PyObject *o) { return PyUnicode_Check(o); }
+static inline int swpy_list_check(PyObject *o) { return PyList_Check(o); }
+static inline int swpy_tuple_check(PyObject *o) { return PyTuple_Check(o); }
+static inline int swpy_long_check(PyObject *o) { return PyLong_Check(o); }
+static inline int swpy_dict_check(PyObject *o) { return PyDict_Check(o); }
+
+/* Unchecked accessors (macros) for objects whose type was just checked. */
+static inline PyObject *swpy_list_get_item(PyObject *o, Py_ssize_t i) { return PyList_GET_ITEM(o, i); }
+static inline Py_ssize_t swpy_list_size(PyObject *o) { return PyList_GET_SIZE(o); }
+static inline PyObject *swpy_tuple_get_item(PyObject *o, Py_ssize_t i) { return PyTuple_GET_ITEM(o, i); }
+static inline Py_ssize_t swpy_tuple_size(PyObject *o) { return PyTuple_GET_SIZE(o); }
+static inline char *swpy_bytes_as_string(PyObject *o) { return PyBytes_AS_STRING(o); }
+static inline Py_ssize_t swpy_bytes_size(PyObject *o) { return PyBytes_GET_SIZE(o); }
+
+/* Variadic functions are not imported: fixed-arity helpers. */
+static inline PyObject *swpy_tuple2(PyObject *a, PyObject *b) { return PyTuple_Pack(2, a, b); }
+static inline PyObject *swpy_call_method0(PyObject *o, const char *name) {
+    return PyObject_CallMethod(o, name, NULL);
+}
+static inline PyObject *swpy_call_method_n(PyObject *o, const char *name, Py_ssize_t n) {
+    return PyObject_CallMethod(o, name, "n", n);
+}
+static inline PyObject *swpy_call3(PyObject *f, PyObject *a, PyObject *b, PyObject *c) {
+    PyObject *args[3] = {a, b, c};
+    return PyObject_Vectorcall(f, args, 3, NULL);
+}
+static inline PyObject *swpy_call2(PyObject *f, PyObject *a, PyObject *b) {
+    PyObject *args[2] = {a, b};
+    return PyObject_Vectorcall(f, args, 2, NULL);
+}
+static inline void swpy_set_error(PyObject *type, const char *message) { PyErr_SetString(type, message); }
+
+/*
+ * Layout of the host's native objects (wsgi.input, wsgi.errors, start_response, file_wrapper):
+ * ctx points at the Swift request state while the request runs and is NULL before and after it,
+ * so an object an application kept past its request raises instead of touching freed memory.
+ */
+typedef struct {
+    PyObject_HEAD
+    void *ctx;
+    PyObject *first;   /* owned, may be NULL (file_wrapper: the file-like object) */
+    PyObject *second;  /* owned, may be NULL */
+    Py_ssize_t number; /* file_wrapper: block size; log: level */
+} swpy_host_object;
+
+static inline swpy_host_object *swpy_host(PyObject *o) { return (swpy_host_object *)o; }
+static inline int swpy_host_object_size(void) { return (int)sizeof(swpy_host_object); }
+static inline Py_ssize_t swpy_host_first_offset(void) { return offsetof(swpy_host_object, first); }
+static inline Py_ssize_t swpy_host_number_offset(void) { return offsetof(swpy_host_object, number); }
+static inline PyTypeObject *swpy_type(PyObject *o) { return Py_TYPE(o); }
+static inline int swpy_is_type(PyObject *o, PyObject *type) { return (PyObject *)Py_TYPE(o) == type; }
+
+/* PyConfig string setters take a pointer into the config struct: done in C so Swift does not
+ * hold two accesses to the same heap PyConfig at once. */
+static inline PyStatus swpy_config_set_program_name(PyConfig *c, const char *v) {
+    return PyConfig_SetBytesString(c, &c->program_name, v);
+}
+static inline PyStatus swpy_config_set_home(PyConfig *c, const char *v) {
+    return PyConfig_SetBytesString(c, &c->home, v);
+}
+static inline PyStatus swpy_config_add_warnoption(PyConfig *c, const char *v) {
+    wchar_t *w = Py_DecodeLocale(v, NULL);
+    if (w == NULL) return PyStatus_NoMemory();
+    PyStatus s = PyWideStringList_Append(&c->warnoptions, w);
+    PyMem_RawFree(w);
+    return s;
+}
+static inline int swpy_status_is_exception(PyStatus s) { return PyStatus_Exception(s); }
+
+#endif

@@ -1,0 +1,1 @@
+/* The ABI lives in include/swiftwsgi_abi.h; this file only makes the target buildable. */

@@ -1,0 +1,151 @@
+/*
+ * swiftwsgi_abi.h — the whole interface between the Apache C shim (apache/) and the Swift host
+ * library (Sources/SwiftWSGI). Plain C structs and function pointers only: no Apache or Python
+ * types cross it. The shim includes it with httpd.h; Swift imports it as the CSwiftWSGI module.
+ *
+ * Direction C -> Swift: the swiftwsgi_* functions at the bottom (exported with @_cdecl).
+ * Direction Swift -> C: the swiftwsgi_ops_t table the shim registers at every configuration
+ * load (the shim can be unloaded and reloaded at another address by a graceful restart; the
+ * Swift library never is, so it must always hold the newest table).
+ *
+ * Every string is NUL-terminated UTF-8/latin-1 bytes owned by the caller and valid only for the
+ * duration of the call, unless said otherwise.
+ */
+#ifndef SWIFTWSGI_ABI_H
+#define SWIFTWSGI_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Bumped whenever a struct below changes layout. */
+#define SWIFTWSGI_ABI_VERSION 1
+
+/** Log levels, numerically equal to Apache's APLOG_* values. */
+enum {
+    SWIFTWSGI_LOG_CRIT = 2,
+    SWIFTWSGI_LOG_ERR = 3,
+    SWIFTWSGI_LOG_WARNING = 4,
+    SWIFTWSGI_LOG_NOTICE = 5,
+    SWIFTWSGI_LOG_INFO = 6,
+    SWIFTWSGI_LOG_DEBUG = 7,
+};
+
+/** A name/value pair (environ entries, response headers). */
+typedef struct swiftwsgi_kv {
+    const char *name;
+    const char *value;
+} swiftwsgi_kv_t;
+
+/** Opaque handle of one request (the shim's request_rec). */
+typedef void *swiftwsgi_request_handle_t;
+
+/**
+ * Apache operations the Swift host calls. Each may block: the host releases the GIL around
+ * every call. A NULL request handle means "no request" (server-level logging).
+ */
+typedef struct swiftwsgi_ops {
+    /** Read up to len bytes of the request body. Returns the count, 0 at end, -1 on error
+     *  (client gone, time-out, body too large); *status then holds an HTTP status or 0. */
+    long (*read_body)(swiftwsgi_request_handle_t r, char *buffer, size_t len, int *status);
+    /** Set the status and response headers. Returns 0, or -1 when Apache refused them. */
+    int (*set_response)(swiftwsgi_request_handle_t r, int status, const char *status_line,
+                        const swiftwsgi_kv_t *headers, size_t count);
+    /** Send body bytes; flush pushes them to the client now. Returns 0, or -1 when the client
+     *  has gone. */
+    int (*write_body)(swiftwsgi_request_handle_t r, const char *data, size_t len, int flush);
+    /** Send length bytes of the open descriptor fd from offset as a file bucket, flushed before
+     *  return (so the application may close fd afterwards). Returns 0, or -1 on failure. */
+    int (*send_file)(swiftwsgi_request_handle_t r, int fd, int64_t offset, int64_t length,
+                     int sendfile_enabled);
+    /** Log one line (no newline) at level; tagged with the request when r is not NULL. */
+    void (*log)(swiftwsgi_request_handle_t r, int level, const char *message);
+    /** Mark the connection aborted after a failure once the headers were sent. */
+    void (*abort_connection)(swiftwsgi_request_handle_t r);
+} swiftwsgi_ops_t;
+
+/** A script to import at process start (WSGIImportScript). */
+typedef struct swiftwsgi_import_script {
+    const char *path;
+    const char *application_group;  /* already expanded; "" is %{GLOBAL} */
+} swiftwsgi_import_script_t;
+
+/** Process-wide settings, from server-config directives, passed at child start. */
+typedef struct swiftwsgi_process_config {
+    const char *python_home;          /* WSGIPythonHome, or NULL */
+    const char *python_path;          /* WSGIPythonPath, ':'-separated, or NULL */
+    int python_optimize;              /* WSGIPythonOptimize, 0..2 */
+    long python_hash_seed;            /* WSGIPythonHashSeed: -1 unset, -2 "random", else 0..4294967295 */
+    const char *const *python_warnings; /* WSGIPythonWarnings options */
+    size_t python_warnings_count;
+    int dont_write_bytecode;          /* WSGIDontWriteBytecode */
+    const char *python_eggs;          /* WSGIPythonEggs, or NULL */
+    int restrict_stdin;               /* WSGIRestrictStdin */
+    int restrict_stdout;              /* WSGIRestrictStdout */
+    int restrict_signal;              /* WSGIRestrictSignal */
+    int destroy_interpreter;          /* WSGIDestroyInterpreter */
+    const char *apache_version;       /* e.g. "2.4.62" */
+    const char *mpm_name;             /* "event", "worker", "prefork" */
+    int threads_per_process;          /* ThreadsPerChild (1 for prefork) */
+    int maximum_processes;            /* ServerLimit-derived maximum of children */
+    const swiftwsgi_import_script_t *import_scripts;
+    size_t import_scripts_count;
+} swiftwsgi_process_config_t;
+
+/** One request as the shim resolved it. */
+typedef struct swiftwsgi_request {
+    swiftwsgi_request_handle_t handle;
+    const swiftwsgi_kv_t *environ;    /* CGI variables and subprocess_env, latin-1 bytes */
+    size_t environ_count;
+    const char *script_filename;      /* the .wsgi file */
+    int64_t script_mtime;             /* its modification time in microseconds (Apache's stat) */
+    const char *server_hostname;      /* the virtual host's ServerName (not the Host header) */
+    int server_port;                  /* its port */
+    const char *application_group;    /* unexpanded spec, e.g. "%{RESOURCE}", "%{GLOBAL}", "name" */
+    const char *callable_object;      /* default "application" */
+    const char *process_group;        /* "" in embedded mode */
+    int script_reloading;             /* WSGIScriptReloading */
+    int enable_sendfile;              /* WSGIEnableSendfile */
+    int header_only;                  /* HEAD: the body is not sent */
+    const char *request_handler;      /* "wsgi-script" or "application/x-httpd-wsgi" */
+} swiftwsgi_request_t;
+
+/* ---- Exported by the Swift library ---------------------------------------------------- */
+
+/** The ABI version the library was built with; the shim refuses to run on a mismatch. */
+int swiftwsgi_abi_version(void);
+
+/** The host's version string, e.g. "0.1.0", and the Python it embeds, e.g. "3.11". */
+const char *swiftwsgi_version(void);
+const char *swiftwsgi_python_version(void);
+
+/** Register the shim's operations (at every configuration load and in each child). */
+void swiftwsgi_register_ops(const swiftwsgi_ops_t *ops);
+
+/**
+ * Configuration checks, run while Apache reads its configuration (no threads, no Python).
+ * Each returns 0 when value is acceptable, else -1 with a reason written to error
+ * (NUL-terminated, truncated to error_len).
+ */
+int swiftwsgi_check_python_home(const char *path, char *error, size_t error_len);
+int swiftwsgi_check_application_group(const char *spec, char *error, size_t error_len);
+
+/** Initialise Python in a child process (after fork). Returns 0, or -1 after logging why. */
+int swiftwsgi_child_init(const swiftwsgi_process_config_t *config);
+
+/** Tear Python down as the child exits. Never hangs on application threads. */
+void swiftwsgi_child_exit(void);
+
+/** Run one WSGI request. Returns 0 (OK: the response was sent or the connection aborted) or
+ *  an HTTP status for Apache to answer with (500 when the application failed before sending
+ *  anything). */
+int swiftwsgi_handle_request(const swiftwsgi_request_t *request);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SWIFTWSGI_ABI_H */

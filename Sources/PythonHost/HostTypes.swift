@@ -1,0 +1,409 @@
+@preconcurrency import CPython
+@preconcurrency import CSwiftWSGI
+import Glibc
+
+typealias FastMethod = @convention(c) (PyPointer?, UnsafePointer<PyPointer?>?, Py_ssize_t) -> PyPointer?
+typealias PlainMethod = @convention(c) (PyPointer?, PyPointer?) -> PyPointer?
+typealias TernaryFunc = @convention(c) (PyPointer?, PyPointer?, PyPointer?) -> PyPointer?
+typealias UnaryFunc = @convention(c) (PyPointer?) -> PyPointer?
+typealias Destructor = @convention(c) (PyPointer?) -> Void
+typealias NewFunc = @convention(c) (UnsafeMutablePointer<PyTypeObject>?, PyPointer?, PyPointer?) -> PyPointer?
+
+/// The host's native Python types, created once per interpreter from process-wide specs:
+/// `Input` (wsgi.input), `Log` (wsgi.errors, sys.stdout, sys.stderr), `StartResponse`,
+/// `FileWrapper` (wsgi.file_wrapper) and `Restricted` (sys.stdin when restricted).
+///
+/// Instances share the `swpy_host_object` layout; `ctx` points at the running request's
+/// `RequestContext` and is cleared when the request ends.
+final class HostTypes {
+    let input: PyPointer
+    let log: PyPointer
+    let startResponse: PyPointer
+    let fileWrapper: PyPointer
+    let restricted: PyPointer
+
+    init() throws(HostError) {
+        guard let input = PyType_FromSpec(Specs.input), let log = PyType_FromSpec(Specs.log),
+              let startResponse = PyType_FromSpec(Specs.startResponse),
+              let fileWrapper = PyType_FromSpec(Specs.fileWrapper),
+              let restricted = PyType_FromSpec(Specs.restricted)
+        else {
+            throw HostError("cannot create the host's Python types: \(PythonRuntime.currentExceptionText())")
+        }
+        self.input = input
+        self.log = log
+        self.startResponse = startResponse
+        self.fileWrapper = fileWrapper
+        self.restricted = restricted
+        // File-like attributes some libraries look for on sys.stderr.
+        for (key, value) in [("encoding", "utf-8"), ("errors", "backslashreplace")] {
+            if let v = Py.string(value) { PyObject_SetAttrString(log, key, v); Py_DecRef(v) }
+        }
+        PyObject_SetAttrString(log, "closed", Py.false)
+    }
+
+    private func make(_ type: PyPointer, ctx: UnsafeMutableRawPointer?) -> PyPointer {
+        let tp = UnsafeMutableRawPointer(type).assumingMemoryBound(to: PyTypeObject.self)
+        let o = PyType_GenericAlloc(tp, 0)!
+        swpy_host(o).pointee.ctx = ctx
+        return o
+    }
+
+    func makeInput(_ ctx: RequestContext) -> PyPointer { make(input, ctx: ctx.opaque) }
+    func makeStartResponse(_ ctx: RequestContext) -> PyPointer { make(startResponse, ctx: ctx.opaque) }
+
+    /// A log object: bound to a request (wsgi.errors) or, with ctx nil, to whichever request
+    /// the writing thread is running (sys.stdout, sys.stderr).
+    func makeLog(level: Int, name: String, ctx: RequestContext? = nil) -> PyPointer {
+        let o = make(log, ctx: ctx?.opaque)
+        swpy_host(o).pointee.number = level
+        swpy_host(o).pointee.second = Py.string(name)
+        return o
+    }
+
+    func makeRestricted(name: String) -> PyPointer {
+        let o = make(restricted, ctx: nil)
+        swpy_host(o).pointee.second = Py.string(name)
+        return o
+    }
+}
+
+// MARK: - Type specs (process-wide, never freed: CPython keeps pointers into them)
+
+private enum Specs {
+    nonisolated(unsafe) static let input = spec("mod_swiftwsgi.Input", methods: [
+        method("read", InputMethods.read),
+        method("readline", InputMethods.readline),
+        method("readlines", InputMethods.readlines),
+        method("close", InputMethods.close),
+    ], slots: [
+        (Py_tp_iter, unsafeBitCast(selfIter, to: UnsafeMutableRawPointer.self)),
+        (Py_tp_iternext, unsafeBitCast(InputMethods.next, to: UnsafeMutableRawPointer.self)),
+    ])
+
+    nonisolated(unsafe) static let log = spec("mod_swiftwsgi.Log", methods: [
+        method("write", LogMethods.write),
+        method("writelines", LogMethods.writelines),
+        method("flush", LogMethods.flush),
+        method("close", LogMethods.flush),
+        method("isatty", LogMethods.falseMethod),
+        method("readable", LogMethods.falseMethod),
+        method("seekable", LogMethods.falseMethod),
+        method("writable", LogMethods.trueMethod),
+    ], slots: [])
+
+    nonisolated(unsafe) static let startResponse = spec("mod_swiftwsgi.StartResponse", methods: [
+        method("write", ResponseMethods.write),
+    ], slots: [
+        (Py_tp_call, unsafeBitCast(ResponseMethods.startResponse, to: UnsafeMutableRawPointer.self)),
+    ])
+
+    nonisolated(unsafe) static let fileWrapper = spec("mod_swiftwsgi.FileWrapper", methods: [
+        method("close", FileWrapperMethods.close),
+    ], slots: [
+        (Py_tp_new, unsafeBitCast(FileWrapperMethods.new, to: UnsafeMutableRawPointer.self)),
+        (Py_tp_iter, unsafeBitCast(selfIter, to: UnsafeMutableRawPointer.self)),
+        (Py_tp_iternext, unsafeBitCast(FileWrapperMethods.next, to: UnsafeMutableRawPointer.self)),
+        (Py_tp_members, UnsafeMutableRawPointer(fileWrapperMembers)),
+    ])
+
+    nonisolated(unsafe) static let restricted = spec("mod_swiftwsgi.Restricted", methods: [
+        method("read", RestrictedMethods.refuse),
+        method("readline", RestrictedMethods.refuse),
+        method("readlines", RestrictedMethods.refuse),
+        method("write", RestrictedMethods.refuse),
+        method("writelines", RestrictedMethods.refuse),
+        method("fileno", RestrictedMethods.refuse),
+        method("flush", LogMethods.noneMethod),
+        method("isatty", LogMethods.falseMethod),
+    ], slots: [
+        (Py_tp_iter, unsafeBitCast(RestrictedMethods.refuseUnary, to: UnsafeMutableRawPointer.self)),
+    ])
+
+    nonisolated(unsafe) static let fileWrapperMembers: UnsafeMutablePointer<PyMemberDef> = {
+        let m = UnsafeMutablePointer<PyMemberDef>.allocate(capacity: 3)
+        m[0] = PyMemberDef(name: strdup("filelike"), type: T_OBJECT, offset: swpy_host_first_offset(),
+                           flags: READONLY, doc: nil)
+        m[1] = PyMemberDef(name: strdup("blksize"), type: T_PYSSIZET, offset: swpy_host_number_offset(),
+                           flags: READONLY, doc: nil)
+        m[2] = PyMemberDef()
+        return m
+    }()
+
+    static func method(_ name: String, _ f: FastMethod) -> PyMethodDef {
+        PyMethodDef(ml_name: strdup(name), ml_meth: unsafeBitCast(f, to: PyCFunction.self),
+                    ml_flags: METH_FASTCALL, ml_doc: nil)
+    }
+
+    static func spec(_ name: String, methods: [PyMethodDef], slots: [(Int32, UnsafeMutableRawPointer)])
+        -> UnsafeMutablePointer<PyType_Spec>
+    {
+        let defs = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: methods.count + 1)
+        for (i, m) in methods.enumerated() { defs[i] = m }
+        defs[methods.count] = PyMethodDef()
+        var all = slots
+        all.append((Py_tp_dealloc, unsafeBitCast(dealloc, to: UnsafeMutableRawPointer.self)))
+        all.append((Py_tp_methods, UnsafeMutableRawPointer(defs)))
+        let slotArray = UnsafeMutablePointer<PyType_Slot>.allocate(capacity: all.count + 1)
+        for (i, s) in all.enumerated() { slotArray[i] = PyType_Slot(slot: s.0, pfunc: s.1) }
+        slotArray[all.count] = PyType_Slot(slot: 0, pfunc: nil)
+        let spec = UnsafeMutablePointer<PyType_Spec>.allocate(capacity: 1)
+        spec.pointee = PyType_Spec(name: strdup(name), basicsize: swpy_host_object_size(), itemsize: 0,
+                                   flags: UInt32(Py_TPFLAGS_DEFAULT), slots: slotArray)
+        return spec
+    }
+}
+
+private let dealloc: Destructor = { o in
+    guard let o else { return }
+    let tp = swpy_type(o)
+    Py_XDECREF(swpy_host(o).pointee.first)
+    Py_XDECREF(swpy_host(o).pointee.second)
+    PyObject_Free(o)
+    if let tp { Py_DecRef(UnsafeMutableRawPointer(tp).assumingMemoryBound(to: PyObject.self)) }
+}
+
+private let selfIter: UnaryFunc = { o in
+    guard let o else { return nil }
+    Py_IncRef(o)
+    return o
+}
+
+/// The request an object belongs to, or nil with RuntimeError set when it has ended.
+func requestContext(_ o: PyPointer?) -> RequestContext? {
+    guard let o, let ctx = swpy_host(o).pointee.ctx else {
+        Py.raise(PyExc_RuntimeError, "the WSGI request this object belongs to has finished")
+        return nil
+    }
+    return Unmanaged<RequestContext>.fromOpaque(ctx).takeUnretainedValue()
+}
+
+/// Positional argument i, or nil when absent or None.
+@inline(__always)
+func argument(_ args: UnsafePointer<PyPointer?>?, _ count: Py_ssize_t, _ i: Int) -> PyPointer? {
+    guard i < count, let a = args?[i], a != Py.none else { return nil }
+    return a
+}
+
+/// A size argument: absent, None or negative mean "no limit" (-1).
+func sizeArgument(_ args: UnsafePointer<PyPointer?>?, _ count: Py_ssize_t, _ i: Int) -> Int? {
+    guard let a = argument(args, count, i) else { return -1 }
+    guard swpy_long_check(a) != 0 else {
+        Py.raise(PyExc_TypeError, "integer argument expected")
+        return nil
+    }
+    let v = PyLong_AsSsize_t(a)
+    if v == -1, PyErr_Occurred() != nil { return nil }
+    return v < 0 ? -1 : v
+}
+
+private enum InputMethods {
+    static let read: FastMethod = { o, args, n in
+        guard let ctx = requestContext(o), let size = sizeArgument(args, n, 0) else { return nil }
+        return ctx.input.read(size)
+    }
+    static let readline: FastMethod = { o, args, n in
+        guard let ctx = requestContext(o), let size = sizeArgument(args, n, 0) else { return nil }
+        return ctx.input.readline(size)
+    }
+    static let readlines: FastMethod = { o, args, n in
+        guard let ctx = requestContext(o), let hint = sizeArgument(args, n, 0) else { return nil }
+        return ctx.input.readlines(hint)
+    }
+    static let close: FastMethod = { _, _, _ in Py.returnNone() }
+    static let next: UnaryFunc = { o in
+        guard let ctx = requestContext(o), let line = ctx.input.readline(-1) else { return nil }
+        if swpy_bytes_size(line) == 0 {
+            Py_DecRef(line)
+            return nil  // StopIteration
+        }
+        return line
+    }
+}
+
+enum LogMethods {
+    static let write: FastMethod = { o, args, n in
+        guard let o else { return nil }
+        guard n == 1, let s = args?[0], swpy_unicode_check(s) != 0 else {
+            Py.raise(PyExc_TypeError, "log.write() argument must be a str")
+            return nil
+        }
+        LogObject(o).write(s)
+        return Py.returnNone()
+    }
+    static let writelines: FastMethod = { o, args, n in
+        guard let o, n == 1, let seq = args?[0], let it = PyObject_GetIter(seq) else {
+            if PyErr_Occurred() == nil { Py.raise(PyExc_TypeError, "writelines() takes an iterable") }
+            return nil
+        }
+        defer { Py_DecRef(it) }
+        while let item = PyIter_Next(it) {
+            defer { Py_DecRef(item) }
+            guard swpy_unicode_check(item) != 0 else {
+                Py.raise(PyExc_TypeError, "log.writelines() items must be str")
+                return nil
+            }
+            LogObject(o).write(item)
+        }
+        return PyErr_Occurred() == nil ? Py.returnNone() : nil
+    }
+    static let flush: FastMethod = { o, _, _ in
+        if let o { LogObject(o).flush() }
+        return Py.returnNone()
+    }
+    static let falseMethod: FastMethod = { _, _, _ in Py.bool(false) }
+    static let trueMethod: FastMethod = { _, _, _ in Py.bool(true) }
+    static let noneMethod: FastMethod = { _, _, _ in Py.returnNone() }
+}
+
+/// A Log instance: text is buffered (in `first`) until a newline, then each complete line goes
+/// to Apache's error log, tagged with the request.
+struct LogObject {
+    let o: PyPointer
+    init(_ o: PyPointer) { self.o = o }
+
+    func write(_ s: PyPointer) {
+        var text: PyPointer = s
+        Py_IncRef(s)
+        if let pending = swpy_host(o).pointee.first {
+            swpy_host(o).pointee.first = nil
+            if let joined = PyUnicode_Concat(pending, s) {
+                Py_DecRef(text)
+                text = joined
+            }
+            Py_DecRef(pending)
+        }
+        guard let swiftText = Py.swiftString(text) else { Py_DecRef(text); return }
+        guard let lastNewline = swiftText.lastIndex(of: "\n") else {
+            swpy_host(o).pointee.first = text  // keep the partial line
+            return
+        }
+        Py_DecRef(text)
+        let complete = String(swiftText[..<lastNewline])
+        let rest = swiftText[swiftText.index(after: lastNewline)...]
+        if !rest.isEmpty { swpy_host(o).pointee.first = Py.string(String(rest)) }
+        emit(complete)
+    }
+
+    func flush() {
+        guard let pending = swpy_host(o).pointee.first else { return }
+        swpy_host(o).pointee.first = nil
+        let text = Py.swiftString(pending)
+        Py_DecRef(pending)
+        if let text, !text.isEmpty { emit(text) }
+    }
+
+    private func emit(_ lines: String) {
+        let level = swpy_host(o).pointee.number
+        let handle: swiftwsgi_request_handle_t?
+        if let ctx = swpy_host(o).pointee.ctx {
+            handle = Unmanaged<RequestContext>.fromOpaque(ctx).takeUnretainedValue().handle
+        } else {
+            handle = ThreadStates.existing()?.currentRequest?.handle
+        }
+        guard let ops = PythonRuntime.shared?.apache else { return }
+        withoutGIL { ops.log(handle, level, lines) }
+    }
+}
+
+private enum RestrictedMethods {
+    static func message(_ o: PyPointer?) -> String {
+        let name = o.flatMap { swpy_host($0).pointee.second }.flatMap(Py.swiftString) ?? "stream"
+        return "\(name) access restricted by mod_wsgi"
+    }
+    static let refuse: FastMethod = { o, _, _ in
+        Py.raise(PyExc_OSError, message(o))
+        return nil
+    }
+    static let refuseUnary: UnaryFunc = { o in
+        Py.raise(PyExc_OSError, message(o))
+        return nil
+    }
+}
+
+private enum ResponseMethods {
+    nonisolated(unsafe) static let startResponse: TernaryFunc = { o, args, kwargs in
+        guard let ctx = requestContext(o), let args else { return nil }
+        var exc: PyPointer? = nil
+        if let kwargs, PyDict_Size(kwargs) > 0 {
+            exc = PyDict_GetItemString(kwargs, "exc_info")
+            if PyDict_Size(kwargs) > (exc == nil ? 0 : 1) {
+                Py.raise(PyExc_TypeError, "start_response() got an unexpected keyword argument")
+                return nil
+            }
+        }
+        let n = PyTuple_Size(args)
+        guard n == 2 || (n == 3 && exc == nil) else {
+            Py.raise(PyExc_TypeError, "start_response() takes 2 or 3 arguments (\(n) given)")
+            return nil
+        }
+        if n == 3 { exc = swpy_tuple_get_item(args, 2) }
+        if exc == Py.none { exc = nil }
+        guard ctx.startResponse(status: swpy_tuple_get_item(args, 0)!,
+                                headers: swpy_tuple_get_item(args, 1)!, excInfo: exc)
+        else { return nil }
+        return PyObject_GetAttrString(o, "write")
+    }
+    static let write: FastMethod = { o, args, n in
+        guard let ctx = requestContext(o) else { return nil }
+        guard n == 1, let data = args?[0], swpy_bytes_check(data) != 0 else {
+            Py.raise(PyExc_TypeError, "write() argument must be a byte string")
+            return nil
+        }
+        return ctx.legacyWrite(data) ? Py.returnNone() : nil
+    }
+}
+
+private enum FileWrapperMethods {
+    static let new: NewFunc = { type, args, kwargs in
+        guard let type, let args else { return nil }
+        var filelike: PyPointer?
+        var blksize = 8192
+        let n = PyTuple_Size(args)
+        if n >= 1 { filelike = swpy_tuple_get_item(args, 0) }
+        var sizeObject: PyPointer? = n >= 2 ? swpy_tuple_get_item(args, 1) : nil
+        if let kwargs {
+            if filelike == nil { filelike = PyDict_GetItemString(kwargs, "filelike") }
+            if sizeObject == nil { sizeObject = PyDict_GetItemString(kwargs, "blksize") }
+        }
+        guard let filelike, n <= 2 else {
+            Py.raise(PyExc_TypeError, "file_wrapper(filelike, blksize=8192)")
+            return nil
+        }
+        if let sizeObject {
+            let v = PyLong_AsSsize_t(sizeObject)
+            if v == -1, PyErr_Occurred() != nil { return nil }
+            guard v > 0 else {
+                Py.raise(PyExc_ValueError, "file_wrapper blksize must be positive")
+                return nil
+            }
+            blksize = v
+        }
+        guard let o = PyType_GenericAlloc(type, 0) else { return nil }
+        Py_IncRef(filelike)
+        swpy_host(o).pointee.first = filelike
+        swpy_host(o).pointee.number = blksize
+        return o
+    }
+    static let next: UnaryFunc = { o in
+        guard let o, let filelike = swpy_host(o).pointee.first else { return nil }
+        guard let data = swpy_call_method_n(filelike, "read", swpy_host(o).pointee.number) else { return nil }
+        if swpy_bytes_check(data) != 0 && swpy_bytes_size(data) == 0 {
+            Py_DecRef(data)
+            return nil
+        }
+        if swpy_unicode_check(data) != 0 && PyUnicode_GetLength(data) == 0 {
+            Py_DecRef(data)
+            return nil
+        }
+        return data
+    }
+    static let close: FastMethod = { o, _, _ in
+        guard let o, let filelike = swpy_host(o).pointee.first else { return Py.returnNone() }
+        if PyObject_HasAttrString(filelike, "close") != 0 {
+            guard let r = swpy_call_method0(filelike, "close") else { return nil }
+            Py_DecRef(r)
+        }
+        return Py.returnNone()
+    }
+}

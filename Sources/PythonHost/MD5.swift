@@ -1,0 +1,59 @@
+import Glibc
+
+/// MD5 (RFC 1321), only for naming script modules as mod_wsgi does (`_mod_wsgi_` + hex digest
+/// of the script's path), which applications and tools look up in sys.modules. Not for security.
+enum MD5 {
+    private static let shifts: [UInt32] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+        5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
+        4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+        6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+    ]
+    /// floor(abs(sin(i + 1)) * 2^32)
+    private static let table: [UInt32] = (0..<64).map { i in
+        let s = sin(Double(i + 1))
+        return UInt32(truncatingIfNeeded: Int64((s < 0 ? -s : s) * 4_294_967_296.0))
+    }
+
+    static func digest(_ message: [UInt8]) -> [UInt8] {
+        var a0: UInt32 = 0x6745_2301, b0: UInt32 = 0xefcd_ab89, c0: UInt32 = 0x98ba_dcfe, d0: UInt32 = 0x1032_5476
+        var data = message
+        let bitLength = UInt64(message.count) &* 8
+        data.append(0x80)
+        while data.count % 64 != 56 { data.append(0) }
+        for i in 0..<8 { data.append(UInt8(truncatingIfNeeded: bitLength >> (8 * UInt64(i)))) }
+        var m = [UInt32](repeating: 0, count: 16)
+        for chunk in stride(from: 0, to: data.count, by: 64) {
+            for i in 0..<16 {
+                let j = chunk + i * 4
+                m[i] = UInt32(data[j]) | UInt32(data[j + 1]) << 8 | UInt32(data[j + 2]) << 16 | UInt32(data[j + 3]) << 24
+            }
+            var a = a0, b = b0, c = c0, d = d0
+            for i in 0..<64 {
+                var f: UInt32
+                let g: Int
+                switch i {
+                case 0..<16: f = (b & c) | (~b & d); g = i
+                case 16..<32: f = (d & b) | (~d & c); g = (5 * i + 1) % 16
+                case 32..<48: f = b ^ c ^ d; g = (3 * i + 5) % 16
+                default: f = c ^ (b | ~d); g = (7 * i) % 16
+                }
+                f = f &+ a &+ table[i] &+ m[g]
+                a = d; d = c; c = b
+                b = b &+ (f << shifts[i] | f >> (32 - shifts[i]))
+            }
+            a0 = a0 &+ a; b0 = b0 &+ b; c0 = c0 &+ c; d0 = d0 &+ d
+        }
+        return [a0, b0, c0, d0].flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
+    }
+
+    static func hex(_ message: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in digest(message) {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,53 @@
+/// Process-wide Python settings (the server-config WSGIPython* and WSGIRestrict* directives).
+public struct ProcessConfig: Sendable {
+    public var pythonHome: String?
+    public var pythonPath: [String] = []
+    public var optimize = 0
+    /// nil: unset; -1: "random"; else the seed.
+    public var hashSeed: Int?
+    public var warnings: [String] = []
+    public var dontWriteBytecode = false
+    public var pythonEggs: String?
+    public var restrictStdin = true
+    public var restrictStdout = false
+    public var restrictSignal = true
+    public var destroyInterpreter = true
+    public var apacheVersion = "2.4"
+    public var mpmName = "event"
+    public var threadsPerProcess = 1
+    public var maximumProcesses = 1
+    public var multithread: Bool { threadsPerProcess > 1 }
+    public var multiprocess: Bool { maximumProcesses > 1 }
+    /// (script path, application group) pairs to load at process start (WSGIImportScript).
+    public var importScripts: [(path: String, applicationGroup: String)] = []
+
+    public init() {}
+}
+
+/// The interpreter a Python home selects, as `PyConfig.program_name` / `home`.
+///
+/// A virtual environment (a directory holding `pyvenv.cfg`) is selected through its own
+/// `bin/python3`, so CPython's path calculation finds `pyvenv.cfg` and sets `sys.prefix` to the
+/// venv with the base installation's standard library; any other home is a Python prefix.
+public struct PythonLocation: Equatable, Sendable {
+    public var programName: String
+    public var home: String?
+
+    public static let embeddedVersion = "3.11"
+
+    public init(home: String?, isVirtualEnvironment: Bool) {
+        guard let home else {
+            programName = "/usr/bin/python\(Self.embeddedVersion)"
+            self.home = nil
+            return
+        }
+        let trimmed = home.count > 1 && home.hasSuffix("/") ? String(home.dropLast()) : home
+        if isVirtualEnvironment {
+            programName = trimmed + "/bin/python3"
+            self.home = nil
+        } else {
+            programName = trimmed + "/bin/python\(Self.embeddedVersion)"
+            self.home = trimmed
+        }
+    }
+}

@@ -1,0 +1,98 @@
+@preconcurrency import CPython
+import Glibc
+import Synchronization
+
+/// The thread states one OS thread keeps, one per interpreter, for the life of the process.
+///
+/// On CPython 3.11 the first thread state created on a thread owns the thread's PyGILState slot;
+/// if that were a sub-interpreter's, later main-interpreter code (and every C extension using
+/// PyGILState_Ensure) would silently run in the sub-interpreter. So a thread's first contact
+/// creates and pins its main-interpreter state, and sub-interpreter states are created after it
+/// and kept, which also keeps `threading.local` data and saves creating states per request.
+final class ThreadStates {
+    let main: UnsafeMutablePointer<PyThreadState>
+    /// Indexed by `Interpreter.ordinal`; index 0 is the main interpreter.
+    private var states: [UnsafeMutablePointer<PyThreadState>?]
+    /// The request this thread is running, so sys.stdout/sys.stderr output is tagged with it.
+    var currentRequest: RequestContext?
+
+    private init(main: UnsafeMutablePointer<PyThreadState>) {
+        self.main = main
+        self.states = [main]
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Every thread state created, for tearing interpreters down at process exit.
+    static let all = Mutex<ThreadStateList>(ThreadStateList())
+
+    /// This thread's states if it has any (a thread Python itself started has none).
+    static func existing() -> ThreadStates? {
+        pthread_getspecific(key).map { Unmanaged<ThreadStates>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// This thread's states, pinning a main-interpreter state on first contact. Must be called
+    /// without the GIL.
+    static func current() -> ThreadStates {
+        if let raw = pthread_getspecific(key) {
+            return Unmanaged<ThreadStates>.fromOpaque(raw).takeUnretainedValue()
+        }
+        // PyGILState_Ensure creates the thread's main-interpreter state and binds it to the
+        // thread's GILState slot; never releasing that hold keeps the state alive.
+        _ = PyGILState_Ensure()
+        let tstate = PyThreadState_Get()!
+        PyEval_SaveThread()
+        return adopt(tstate)
+    }
+
+    /// Records the state the process was initialised with, for the initialising thread.
+    @discardableResult
+    static func adopt(_ tstate: UnsafeMutablePointer<PyThreadState>) -> ThreadStates {
+        let states = ThreadStates(main: tstate)
+        pthread_setspecific(key, Unmanaged.passRetained(states).toOpaque())
+        all.withLock { $0.items.append(tstate) }
+        return states
+    }
+
+    /// This thread's state for an interpreter, created on first use. Without the GIL.
+    func state(for interpreter: Interpreter) -> UnsafeMutablePointer<PyThreadState> {
+        let i = interpreter.ordinal
+        if i < states.count, let s = states[i] { return s }
+        let s = PyThreadState_New(interpreter.state)!
+        record(s, for: interpreter)
+        return s
+    }
+
+    func record(_ s: UnsafeMutablePointer<PyThreadState>, for interpreter: Interpreter) {
+        let i = interpreter.ordinal
+        if i >= states.count { states.append(contentsOf: repeatElement(nil, count: i - states.count + 1)) }
+        states[i] = s
+        ThreadStates.all.withLock { $0.items.append(s) }
+    }
+}
+
+/// Runs body holding the GIL in interpreter's thread state for this thread. Without the GIL on
+/// entry: the host's own locks are always taken before the GIL, never while holding it.
+func withGIL<R>(in interpreter: Interpreter, _ body: () throws -> R) rethrows -> R {
+    let tstate = ThreadStates.current().state(for: interpreter)
+    PyEval_RestoreThread(tstate)
+    defer { PyEval_SaveThread() }
+    return try body()
+}
+
+/// Runs body with the GIL released (around every call that can block: Apache I/O, logging).
+@inline(__always)
+func withoutGIL<R>(_ body: () throws -> R) rethrows -> R {
+    let tstate = PyEval_SaveThread()
+    defer { PyEval_RestoreThread(tstate) }
+    return try body()
+}
+
+/// Thread-state pointers, only dereferenced by CPython with the GIL held.
+struct ThreadStateList: @unchecked Sendable {
+    var items: [UnsafeMutablePointer<PyThreadState>] = []
+}

@@ -1,0 +1,101 @@
+@preconcurrency public import CSwiftWSGI
+import Glibc
+import PythonHost
+
+// The C entry points of the Swift host (declared in swiftwsgi_abi.h). Each is called by the
+// Apache shim; none may trap.
+
+nonisolated(unsafe) private var registeredOps: ApacheOps?
+
+@_cdecl("swiftwsgi_abi_version")
+public func swiftwsgiABIVersion() -> Int32 { SWIFTWSGI_ABI_VERSION }
+
+nonisolated(unsafe) private let versionCString = strdup(PythonRuntime.versionString)!
+nonisolated(unsafe) private let pythonVersionCString = strdup(PythonLocation.embeddedVersion)!
+
+@_cdecl("swiftwsgi_version")
+public func swiftwsgiVersion() -> UnsafePointer<CChar> { UnsafePointer(versionCString) }
+
+@_cdecl("swiftwsgi_python_version")
+public func swiftwsgiPythonVersion() -> UnsafePointer<CChar> { UnsafePointer(pythonVersionCString) }
+
+@_cdecl("swiftwsgi_register_ops")
+public func swiftwsgiRegisterOps(_ ops: UnsafePointer<swiftwsgi_ops_t>?) {
+    guard let ops else { return }
+    registeredOps = ApacheOps(ops.pointee)
+}
+
+@_cdecl("swiftwsgi_check_python_home")
+public func swiftwsgiCheckPythonHome(_ path: UnsafePointer<CChar>?, _ error: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
+    guard let path else { return report("no path given", error, length) }
+    if let reason = ConfigChecks.pythonHome(String(cString: path)) { return report(reason, error, length) }
+    return 0
+}
+
+@_cdecl("swiftwsgi_check_application_group")
+public func swiftwsgiCheckApplicationGroup(_ spec: UnsafePointer<CChar>?, _ error: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
+    guard let spec else { return report("no value given", error, length) }
+    if let reason = ApplicationGroup.validate(String(cString: spec)) { return report(reason, error, length) }
+    return 0
+}
+
+private func report(_ reason: String, _ error: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
+    if let error, length > 0 {
+        let bytes = Array(reason.utf8.prefix(length - 1))
+        for (i, b) in bytes.enumerated() { error[i] = CChar(bitPattern: b) }
+        error[bytes.count] = 0
+    }
+    return -1
+}
+
+@_cdecl("swiftwsgi_child_init")
+public func swiftwsgiChildInit(_ config: UnsafePointer<swiftwsgi_process_config_t>?) -> Int32 {
+    guard let config, let ops = registeredOps else { return -1 }
+    do {
+        _ = try PythonRuntime.initialize(config: ProcessConfig(config.pointee), apache: ops)
+        return 0
+    } catch {
+        ops.logError(nil, "mod_swiftwsgi (pid=\(getpid())): \(error)")
+        return -1
+    }
+}
+
+@_cdecl("swiftwsgi_child_exit")
+public func swiftwsgiChildExit() {
+    PythonRuntime.shared?.shutdown()
+}
+
+@_cdecl("swiftwsgi_handle_request")
+public func swiftwsgiHandleRequest(_ request: UnsafePointer<swiftwsgi_request_t>?) -> Int32 {
+    guard let request, let runtime = PythonRuntime.shared else {
+        if let request { registeredOps?.logError(request.pointee.handle, "mod_swiftwsgi (pid=\(getpid())): Python is not initialised in this process; see the error log at its start.") }
+        return 500
+    }
+    return runtime.handle(request)
+}
+
+extension ProcessConfig {
+    init(_ c: swiftwsgi_process_config_t) {
+        self.init()
+        pythonHome = c.python_home.map { String(cString: $0) }
+        pythonPath = c.python_path.map { String(cString: $0).split(separator: ":").map(String.init) } ?? []
+        optimize = Int(c.python_optimize)
+        hashSeed = c.python_hash_seed == -1 ? nil : (c.python_hash_seed == -2 ? -1 : Int(c.python_hash_seed))
+        warnings = (0..<c.python_warnings_count).compactMap { c.python_warnings[$0].map { String(cString: $0) } }
+        dontWriteBytecode = c.dont_write_bytecode != 0
+        pythonEggs = c.python_eggs.map { String(cString: $0) }
+        restrictStdin = c.restrict_stdin != 0
+        restrictStdout = c.restrict_stdout != 0
+        restrictSignal = c.restrict_signal != 0
+        destroyInterpreter = c.destroy_interpreter != 0
+        apacheVersion = c.apache_version.map { String(cString: $0) } ?? "2.4"
+        mpmName = c.mpm_name.map { String(cString: $0) } ?? "unknown"
+        threadsPerProcess = Int(c.threads_per_process)
+        maximumProcesses = Int(c.maximum_processes)
+        importScripts = (0..<c.import_scripts_count).compactMap { i in
+            let s = c.import_scripts[i]
+            guard let path = s.path else { return nil }
+            return (String(cString: path), s.application_group.map { String(cString: $0) } ?? "")
+        }
+    }
+}

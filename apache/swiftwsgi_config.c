@@ -1,0 +1,501 @@
+/*
+ * swiftwsgi_config.c — directives with mod_wsgi 4.x/5.x syntax, contexts and defaults.
+ * A bad value fails `apachectl configtest` naming the directive and the reason.
+ */
+#include "swiftwsgi_config.h"
+#include "swiftwsgi_abi.h"
+
+#include "http_core.h"
+#include "http_log.h"
+#include "apr_strings.h"
+#include "apr_lib.h"
+
+#define UNSET (-1)
+
+typedef struct {
+    apr_array_header_t *aliases;        /* swiftwsgi_alias_t */
+    apr_array_header_t *import_scripts; /* swiftwsgi_import_t */
+    /* Process-wide settings: meaningful in the main server only (GLOBAL_ONLY directives). */
+    const char *python_home;
+    const char *python_path;
+    int python_optimize;
+    long python_hash_seed;              /* -1 unset, -2 random */
+    apr_array_header_t *python_warnings;
+    int dont_write_bytecode;
+    const char *python_eggs;
+    int restrict_stdin;
+    int restrict_stdout;
+    int restrict_signal;
+    int destroy_interpreter;
+    int restrict_embedded;
+} swiftwsgi_server_config_t;
+
+typedef struct {
+    const char *application_group;
+    const char *callable_object;
+    const char *process_group;
+    int script_reloading;
+    int pass_authorization;
+    int chunked_request;
+    int map_head_to_get;
+    int enable_sendfile;
+} swiftwsgi_dir_config_t;
+
+static swiftwsgi_server_config_t *server_config(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &wsgi_module);
+}
+
+static swiftwsgi_dir_config_t *dir_config(request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &wsgi_module);
+}
+
+void *swiftwsgi_create_server_config(apr_pool_t *p, server_rec *s)
+{
+    swiftwsgi_server_config_t *c = apr_pcalloc(p, sizeof(*c));
+    (void)s;
+    c->aliases = apr_array_make(p, 4, sizeof(swiftwsgi_alias_t));
+    c->import_scripts = apr_array_make(p, 2, sizeof(swiftwsgi_import_t));
+    c->python_optimize = UNSET;
+    c->python_hash_seed = UNSET;
+    c->python_warnings = apr_array_make(p, 2, sizeof(const char *));
+    c->dont_write_bytecode = UNSET;
+    c->restrict_stdin = UNSET;
+    c->restrict_stdout = UNSET;
+    c->restrict_signal = UNSET;
+    c->destroy_interpreter = UNSET;
+    c->restrict_embedded = UNSET;
+    return c;
+}
+
+void *swiftwsgi_merge_server_config(apr_pool_t *p, void *basev, void *addv)
+{
+    swiftwsgi_server_config_t *base = basev, *add = addv;
+    swiftwsgi_server_config_t *c = apr_pcalloc(p, sizeof(*c));
+    /* A virtual host's aliases are tried before the main server's. */
+    c->aliases = apr_array_append(p, add->aliases, base->aliases);
+    c->import_scripts = apr_array_append(p, base->import_scripts, add->import_scripts);
+    c->python_home = base->python_home;
+    c->python_path = base->python_path;
+    c->python_optimize = base->python_optimize;
+    c->python_hash_seed = base->python_hash_seed;
+    c->python_warnings = base->python_warnings;
+    c->dont_write_bytecode = base->dont_write_bytecode;
+    c->python_eggs = base->python_eggs;
+    c->restrict_stdin = base->restrict_stdin;
+    c->restrict_stdout = base->restrict_stdout;
+    c->restrict_signal = base->restrict_signal;
+    c->destroy_interpreter = base->destroy_interpreter;
+    c->restrict_embedded = base->restrict_embedded;
+    return c;
+}
+
+void *swiftwsgi_create_dir_config(apr_pool_t *p, char *dir)
+{
+    swiftwsgi_dir_config_t *c = apr_pcalloc(p, sizeof(*c));
+    (void)dir;
+    c->script_reloading = UNSET;
+    c->pass_authorization = UNSET;
+    c->chunked_request = UNSET;
+    c->map_head_to_get = UNSET;
+    c->enable_sendfile = UNSET;
+    return c;
+}
+
+#define MERGE_PTR(f) c->f = add->f ? add->f : base->f
+#define MERGE_INT(f) c->f = add->f != UNSET ? add->f : base->f
+
+void *swiftwsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
+{
+    swiftwsgi_dir_config_t *base = basev, *add = addv;
+    swiftwsgi_dir_config_t *c = apr_pcalloc(p, sizeof(*c));
+    MERGE_PTR(application_group);
+    MERGE_PTR(callable_object);
+    MERGE_PTR(process_group);
+    MERGE_INT(script_reloading);
+    MERGE_INT(pass_authorization);
+    MERGE_INT(chunked_request);
+    MERGE_INT(map_head_to_get);
+    MERGE_INT(enable_sendfile);
+    return c;
+}
+
+/* ---- getters ------------------------------------------------------------------------- */
+
+#define DEFAULTED(v, d) ((v) == UNSET ? (d) : (v))
+
+const swiftwsgi_alias_t *swiftwsgi_request_alias(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &wsgi_module);
+}
+
+void swiftwsgi_set_request_alias(request_rec *r, const swiftwsgi_alias_t *alias)
+{
+    ap_set_module_config(r->request_config, &wsgi_module, (void *)alias);
+}
+
+const apr_array_header_t *swiftwsgi_aliases(server_rec *s) { return server_config(s)->aliases; }
+
+const char *swiftwsgi_application_group(request_rec *r)
+{
+    const swiftwsgi_alias_t *a = swiftwsgi_request_alias(r);
+    if (a && a->application_group) return a->application_group;
+    return dir_config(r)->application_group ? dir_config(r)->application_group : "%{RESOURCE}";
+}
+
+const char *swiftwsgi_callable_object(request_rec *r)
+{
+    const swiftwsgi_alias_t *a = swiftwsgi_request_alias(r);
+    if (a && a->callable_object) return a->callable_object;
+    return dir_config(r)->callable_object ? dir_config(r)->callable_object : "application";
+}
+
+const char *swiftwsgi_process_group(request_rec *r)
+{
+    const swiftwsgi_alias_t *a = swiftwsgi_request_alias(r);
+    const char *g = (a && a->process_group) ? a->process_group : dir_config(r)->process_group;
+    return (g == NULL || strcmp(g, "%{GLOBAL}") == 0) ? "" : g;
+}
+
+int swiftwsgi_script_reloading(request_rec *r) { return DEFAULTED(dir_config(r)->script_reloading, 1); }
+
+int swiftwsgi_pass_authorization(request_rec *r)
+{
+    const swiftwsgi_alias_t *a = swiftwsgi_request_alias(r);
+    if (a && a->pass_authorization != UNSET) return a->pass_authorization;
+    return DEFAULTED(dir_config(r)->pass_authorization, 0);
+}
+
+int swiftwsgi_chunked_request(request_rec *r) { return DEFAULTED(dir_config(r)->chunked_request, 0); }
+
+swiftwsgi_head_map_e swiftwsgi_map_head_to_get(request_rec *r)
+{
+    return DEFAULTED(dir_config(r)->map_head_to_get, SWIFTWSGI_HEAD_AUTO);
+}
+
+int swiftwsgi_enable_sendfile(request_rec *r) { return DEFAULTED(dir_config(r)->enable_sendfile, 0); }
+
+const char *swiftwsgi_python_home(server_rec *s) { return server_config(s)->python_home; }
+const char *swiftwsgi_python_path(server_rec *s) { return server_config(s)->python_path; }
+int swiftwsgi_python_optimize(server_rec *s) { return DEFAULTED(server_config(s)->python_optimize, 0); }
+long swiftwsgi_python_hash_seed(server_rec *s) { return server_config(s)->python_hash_seed; }
+const apr_array_header_t *swiftwsgi_python_warnings(server_rec *s) { return server_config(s)->python_warnings; }
+int swiftwsgi_dont_write_bytecode(server_rec *s) { return DEFAULTED(server_config(s)->dont_write_bytecode, 0); }
+const char *swiftwsgi_python_eggs(server_rec *s) { return server_config(s)->python_eggs; }
+int swiftwsgi_restrict_stdin(server_rec *s) { return DEFAULTED(server_config(s)->restrict_stdin, 1); }
+int swiftwsgi_restrict_stdout(server_rec *s) { return DEFAULTED(server_config(s)->restrict_stdout, 0); }
+int swiftwsgi_restrict_signal(server_rec *s) { return DEFAULTED(server_config(s)->restrict_signal, 1); }
+int swiftwsgi_destroy_interpreter(server_rec *s) { return DEFAULTED(server_config(s)->destroy_interpreter, 1); }
+int swiftwsgi_restrict_embedded(server_rec *s) { return DEFAULTED(server_config(s)->restrict_embedded, 0); }
+const apr_array_header_t *swiftwsgi_import_scripts(server_rec *s) { return server_config(s)->import_scripts; }
+
+/* ---- directive setters ------------------------------------------------------------------ */
+
+static const char *check_group(cmd_parms *cmd, const char *value)
+{
+    char reason[256];
+    if (swiftwsgi_check_application_group(value, reason, sizeof(reason)) != 0)
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, reason);
+    return NULL;
+}
+
+/* Parses the key=value options after a WSGIScriptAlias target into alias. */
+static const char *parse_alias_options(cmd_parms *cmd, swiftwsgi_alias_t *alias, const char *args)
+{
+    while (*args) {
+        const char *option = ap_getword_conf(cmd->pool, &args);
+        const char *value = strchr(option, '=');
+        const char *err;
+        if (!*option) break;
+        if (!value || value == option)
+            return apr_psprintf(cmd->pool, "%s: invalid option '%s' (expected name=value)", cmd->cmd->name, option);
+        value++;
+        if (!strncmp(option, "application-group=", 18)) {
+            if ((err = check_group(cmd, value))) return err;
+            alias->application_group = value;
+        }
+        else if (!strncmp(option, "process-group=", 14)) {
+            alias->process_group = value;
+        }
+        else if (!strncmp(option, "callable-object=", 16)) {
+            if (!*value) return apr_psprintf(cmd->pool, "%s: callable-object= needs a name", cmd->cmd->name);
+            alias->callable_object = value;
+        }
+        else if (!strncmp(option, "pass-authorization=", 19)) {
+            if (!strcasecmp(value, "On")) alias->pass_authorization = 1;
+            else if (!strcasecmp(value, "Off")) alias->pass_authorization = 0;
+            else return apr_psprintf(cmd->pool, "%s: pass-authorization= must be On or Off, not '%s'",
+                                     cmd->cmd->name, value);
+        }
+        else {
+            return apr_psprintf(cmd->pool, "%s: unknown option '%s'", cmd->cmd->name, option);
+        }
+    }
+    return NULL;
+}
+
+static const char *set_script_alias(cmd_parms *cmd, void *mconfig, const char *args)
+{
+    swiftwsgi_server_config_t *c = server_config(cmd->server);
+    swiftwsgi_alias_t *alias;
+    const char *location = ap_getword_conf(cmd->pool, &args);
+    const char *target = ap_getword_conf(cmd->pool, &args);
+    int is_match = cmd->info != NULL;
+    (void)mconfig;
+    if (!*location || !*target)
+        return apr_psprintf(cmd->pool, "%s needs a URL %s and a script path", cmd->cmd->name,
+                            is_match ? "regular expression" : "prefix");
+    alias = apr_array_push(c->aliases);
+    memset(alias, 0, sizeof(*alias));
+    alias->location = location;
+    alias->target = target;
+    alias->pass_authorization = UNSET;
+    if (is_match) {
+        alias->regex = ap_pregcomp(cmd->pool, location, AP_REG_EXTENDED);
+        if (!alias->regex)
+            return apr_psprintf(cmd->pool, "%s: invalid regular expression '%s'", cmd->cmd->name, location);
+    }
+    else if (*location != '/') {
+        return apr_psprintf(cmd->pool, "%s: URL prefix '%s' must begin with '/'", cmd->cmd->name, location);
+    }
+    return parse_alias_options(cmd, alias, args);
+}
+
+static const char *set_dir_string(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    swiftwsgi_dir_config_t *c = mconfig;
+    const char *err;
+    const char *which = (const char *)cmd->info;
+    if (!*value) return apr_psprintf(cmd->pool, "%s needs a value", cmd->cmd->name);
+    if (!strcmp(which, "application_group")) {
+        if ((err = check_group(cmd, value))) return err;
+        c->application_group = value;
+    }
+    else if (!strcmp(which, "callable_object")) c->callable_object = value;
+    else if (!strcmp(which, "process_group")) {
+        if ((err = check_group(cmd, value))) return err;
+        c->process_group = value;
+    }
+    return NULL;
+}
+
+#define FLAG_SETTER(name, field) \
+    static const char *name(cmd_parms *cmd, void *mconfig, int on) \
+    { (void)cmd; ((swiftwsgi_dir_config_t *)mconfig)->field = on; return NULL; }
+
+FLAG_SETTER(set_script_reloading, script_reloading)
+FLAG_SETTER(set_pass_authorization, pass_authorization)
+FLAG_SETTER(set_chunked_request, chunked_request)
+FLAG_SETTER(set_enable_sendfile, enable_sendfile)
+
+static const char *set_map_head_to_get(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    swiftwsgi_dir_config_t *c = mconfig;
+    if (!strcasecmp(value, "On")) c->map_head_to_get = SWIFTWSGI_HEAD_ON;
+    else if (!strcasecmp(value, "Off")) c->map_head_to_get = SWIFTWSGI_HEAD_OFF;
+    else if (!strcasecmp(value, "Auto")) c->map_head_to_get = SWIFTWSGI_HEAD_AUTO;
+    else return apr_psprintf(cmd->pool, "%s must be On, Off or Auto, not '%s'", cmd->cmd->name, value);
+    return NULL;
+}
+
+/* Process-wide directives: main server only. */
+static const char *global_only(cmd_parms *cmd)
+{
+    return ap_check_cmd_context(cmd, GLOBAL_ONLY);
+}
+
+static const char *set_python_home(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    char reason[512];
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err) return err;
+    if (swiftwsgi_check_python_home(value, reason, sizeof(reason)) != 0)
+        return apr_psprintf(cmd->pool, "WSGIPythonHome: %s", reason);
+    server_config(cmd->server)->python_home = value;
+    return NULL;
+}
+
+static const char *set_python_path(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    swiftwsgi_server_config_t *c = server_config(cmd->server);
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err) return err;
+    c->python_path = c->python_path ? apr_pstrcat(cmd->pool, c->python_path, ":", value, NULL) : value;
+    return NULL;
+}
+
+static const char *parse_long(cmd_parms *cmd, const char *value, long min, long max, long *out)
+{
+    char *end;
+    long v;
+    if (!*value) return apr_psprintf(cmd->pool, "%s needs a number", cmd->cmd->name);
+    errno = 0;
+    v = strtol(value, &end, 10);
+    if (*end || errno || v < min || v > max)
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a number from %ld to %ld", cmd->cmd->name, value, min, max);
+    *out = v;
+    return NULL;
+}
+
+static const char *set_python_optimize(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    long v;
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err || (err = parse_long(cmd, value, 0, 2, &v))) return err;
+    server_config(cmd->server)->python_optimize = (int)v;
+    return NULL;
+}
+
+static const char *set_python_hash_seed(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    long v;
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err) return err;
+    if (!strcasecmp(value, "random")) {
+        server_config(cmd->server)->python_hash_seed = -2;
+        return NULL;
+    }
+    if ((err = parse_long(cmd, value, 0, 4294967295L, &v)))
+        return apr_psprintf(cmd->pool, "%s (or 'random')", err);
+    server_config(cmd->server)->python_hash_seed = v;
+    return NULL;
+}
+
+static const char *set_python_warnings(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err) return err;
+    *(const char **)apr_array_push(server_config(cmd->server)->python_warnings) = value;
+    return NULL;
+}
+
+static const char *set_python_eggs(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err) return err;
+    server_config(cmd->server)->python_eggs = value;
+    return NULL;
+}
+
+#define GLOBAL_FLAG_SETTER(name, field) \
+    static const char *name(cmd_parms *cmd, void *mconfig, int on) \
+    { \
+        const char *err = global_only(cmd); \
+        (void)mconfig; \
+        if (err) return err; \
+        server_config(cmd->server)->field = on; \
+        return NULL; \
+    }
+
+GLOBAL_FLAG_SETTER(set_dont_write_bytecode, dont_write_bytecode)
+GLOBAL_FLAG_SETTER(set_restrict_stdin, restrict_stdin)
+GLOBAL_FLAG_SETTER(set_restrict_stdout, restrict_stdout)
+GLOBAL_FLAG_SETTER(set_restrict_signal, restrict_signal)
+GLOBAL_FLAG_SETTER(set_destroy_interpreter, destroy_interpreter)
+GLOBAL_FLAG_SETTER(set_restrict_embedded, restrict_embedded)
+
+/* Accepted for compatibility; mod_swiftwsgi always initialises Python in the child process. */
+static const char *set_accepted_flag(cmd_parms *cmd, void *mconfig, int on)
+{
+    (void)mconfig; (void)on;
+    return global_only(cmd);
+}
+
+static const char *set_import_script(cmd_parms *cmd, void *mconfig, const char *args)
+{
+    swiftwsgi_import_t *imp;
+    const char *path = ap_getword_conf(cmd->pool, &args);
+    swiftwsgi_alias_t options;
+    const char *err;
+    (void)mconfig;
+    if ((err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE))) return err;
+    if (!*path) return "WSGIImportScript needs a script path";
+    memset(&options, 0, sizeof(options));
+    options.pass_authorization = UNSET;
+    if ((err = parse_alias_options(cmd, &options, args))) return err;
+    if (!options.application_group || !options.process_group)
+        return "WSGIImportScript needs both process-group= and application-group= options";
+    if (options.callable_object || options.pass_authorization != UNSET)
+        return "WSGIImportScript takes only process-group= and application-group= options";
+    if (strcmp(options.process_group, "%{GLOBAL}") != 0)
+        return "WSGIImportScript: process-group= must be %{GLOBAL}: daemon mode is not supported by this version";
+    if (options.application_group[0] == '%' && strcmp(options.application_group, "%{GLOBAL}") != 0)
+        return "WSGIImportScript: application-group= must be %{GLOBAL} or a name (it is loaded before any request)";
+    imp = apr_array_push(server_config(cmd->server)->import_scripts);
+    imp->path = ap_server_root_relative(cmd->pool, path);
+    imp->application_group = options.application_group;
+    imp->process_group = options.process_group;
+    return NULL;
+}
+
+static const char *refuse_daemon_mode(cmd_parms *cmd, void *mconfig, const char *args)
+{
+    (void)mconfig; (void)args;
+    return apr_psprintf(cmd->pool, "%s: daemon mode is not supported by this version of mod_swiftwsgi; "
+                        "remove it and its WSGIProcessGroup to run the application embedded", cmd->cmd->name);
+}
+
+static const char *accept_take1(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    (void)cmd; (void)mconfig; (void)value;
+    return NULL;
+}
+
+const command_rec swiftwsgi_directives[] = {
+    AP_INIT_RAW_ARGS("WSGIScriptAlias", set_script_alias, NULL, RSRC_CONF,
+                     "URL prefix, script file or directory, then options such as application-group="),
+    AP_INIT_RAW_ARGS("WSGIScriptAliasMatch", set_script_alias, (void *)"match", RSRC_CONF,
+                     "URL regular expression, script path (with $N), then options"),
+    AP_INIT_TAKE1("WSGIApplicationGroup", set_dir_string, (void *)"application_group", RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                  "Interpreter: %{GLOBAL}, %{SERVER}, %{RESOURCE} (default), %{ENV:name} or a name"),
+    AP_INIT_TAKE1("WSGICallableObject", set_dir_string, (void *)"callable_object", RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                  "Name of the WSGI application object in the script (default: application)"),
+    AP_INIT_TAKE1("WSGIProcessGroup", set_dir_string, (void *)"process_group", RSRC_CONF | ACCESS_CONF,
+                  "Process group: %{GLOBAL} (embedded, the only one supported by this version)"),
+    AP_INIT_FLAG("WSGIScriptReloading", set_script_reloading, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                 "Reload a script when its modification time changes (default On)"),
+    AP_INIT_FLAG("WSGIPassAuthorization", set_pass_authorization, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                 "Pass the Authorization header as HTTP_AUTHORIZATION (default Off)"),
+    AP_INIT_FLAG("WSGIChunkedRequest", set_chunked_request, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                 "Accept chunked request bodies (default Off: 411)"),
+    AP_INIT_TAKE1("WSGIMapHEADToGET", set_map_head_to_get, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                  "On, Off or Auto (default): present HEAD requests to the application as GET"),
+    AP_INIT_FLAG("WSGIEnableSendfile", set_enable_sendfile, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                 "Let wsgi.file_wrapper responses use sendfile (default Off)"),
+    AP_INIT_TAKE1("WSGIPythonHome", set_python_home, NULL, RSRC_CONF,
+                  "Python prefix or virtual environment (of the embedded Python version)"),
+    AP_INIT_TAKE1("WSGIPythonPath", set_python_path, NULL, RSRC_CONF,
+                  "Directories added with site.addsitedir(), ':'-separated"),
+    AP_INIT_TAKE1("WSGIPythonOptimize", set_python_optimize, NULL, RSRC_CONF, "0, 1 or 2 (as python -O)"),
+    AP_INIT_TAKE1("WSGIPythonHashSeed", set_python_hash_seed, NULL, RSRC_CONF,
+                  "'random' or 0..4294967295 (as PYTHONHASHSEED)"),
+    AP_INIT_ITERATE("WSGIPythonWarnings", set_python_warnings, NULL, RSRC_CONF, "Warning filters (as python -W)"),
+    AP_INIT_FLAG("WSGIDontWriteBytecode", set_dont_write_bytecode, NULL, RSRC_CONF, "Do not write .pyc files"),
+    AP_INIT_TAKE1("WSGIPythonEggs", set_python_eggs, NULL, RSRC_CONF, "PYTHON_EGG_CACHE directory"),
+    AP_INIT_FLAG("WSGIRestrictStdin", set_restrict_stdin, NULL, RSRC_CONF, "Refuse reads of sys.stdin (default On)"),
+    AP_INIT_FLAG("WSGIRestrictStdout", set_restrict_stdout, NULL, RSRC_CONF,
+                 "Refuse writes to sys.stdout (default Off: they go to the error log)"),
+    AP_INIT_FLAG("WSGIRestrictSignal", set_restrict_signal, NULL, RSRC_CONF,
+                 "Ignore signal.signal() registrations by applications (default On)"),
+    AP_INIT_FLAG("WSGIDestroyInterpreter", set_destroy_interpreter, NULL, RSRC_CONF,
+                 "Finalise Python when a child exits (default On)"),
+    AP_INIT_FLAG("WSGIRestrictEmbedded", set_restrict_embedded, NULL, RSRC_CONF,
+                 "Refuse to run applications in Apache's children (default Off)"),
+    AP_INIT_FLAG("WSGILazyInitialization", set_accepted_flag, NULL, RSRC_CONF,
+                 "Accepted for compatibility: Python is always initialised in the child"),
+    AP_INIT_FLAG("WSGICaseSensitivity", set_accepted_flag, NULL, RSRC_CONF,
+                 "Accepted for compatibility: file names are case-sensitive on Linux"),
+    AP_INIT_RAW_ARGS("WSGIImportScript", set_import_script, NULL, RSRC_CONF,
+                     "Script to load at process start, with process-group= and application-group="),
+    AP_INIT_RAW_ARGS("WSGIDaemonProcess", refuse_daemon_mode, NULL, RSRC_CONF, "Not supported by this version"),
+    AP_INIT_TAKE1("WSGISocketPrefix", accept_take1, NULL, RSRC_CONF,
+                  "Accepted for compatibility (used by daemon mode only)"),
+    { NULL }
+};

@@ -1,0 +1,81 @@
+/**
+ * swiftwsgi_config.h — the module's configuration: server (per virtual host) and directory
+ * records, the directive table, and typed getters so no other file reads the structs' fields.
+ */
+#ifndef SWIFTWSGI_CONFIG_H
+#define SWIFTWSGI_CONFIG_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "ap_regex.h"
+
+#if !AP_MODULE_MAGIC_AT_LEAST(20120211, 0)
+#error "mod_swiftwsgi needs Apache httpd 2.4"
+#endif
+
+extern module AP_MODULE_DECLARE_DATA wsgi_module;
+
+/** How WSGIMapHEADToGET maps HEAD requests. */
+typedef enum { SWIFTWSGI_HEAD_OFF = 0, SWIFTWSGI_HEAD_ON = 1, SWIFTWSGI_HEAD_AUTO = 2 } swiftwsgi_head_map_e;
+
+/** One WSGIScriptAlias / WSGIScriptAliasMatch. */
+typedef struct {
+    const char *location;          /**< URL prefix, or the regex source for ...Match */
+    const char *target;            /**< script file or directory (may hold $N for ...Match) */
+    ap_regex_t *regex;             /**< NULL for WSGIScriptAlias */
+    const char *application_group; /**< application-group= or NULL */
+    const char *callable_object;   /**< callable-object= or NULL */
+    const char *process_group;     /**< process-group= or NULL */
+    int pass_authorization;        /**< pass-authorization=: -1 unset */
+} swiftwsgi_alias_t;
+
+/** A WSGIImportScript. */
+typedef struct {
+    const char *path;
+    const char *application_group;
+    const char *process_group;
+} swiftwsgi_import_t;
+
+/**
+ * @param r the request
+ * @return the alias that mapped r (set by the translate_name hook), or NULL
+ */
+const swiftwsgi_alias_t *swiftwsgi_request_alias(request_rec *r);
+void swiftwsgi_set_request_alias(request_rec *r, const swiftwsgi_alias_t *alias);
+
+/** @return the aliases of s (its own, then the main server's), in match order */
+const apr_array_header_t *swiftwsgi_aliases(server_rec *s);
+
+/* Per-directory values, with mod_wsgi's defaults applied. */
+const char *swiftwsgi_application_group(request_rec *r);
+const char *swiftwsgi_callable_object(request_rec *r);
+const char *swiftwsgi_process_group(request_rec *r);
+int swiftwsgi_script_reloading(request_rec *r);
+int swiftwsgi_pass_authorization(request_rec *r);
+int swiftwsgi_chunked_request(request_rec *r);
+swiftwsgi_head_map_e swiftwsgi_map_head_to_get(request_rec *r);
+int swiftwsgi_enable_sendfile(request_rec *r);
+
+/* Process-wide values (server config of the main server). */
+const char *swiftwsgi_python_home(server_rec *s);
+const char *swiftwsgi_python_path(server_rec *s);
+int swiftwsgi_python_optimize(server_rec *s);
+long swiftwsgi_python_hash_seed(server_rec *s);
+const apr_array_header_t *swiftwsgi_python_warnings(server_rec *s);
+int swiftwsgi_dont_write_bytecode(server_rec *s);
+const char *swiftwsgi_python_eggs(server_rec *s);
+int swiftwsgi_restrict_stdin(server_rec *s);
+int swiftwsgi_restrict_stdout(server_rec *s);
+int swiftwsgi_restrict_signal(server_rec *s);
+int swiftwsgi_destroy_interpreter(server_rec *s);
+int swiftwsgi_restrict_embedded(server_rec *s);
+const apr_array_header_t *swiftwsgi_import_scripts(server_rec *s);
+
+void *swiftwsgi_create_server_config(apr_pool_t *p, server_rec *s);
+void *swiftwsgi_merge_server_config(apr_pool_t *p, void *base, void *add);
+void *swiftwsgi_create_dir_config(apr_pool_t *p, char *dir);
+void *swiftwsgi_merge_dir_config(apr_pool_t *p, void *base, void *add);
+
+extern const command_rec swiftwsgi_directives[];
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * swiftwsgi_handler.c — URL mapping and the request handler: the checks mod_wsgi makes, the
+ * CGI environment, then one call into the Swift host.
+ */
+#include "swiftwsgi_handler.h"
+#include "swiftwsgi_config.h"
+#include "swiftwsgi_io.h"
+#include "swiftwsgi_abi.h"
+
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_script.h"
+#include "apr_strings.h"
+
+APLOG_USE_MODULE(wsgi);
+
+/* Length of uri's prefix matched by location (mod_alias rules: runs of '/' are equal, and the
+ * match ends at a path segment boundary), or 0. */
+static apr_size_t alias_matches(const char *uri, const char *location)
+{
+    const char *l = location, *u = uri;
+    while (*l) {
+        if (*l == '/') {
+            if (*u != '/') return 0;
+            do { ++l; } while (*l == '/');
+            do { ++u; } while (*u == '/');
+        }
+        else if (*u++ != *l++) {
+            return 0;
+        }
+    }
+    if (l[-1] != '/' && *u != '\0' && *u != '/') return 0;
+    return (apr_size_t)(u - uri);
+}
+
+int swiftwsgi_hook_translate_name(request_rec *r)
+{
+    const apr_array_header_t *aliases = swiftwsgi_aliases(r->server);
+    const swiftwsgi_alias_t *list = (const swiftwsgi_alias_t *)aliases->elts;
+    int i;
+
+    if (r->uri[0] != '/') return DECLINED;
+    for (i = 0; i < aliases->nelts; i++) {
+        const swiftwsgi_alias_t *a = &list[i];
+        const char *target, *rest;
+        apr_size_t n;
+        if (a->regex) {
+            ap_regmatch_t m[AP_MAX_REG_MATCH];
+            if (ap_regexec(a->regex, r->uri, AP_MAX_REG_MATCH, m, 0) != 0) continue;
+            target = ap_pregsub(r->pool, a->target, r->uri, AP_MAX_REG_MATCH, m);
+            if (!target) return HTTP_INTERNAL_SERVER_ERROR;
+            n = (apr_size_t)m[0].rm_eo;
+        }
+        else {
+            n = alias_matches(r->uri, a->location);
+            if (n == 0) continue;
+            target = a->target;
+        }
+        /* Keep the '/' that starts the rest of the URL: it begins PATH_INFO. */
+        rest = r->uri + n;
+        if (n > 0 && r->uri[n - 1] == '/' && *rest != '/') rest--;
+        if (*rest == '/' && *target && target[strlen(target) - 1] == '/')
+            target = apr_pstrndup(r->pool, target, strlen(target) - 1);
+        r->filename = apr_pstrcat(r->pool, target, rest, NULL);
+        r->handler = "wsgi-script";
+        swiftwsgi_set_request_alias(r, a);
+        return OK;
+    }
+    return DECLINED;
+}
+
+/* Appends name=value to the environ array. */
+static void add_env(apr_array_header_t *env, const char *name, const char *value)
+{
+    swiftwsgi_kv_t *kv = apr_array_push(env);
+    kv->name = name;
+    kv->value = value ? value : "";
+}
+
+/* SCRIPT_NAME never ends in '/': trailing slashes move to the front of PATH_INFO. */
+static void fix_script_name(request_rec *r)
+{
+    const char *script_name = apr_table_get(r->subprocess_env, "SCRIPT_NAME");
+    const char *path_info = apr_table_get(r->subprocess_env, "PATH_INFO");
+    apr_size_t len;
+    if (!script_name) return;
+    len = strlen(script_name);
+    if (len == 0 || script_name[len - 1] != '/') return;
+    while (len > 0 && script_name[len - 1] == '/') len--;
+    apr_table_setn(r->subprocess_env, "SCRIPT_NAME", apr_pstrndup(r->pool, script_name, len));
+    apr_table_setn(r->subprocess_env, "PATH_INFO",
+                   apr_pstrcat(r->pool, "/", path_info && *path_info == '/' ? path_info + 1 : (path_info ? path_info : ""), NULL));
+}
+
+static int head_maps_to_get(request_rec *r)
+{
+    switch (swiftwsgi_map_head_to_get(r)) {
+    case SWIFTWSGI_HEAD_ON: return 1;
+    case SWIFTWSGI_HEAD_OFF: return 0;
+    default:
+        /* Auto: when an output filter may need the body to compute headers (e.g. a
+         * content-transforming filter), present HEAD as GET. */
+        return r->output_filters != r->proto_output_filters;
+    }
+}
+
+static int is_wsgi_handler(const char *handler)
+{
+    return handler && (!strcmp(handler, "wsgi-script") || !strcmp(handler, "application/x-httpd-wsgi"));
+}
+
+int swiftwsgi_hook_handler(request_rec *r)
+{
+    const swiftwsgi_alias_t *alias = swiftwsgi_request_alias(r);
+    const char *process_group;
+    apr_array_header_t *env;
+    const apr_array_header_t *vars;
+    const apr_table_entry_t *e;
+    swiftwsgi_request_t request;
+    swiftwsgi_io_t io;
+    int i, rc;
+
+    if (!is_wsgi_handler(r->handler)) return DECLINED;
+
+    if (!alias && !(ap_allow_options(r) & OPT_EXECCGI)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10903)
+                      "Options ExecCGI is off in this directory: %s", r->filename);
+        return HTTP_FORBIDDEN;
+    }
+    if (r->finfo.filetype == APR_NOFILE) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10904)
+                      "Target WSGI script not found or unable to stat: %s", r->filename);
+        return HTTP_NOT_FOUND;
+    }
+    if (r->finfo.filetype == APR_DIR) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10905)
+                      "Attempt to invoke directory as WSGI application: %s", r->filename);
+        return HTTP_FORBIDDEN;
+    }
+    if (r->finfo.filetype != APR_REG) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10906)
+                      "Target WSGI script is not a regular file: %s", r->filename);
+        return HTTP_FORBIDDEN;
+    }
+    if (r->path_info && *r->path_info && r->used_path_info == AP_REQ_REJECT_PATH_INFO)
+        return HTTP_NOT_FOUND;
+
+    process_group = swiftwsgi_process_group(r);
+    if (*process_group) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10907)
+                      "No WSGI daemon process called '%s' has been configured: %s", process_group, r->filename);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (swiftwsgi_restrict_embedded(r->server)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10908)
+                      "Embedded mode of mod_swiftwsgi disabled by runtime configuration: %s", r->filename);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* 411 for a chunked body unless WSGIChunkedRequest On. */
+    rc = ap_setup_client_block(r, swiftwsgi_chunked_request(r) ? REQUEST_CHUNKED_DECHUNK : REQUEST_CHUNKED_ERROR);
+    if (rc != OK) return rc;
+
+    ap_add_common_vars(r);
+    ap_add_cgi_vars(r);
+    fix_script_name(r);
+    if (r->header_only && head_maps_to_get(r)) apr_table_setn(r->subprocess_env, "REQUEST_METHOD", "GET");
+
+    vars = apr_table_elts(r->subprocess_env);
+    env = apr_array_make(r->pool, vars->nelts + 16, sizeof(swiftwsgi_kv_t));
+    e = (const apr_table_entry_t *)vars->elts;
+    for (i = 0; i < vars->nelts; i++) {
+        if (e[i].key) add_env(env, e[i].key, e[i].val);
+    }
+    if (swiftwsgi_pass_authorization(r)) {
+        const char *auth = apr_table_get(r->headers_in, "Authorization");
+        if (auth) add_env(env, "HTTP_AUTHORIZATION", auth);
+    }
+    add_env(env, "wsgi.url_scheme", ap_http_scheme(r));
+    add_env(env, "mod_wsgi.request_handler", r->handler);
+    add_env(env, "mod_wsgi.handler_script", "");
+    add_env(env, "mod_wsgi.script_name", apr_table_get(r->subprocess_env, "SCRIPT_NAME"));
+    add_env(env, "mod_wsgi.path_info", apr_table_get(r->subprocess_env, "PATH_INFO"));
+    add_env(env, "mod_wsgi.listener_host", r->connection->local_ip);
+    add_env(env, "mod_wsgi.listener_port", apr_itoa(r->pool, r->connection->local_addr->port));
+    add_env(env, "mod_wsgi.request_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, r->request_time));
+    add_env(env, "mod_wsgi.script_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_now()));
+    add_env(env, "mod_wsgi.request_id", r->log_id ? r->log_id
+            : apr_psprintf(r->pool, "%" APR_TIME_T_FMT "-%pp", r->request_time, (void *)r));
+    add_env(env, "mod_wsgi.ignore_activity", "0");
+
+    memset(&io, 0, sizeof(io));
+    io.r = r;
+    io.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+
+    memset(&request, 0, sizeof(request));
+    request.handle = &io;
+    request.environ = (const swiftwsgi_kv_t *)env->elts;
+    request.environ_count = (size_t)env->nelts;
+    request.script_filename = r->filename;
+    request.script_mtime = (int64_t)r->finfo.mtime;
+    request.server_hostname = r->server->server_hostname ? r->server->server_hostname : "";
+    request.server_port = r->server->port ? r->server->port : r->connection->local_addr->port;
+    request.application_group = swiftwsgi_application_group(r);
+    request.callable_object = swiftwsgi_callable_object(r);
+    request.process_group = process_group;
+    request.script_reloading = swiftwsgi_script_reloading(r);
+    request.enable_sendfile = swiftwsgi_enable_sendfile(r);
+    request.header_only = r->header_only;
+    request.request_handler = r->handler;
+
+    rc = swiftwsgi_handle_request(&request);
+    return rc == 0 ? OK : rc;
+}

@@ -1,0 +1,163 @@
+/*
+ * swiftwsgi_io.c — the Apache side of the ABI: everything the Swift host does to a request.
+ * Called with the GIL released.
+ */
+#include "swiftwsgi_io.h"
+
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_log.h"
+#include "util_filter.h"
+#include "apr_strings.h"
+#include "apr_buckets.h"
+
+APLOG_USE_MODULE(wsgi);
+
+static server_rec *main_server;
+
+void swiftwsgi_io_set_server(server_rec *s) { main_server = s; }
+
+static long io_read_body(swiftwsgi_request_handle_t h, char *buffer, size_t len, int *status)
+{
+    swiftwsgi_io_t *io = h;
+    request_rec *r = io->r;
+    apr_size_t got = 0;
+    apr_status_t rv;
+
+    *status = 0;
+    if (!io->body_started) {
+        io->body_started = 1;
+        /* Sends "100 Continue" when the client asked for it. */
+        if (!ap_should_client_block(r)) io->body_done = 1;
+    }
+    while (got == 0 && len > 0) {
+        apr_size_t n = len;
+        if (APR_BRIGADE_EMPTY(io->in)) {
+            if (io->body_done) return 0;
+            rv = ap_get_brigade(r->input_filters, io->in, AP_MODE_READBYTES, APR_BLOCK_READ,
+                                len < 65536 ? 65536 : len);
+            if (rv != APR_SUCCESS) {
+                apr_brigade_cleanup(io->in);
+                io->body_done = 1;
+                r->connection->keepalive = AP_CONN_CLOSE;
+                *status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+                return -1;
+            }
+            if (!APR_BRIGADE_EMPTY(io->in) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(io->in))) {
+                apr_bucket_delete(APR_BRIGADE_LAST(io->in));
+                io->body_done = 1;
+            }
+        }
+        rv = apr_brigade_flatten(io->in, buffer, &n);
+        if (rv != APR_SUCCESS) {
+            *status = HTTP_BAD_REQUEST;
+            return -1;
+        }
+        /* Drop what was copied out. */
+        {
+            apr_bucket *split;
+            if (apr_brigade_partition(io->in, n, &split) == APR_SUCCESS) {
+                apr_bucket *b;
+                while ((b = APR_BRIGADE_FIRST(io->in)) != split && b != APR_BRIGADE_SENTINEL(io->in))
+                    apr_bucket_delete(b);
+            }
+            else {
+                apr_brigade_cleanup(io->in);
+            }
+        }
+        got = n;
+        if (got == 0 && io->body_done) return 0;
+    }
+    return (long)got;
+}
+
+static int io_set_response(swiftwsgi_request_handle_t h, int status, const char *status_line,
+                           const swiftwsgi_kv_t *headers, size_t count)
+{
+    swiftwsgi_io_t *io = h;
+    request_rec *r = io->r;
+    size_t i;
+
+    r->status = status;
+    /* Apache wants "NNN reason"; a bare code gets Apache's own reason phrase. */
+    r->status_line = strlen(status_line) > 4 ? apr_pstrdup(r->pool, status_line) : NULL;
+    for (i = 0; i < count; i++) {
+        const char *name = headers[i].name, *value = headers[i].value;
+        if (!strcasecmp(name, "Content-Type")) {
+            ap_set_content_type(r, apr_pstrdup(r->pool, value));
+        }
+        else if (!strcasecmp(name, "Content-Length")) {
+            apr_off_t length;
+            if (apr_strtoff(&length, value, NULL, 10) != APR_SUCCESS || length < 0) return -1;
+            ap_set_content_length(r, length);
+        }
+        else {
+            apr_table_add(r->headers_out, name, value);
+        }
+    }
+    return 0;
+}
+
+static int io_write_body(swiftwsgi_request_handle_t h, const char *data, size_t len, int flush)
+{
+    swiftwsgi_io_t *io = h;
+    request_rec *r = io->r;
+    if (r->connection->aborted) return -1;
+    if (len > 0 && ap_rwrite(data, (int)len, r) < 0) return -1;
+    if (flush && ap_rflush(r) < 0) return -1;
+    return r->connection->aborted ? -1 : 0;
+}
+
+static int io_send_file(swiftwsgi_request_handle_t h, int fd, int64_t offset, int64_t length,
+                        int sendfile_enabled)
+{
+    swiftwsgi_io_t *io = h;
+    request_rec *r = io->r;
+    apr_file_t *file = NULL;
+    apr_os_file_t os_fd = fd;
+    apr_bucket_brigade *bb;
+    apr_status_t rv;
+
+    /* Anything written before (and the headers) goes first. */
+    if (ap_rflush(r) < 0 || r->connection->aborted) return -1;
+    rv = apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | (sendfile_enabled ? APR_FOPEN_SENDFILE_ENABLED : 0),
+                         r->pool);
+    if (rv != APR_SUCCESS) return -1;
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_brigade_insert_file(bb, file, (apr_off_t)offset, (apr_off_t)length, r->pool);
+    /* Flushed before returning: the application may close the descriptor as soon as we do. */
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(r->connection->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+    return (rv != APR_SUCCESS || r->connection->aborted) ? -1 : 0;
+}
+
+static void io_log(swiftwsgi_request_handle_t h, int level, const char *message)
+{
+    swiftwsgi_io_t *io = h;
+    if (io)
+        ap_log_rerror(APLOG_MARK, level, 0, io->r, APLOGNO(10901) "%s", message);
+    else if (main_server)
+        ap_log_error(APLOG_MARK, level, 0, main_server, APLOGNO(10902) "%s", message);
+}
+
+static void io_abort_connection(swiftwsgi_request_handle_t h)
+{
+    swiftwsgi_io_t *io = h;
+    request_rec *r = io->r;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    r->connection->keepalive = AP_CONN_CLOSE;
+    /* A 502 error bucket makes the chunk filter leave out the last chunk, so the client sees
+     * a truncated response instead of a complete-looking one. */
+    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool,
+                                                       r->connection->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    ap_pass_brigade(r->output_filters, bb);
+    r->connection->aborted = 1;
+}
+
+static const swiftwsgi_ops_t ops = {
+    io_read_body, io_set_response, io_write_body, io_send_file, io_log, io_abort_connection,
+};
+
+const swiftwsgi_ops_t *swiftwsgi_io_ops(void) { return &ops; }
