@@ -85,6 +85,7 @@ static void fix_script_name(request_rec *r)
     const char *script_name = apr_table_get(r->subprocess_env, "SCRIPT_NAME");
     const char *path_info = apr_table_get(r->subprocess_env, "PATH_INFO");
     apr_size_t len;
+    if (!path_info) apr_table_setn(r->subprocess_env, "PATH_INFO", "");
     if (!script_name) return;
     len = strlen(script_name);
     if (len == 0 || script_name[len - 1] != '/') return;

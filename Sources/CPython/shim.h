@@ -7,6 +7,20 @@
 #ifndef SWIFTWSGI_CPYTHON_SHIM_H
 #define SWIFTWSGI_CPYTHON_SHIM_H
 
+/* The C library first, with the same feature macros as Swift's Glibc module: pyconfig.h
+ * defines _GNU_SOURCE, which would otherwise give struct definitions (fd_set, ...) that clash
+ * with Glibc's when both modules are imported into one Swift file. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/types.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <wchar.h>
+
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <frameobject.h>
