@@ -141,31 +141,113 @@ public final class PythonRuntime: @unchecked Sendable {
 
     // MARK: process exit
 
-    /// Tears Python down at child exit, without waiting on application threads: every
-    /// sub-interpreter's other thread states are cleared and deleted before it is ended, then
-    /// the main interpreter's, then Python is finalised (when WSGIDestroyInterpreter is On).
+    /// Tears Python down at child exit without ever hanging on application threads.
+    ///
+    /// Each interpreter first gives its non-daemon threads what is left of a short grace
+    /// period, then stops CPython from waiting for them. A sub-interpreter whose application
+    /// threads are still running cannot be ended (CPython 3.11 aborts with "not the last
+    /// thread"): its atexit callbacks run and it is left to the process exit; otherwise its
+    /// other thread states are deleted and it is ended. Python is finalised only when every
+    /// sub-interpreter could be ended (3.11 refuses otherwise); else the main interpreter's
+    /// atexit callbacks run instead. Nothing here waits longer than the grace period.
     public func shutdown() {
         guard config.destroyInterpreter else { return }
+        let deadline = monotonicSeconds() + Self.shutdownGracePeriod
         let subs = interpreters.withLock { Array($0.values) }.sorted { $0.ordinal > $1.ordinal }
         let threadStates = ThreadStates.all.withLock { $0.items }
         PyEval_RestoreThread(mainThreadState)
+        var everyInterpreterEnded = true
         for interpreter in subs {
             let mine = threadStates.filter { PyThreadState_GetInterpreter($0) == interpreter.state }
             guard let keep = mine.first else { continue }
             PyThreadState_Swap(keep)
+            stopWaitingForThreads(deadline: deadline)
             for ts in mine.dropFirst() {
                 PyThreadState_Clear(ts)
                 PyThreadState_Delete(ts)
             }
-            Py_EndInterpreter(keep)
+            if Self.hasOtherThreads(interpreter.state, than: keep) {
+                runAtexit()
+                everyInterpreterEnded = false
+            } else {
+                Py_EndInterpreter(keep)
+            }
             PyThreadState_Swap(mainThreadState)
         }
+        stopWaitingForThreads(deadline: deadline)
         for ts in threadStates where ts != mainThreadState && PyThreadState_GetInterpreter(ts) == main.state {
             PyThreadState_Clear(ts)
             PyThreadState_Delete(ts)
         }
-        Py_FinalizeEx()
+        if everyInterpreterEnded {
+            Py_FinalizeEx()
+        } else {
+            runAtexit()
+            PyEval_SaveThread()
+        }
     }
+
+    /// How long, in seconds, application threads get to finish at child exit.
+    static let shutdownGracePeriod = 2.0
+
+    private static func hasOtherThreads(_ interp: OpaquePointer, than keep: UnsafeMutablePointer<PyThreadState>) -> Bool {
+        var ts = PyInterpreterState_ThreadHead(interp)
+        while let t = ts {
+            if t != keep { return true }
+            ts = PyThreadState_Next(t)
+        }
+        return false
+    }
+
+    /// In the current interpreter: joins non-daemon threads until the deadline, then empties
+    /// threading's shutdown locks so finalisation does not wait for the rest.
+    private func stopWaitingForThreads(deadline: Double) {
+        let source = """
+        import sys, time
+        threading = sys.modules.get('threading')
+        if threading is not None:
+            current = threading.current_thread()
+            for t in threading.enumerate():
+                if t is current or t.daemon or t is threading.main_thread():
+                    continue
+                left = _deadline - time.monotonic()
+                if left <= 0:
+                    break
+                t.join(left)
+            locks = getattr(threading, '_shutdown_locks', None)
+            if locks is not None:
+                with threading._shutdown_locks_lock:
+                    locks.clear()
+        """
+        runQuietly(source, ["_deadline": PyFloat_FromDouble(deadline)])
+    }
+
+    private func runAtexit() {
+        runQuietly("import atexit\natexit._run_exitfuncs()\n", [:])
+    }
+
+    /// Runs source in a fresh namespace of the current interpreter; errors are logged.
+    private func runQuietly(_ source: String, _ names: [String: PyPointer?]) {
+        guard let globals = PyDict_New() else { PyErr_Clear(); return }
+        defer { Py_DecRef(globals) }
+        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins())
+        for (k, v) in names {
+            if let v { PyDict_SetItemString(globals, k, v); Py_DecRef(v) }
+        }
+        if let r = PyRun_StringFlags(source, Py_file_input, globals, globals, nil) {
+            Py_DecRef(r)
+        } else {
+            let text = Self.currentExceptionText()
+            apache.log(nil, SWIFTWSGI_LOG_WARNING, "mod_swiftwsgi (pid=\(getpid())): at shutdown: \(text)")
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in seconds, comparable with Python's time.monotonic().
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 /// The mtime of a file in microseconds, or 0.
