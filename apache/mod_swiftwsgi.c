@@ -6,6 +6,7 @@
 #include "http_config.h"
 #include "http_request.h"
 
+#include "swiftwsgi_auth.h"
 #include "swiftwsgi_config.h"
 #include "swiftwsgi_handler.h"
 #include "swiftwsgi_process.h"
@@ -21,6 +22,7 @@ static void swiftwsgi_register_hooks(apr_pool_t *p)
     /* Before mod_alias, as mod_wsgi does, so WSGIScriptAlias wins over a broader Alias. */
     ap_hook_translate_name(swiftwsgi_hook_translate_name, NULL, run_before, APR_HOOK_MIDDLE);
     ap_hook_handler(swiftwsgi_hook_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    swiftwsgi_auth_register(p);
 }
 
 /* Named wsgi_module so configurations written for mod_wsgi (LoadModule wsgi_module ...,

@@ -39,6 +39,10 @@ typedef struct {
     int chunked_request;
     int map_head_to_get;
     int enable_sendfile;
+    const swiftwsgi_script_t *auth_user_script;
+    const swiftwsgi_script_t *auth_group_script;
+    const swiftwsgi_script_t *access_script;
+    int group_authoritative;
 } swiftwsgi_dir_config_t;
 
 static swiftwsgi_server_config_t *server_config(server_rec *s)
@@ -100,6 +104,7 @@ void *swiftwsgi_create_dir_config(apr_pool_t *p, char *dir)
     c->chunked_request = UNSET;
     c->map_head_to_get = UNSET;
     c->enable_sendfile = UNSET;
+    c->group_authoritative = UNSET;
     return c;
 }
 
@@ -118,6 +123,10 @@ void *swiftwsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(chunked_request);
     MERGE_INT(map_head_to_get);
     MERGE_INT(enable_sendfile);
+    MERGE_PTR(auth_user_script);
+    MERGE_PTR(auth_group_script);
+    MERGE_PTR(access_script);
+    MERGE_INT(group_authoritative);
     return c;
 }
 
@@ -175,6 +184,11 @@ swiftwsgi_head_map_e swiftwsgi_map_head_to_get(request_rec *r)
 }
 
 int swiftwsgi_enable_sendfile(request_rec *r) { return DEFAULTED(dir_config(r)->enable_sendfile, 0); }
+
+const swiftwsgi_script_t *swiftwsgi_auth_user_script(request_rec *r) { return dir_config(r)->auth_user_script; }
+const swiftwsgi_script_t *swiftwsgi_auth_group_script(request_rec *r) { return dir_config(r)->auth_group_script; }
+const swiftwsgi_script_t *swiftwsgi_access_script(request_rec *r) { return dir_config(r)->access_script; }
+int swiftwsgi_group_authoritative(request_rec *r) { return DEFAULTED(dir_config(r)->group_authoritative, 1); }
 
 const char *swiftwsgi_python_home(server_rec *s) { return server_config(s)->python_home; }
 const char *swiftwsgi_python_path(server_rec *s) { return server_config(s)->python_path; }
@@ -435,6 +449,31 @@ static const char *set_import_script(cmd_parms *cmd, void *mconfig, const char *
     return NULL;
 }
 
+/* WSGIAuthUserScript / WSGIAuthGroupScript / WSGIAccessScript path [application-group=name] */
+static const char *set_auth_script(cmd_parms *cmd, void *mconfig, const char *args)
+{
+    swiftwsgi_dir_config_t *c = mconfig;
+    swiftwsgi_script_t *script = apr_pcalloc(cmd->pool, sizeof(*script));
+    const char *path = ap_getword_conf(cmd->pool, &args);
+    const char *which = cmd->info;
+    swiftwsgi_alias_t options;
+    const char *err;
+    if (!*path) return apr_psprintf(cmd->pool, "%s needs a script path", cmd->cmd->name);
+    memset(&options, 0, sizeof(options));
+    options.pass_authorization = UNSET;
+    if ((err = parse_alias_options(cmd, &options, args))) return err;
+    if (options.callable_object || options.process_group || options.pass_authorization != UNSET)
+        return apr_psprintf(cmd->pool, "%s takes only the application-group= option", cmd->cmd->name);
+    script->path = ap_server_root_relative(cmd->pool, path);
+    script->application_group = options.application_group ? options.application_group : "%{GLOBAL}";
+    if (!strcmp(which, "user")) c->auth_user_script = script;
+    else if (!strcmp(which, "group")) c->auth_group_script = script;
+    else c->access_script = script;
+    return NULL;
+}
+
+FLAG_SETTER(set_group_authoritative, group_authoritative)
+
 static const char *refuse_daemon_mode(cmd_parms *cmd, void *mconfig, const char *args)
 {
     (void)mconfig; (void)args;
@@ -494,6 +533,14 @@ const command_rec swiftwsgi_directives[] = {
                  "Accepted for compatibility: file names are case-sensitive on Linux"),
     AP_INIT_RAW_ARGS("WSGIImportScript", set_import_script, NULL, RSRC_CONF,
                      "Script to load at process start, with process-group= and application-group="),
+    AP_INIT_RAW_ARGS("WSGIAuthUserScript", set_auth_script, (void *)"user", ACCESS_CONF | OR_AUTHCFG,
+                     "Script providing check_password() / get_realm_hash() for AuthBasicProvider / AuthDigestProvider wsgi"),
+    AP_INIT_RAW_ARGS("WSGIAuthGroupScript", set_auth_script, (void *)"group", ACCESS_CONF | OR_AUTHCFG,
+                     "Script providing groups_for_user() for Require wsgi-group"),
+    AP_INIT_RAW_ARGS("WSGIAccessScript", set_auth_script, (void *)"access", ACCESS_CONF | OR_AUTHCFG,
+                     "Script providing allow_access() as a host access check"),
+    AP_INIT_FLAG("WSGIGroupAuthoritative", set_group_authoritative, NULL, ACCESS_CONF | OR_AUTHCFG,
+                 "Deny when the user is in none of the required groups (default On; Off lets other providers decide)"),
     AP_INIT_RAW_ARGS("WSGIDaemonProcess", refuse_daemon_mode, NULL, RSRC_CONF, "Not supported by this version"),
     AP_INIT_TAKE1("WSGISocketPrefix", accept_take1, NULL, RSRC_CONF,
                   "Accepted for compatibility (used by daemon mode only)"),

@@ -29,6 +29,12 @@ typedef struct {
     int pass_authorization;        /**< pass-authorization=: -1 unset */
 } swiftwsgi_alias_t;
 
+/** A WSGIAuthUserScript, WSGIAuthGroupScript or WSGIAccessScript. */
+typedef struct {
+    const char *path;
+    const char *application_group; /**< "%{GLOBAL}" unless application-group= */
+} swiftwsgi_script_t;
+
 /** A WSGIImportScript. */
 typedef struct {
     const char *path;
@@ -55,6 +61,12 @@ int swiftwsgi_pass_authorization(request_rec *r);
 int swiftwsgi_chunked_request(request_rec *r);
 swiftwsgi_head_map_e swiftwsgi_map_head_to_get(request_rec *r);
 int swiftwsgi_enable_sendfile(request_rec *r);
+
+/* Authentication and access scripts of r's directory, or NULL. */
+const swiftwsgi_script_t *swiftwsgi_auth_user_script(request_rec *r);
+const swiftwsgi_script_t *swiftwsgi_auth_group_script(request_rec *r);
+const swiftwsgi_script_t *swiftwsgi_access_script(request_rec *r);
+int swiftwsgi_group_authoritative(request_rec *r);
 
 /* Process-wide values (server config of the main server). */
 const char *swiftwsgi_python_home(server_rec *s);

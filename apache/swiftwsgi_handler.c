@@ -79,6 +79,8 @@ static void add_env(apr_array_header_t *env, const char *name, const char *value
     kv->value = value ? value : "";
 }
 
+static int head_maps_to_get(request_rec *r);
+
 /* SCRIPT_NAME never ends in '/': trailing slashes move to the front of PATH_INFO. */
 static void fix_script_name(request_rec *r)
 {
@@ -93,6 +95,43 @@ static void fix_script_name(request_rec *r)
     apr_table_setn(r->subprocess_env, "SCRIPT_NAME", apr_pstrndup(r->pool, script_name, len));
     apr_table_setn(r->subprocess_env, "PATH_INFO",
                    apr_pstrcat(r->pool, "/", path_info && *path_info == '/' ? path_info + 1 : (path_info ? path_info : ""), NULL));
+}
+
+apr_array_header_t *swiftwsgi_environ(request_rec *r)
+{
+    const apr_array_header_t *vars;
+    const apr_table_entry_t *e;
+    apr_array_header_t *env;
+    int i;
+
+    ap_add_common_vars(r);
+    ap_add_cgi_vars(r);
+    fix_script_name(r);
+    if (r->header_only && head_maps_to_get(r)) apr_table_setn(r->subprocess_env, "REQUEST_METHOD", "GET");
+
+    vars = apr_table_elts(r->subprocess_env);
+    env = apr_array_make(r->pool, vars->nelts + 16, sizeof(swiftwsgi_kv_t));
+    e = (const apr_table_entry_t *)vars->elts;
+    for (i = 0; i < vars->nelts; i++) {
+        if (e[i].key) add_env(env, e[i].key, e[i].val);
+    }
+    if (swiftwsgi_pass_authorization(r)) {
+        const char *auth = apr_table_get(r->headers_in, "Authorization");
+        if (auth) add_env(env, "HTTP_AUTHORIZATION", auth);
+    }
+    add_env(env, "wsgi.url_scheme", ap_http_scheme(r));
+    add_env(env, "mod_wsgi.request_handler", r->handler ? r->handler : "");
+    add_env(env, "mod_wsgi.handler_script", "");
+    add_env(env, "mod_wsgi.script_name", apr_table_get(r->subprocess_env, "SCRIPT_NAME"));
+    add_env(env, "mod_wsgi.path_info", apr_table_get(r->subprocess_env, "PATH_INFO"));
+    add_env(env, "mod_wsgi.listener_host", r->connection->local_ip);
+    add_env(env, "mod_wsgi.listener_port", apr_itoa(r->pool, r->connection->local_addr->port));
+    add_env(env, "mod_wsgi.request_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, r->request_time));
+    add_env(env, "mod_wsgi.script_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_now()));
+    add_env(env, "mod_wsgi.request_id", r->log_id ? r->log_id
+            : apr_psprintf(r->pool, "%" APR_TIME_T_FMT "-%pp", r->request_time, (void *)r));
+    add_env(env, "mod_wsgi.ignore_activity", "0");
+    return env;
 }
 
 static int head_maps_to_get(request_rec *r)
@@ -117,11 +156,9 @@ int swiftwsgi_hook_handler(request_rec *r)
     const swiftwsgi_alias_t *alias = swiftwsgi_request_alias(r);
     const char *process_group;
     apr_array_header_t *env;
-    const apr_array_header_t *vars;
-    const apr_table_entry_t *e;
     swiftwsgi_request_t request;
     swiftwsgi_io_t io;
-    int i, rc;
+    int rc;
 
     if (!is_wsgi_handler(r->handler)) return DECLINED;
 
@@ -164,33 +201,7 @@ int swiftwsgi_hook_handler(request_rec *r)
     rc = ap_setup_client_block(r, swiftwsgi_chunked_request(r) ? REQUEST_CHUNKED_DECHUNK : REQUEST_CHUNKED_ERROR);
     if (rc != OK) return rc;
 
-    ap_add_common_vars(r);
-    ap_add_cgi_vars(r);
-    fix_script_name(r);
-    if (r->header_only && head_maps_to_get(r)) apr_table_setn(r->subprocess_env, "REQUEST_METHOD", "GET");
-
-    vars = apr_table_elts(r->subprocess_env);
-    env = apr_array_make(r->pool, vars->nelts + 16, sizeof(swiftwsgi_kv_t));
-    e = (const apr_table_entry_t *)vars->elts;
-    for (i = 0; i < vars->nelts; i++) {
-        if (e[i].key) add_env(env, e[i].key, e[i].val);
-    }
-    if (swiftwsgi_pass_authorization(r)) {
-        const char *auth = apr_table_get(r->headers_in, "Authorization");
-        if (auth) add_env(env, "HTTP_AUTHORIZATION", auth);
-    }
-    add_env(env, "wsgi.url_scheme", ap_http_scheme(r));
-    add_env(env, "mod_wsgi.request_handler", r->handler);
-    add_env(env, "mod_wsgi.handler_script", "");
-    add_env(env, "mod_wsgi.script_name", apr_table_get(r->subprocess_env, "SCRIPT_NAME"));
-    add_env(env, "mod_wsgi.path_info", apr_table_get(r->subprocess_env, "PATH_INFO"));
-    add_env(env, "mod_wsgi.listener_host", r->connection->local_ip);
-    add_env(env, "mod_wsgi.listener_port", apr_itoa(r->pool, r->connection->local_addr->port));
-    add_env(env, "mod_wsgi.request_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, r->request_time));
-    add_env(env, "mod_wsgi.script_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_now()));
-    add_env(env, "mod_wsgi.request_id", r->log_id ? r->log_id
-            : apr_psprintf(r->pool, "%" APR_TIME_T_FMT "-%pp", r->request_time, (void *)r));
-    add_env(env, "mod_wsgi.ignore_activity", "0");
+    env = swiftwsgi_environ(r);
 
     memset(&io, 0, sizeof(io));
     io.r = r;

@@ -12,4 +12,12 @@ int swiftwsgi_hook_translate_name(request_rec *r);
 /** handler: runs a wsgi-script / application/x-httpd-wsgi request in the Swift host. */
 int swiftwsgi_hook_handler(request_rec *r);
 
+/**
+ * Builds the WSGI environ's Apache part: subprocess_env after ap_add_common_vars and
+ * ap_add_cgi_vars (SCRIPT_NAME without a trailing '/', PATH_INFO always present),
+ * HTTP_AUTHORIZATION with WSGIPassAuthorization On, wsgi.url_scheme and mod_wsgi.* keys.
+ * @return an array of swiftwsgi_kv_t from r->pool
+ */
+apr_array_header_t *swiftwsgi_environ(request_rec *r);
+
 #endif

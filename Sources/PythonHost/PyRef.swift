@@ -77,7 +77,10 @@ enum Py {
 
     /// A new tuple that steals the given new references; nil if any is nil.
     static func tuple(_ items: [PyPointer?]) -> PyPointer? {
-        guard let t = PyTuple_New(items.count) else { return nil }
+        guard let t = PyTuple_New(items.count) else {
+            for item in items { Py_XDECREF(item) }
+            return nil
+        }
         var ok = true
         for (i, item) in items.enumerated() {
             if let item { PyTuple_SetItem(t, i, item) } else { ok = false }

@@ -8,20 +8,11 @@ extension PythonRuntime {
     public func handle(_ request: UnsafePointer<swiftwsgi_request_t>) -> Int32 {
         let req = request.pointee
         let environ = UnsafeBufferPointer(start: req.environ, count: req.environ_count)
-        func lookup(_ name: String) -> String? {
-            for kv in environ where kv.name.map({ String(cString: $0) == name }) ?? false {
-                return kv.value.map { String(cString: $0) }
-            }
-            return nil
-        }
-        let server = ApplicationGroup.serverName(host: req.server_hostname.map { String(cString: $0) } ?? "",
-                                                 port: Int(req.server_port))
-        let group = ApplicationGroup.expand(req.application_group.map { String(cString: $0) } ?? "%{RESOURCE}",
-                                            server: server, scriptName: lookup("SCRIPT_NAME") ?? "",
-                                            environment: lookup)
         let interpreter: Interpreter
         do {
-            interpreter = try self.interpreter(named: group)
+            interpreter = try self.interpreter(spec: req.application_group.map { String(cString: $0) },
+                                               hostname: req.server_hostname, port: req.server_port,
+                                               environ: environ, default: "%{RESOURCE}")
         } catch {
             apache.log(req.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)")
             return 500
@@ -31,14 +22,14 @@ extension PythonRuntime {
         threadStates.currentRequest = context
         defer { threadStates.currentRequest = nil }
         return withGIL(in: interpreter) {
-            let status = run(req, environ, interpreter, group, context)
+            let status = run(req, environ, interpreter, context)
             context.release()
             return status
         }
     }
 
     private func run(_ req: swiftwsgi_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
-                     _ interpreter: Interpreter, _ group: String, _ context: RequestContext) -> Int32 {
+                     _ interpreter: Interpreter, _ context: RequestContext) -> Int32 {
         let script = String(cString: req.script_filename)
         let pid = getpid()
         guard let module = interpreter.script(path: script, mtime: req.script_mtime, reloading: req.script_reloading != 0,
@@ -213,15 +204,8 @@ extension PythonRuntime {
     private func makeEnviron(_ req: swiftwsgi_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
                              _ interpreter: Interpreter, _ callable: String,
                              input: PyPointer, errors: PyPointer) -> PyPointer? {
-        guard let env = PyDict_Copy(interpreter.environTemplate) else { return nil }
-        for kv in environ {
-            guard let name = kv.name, let value = kv.value,
-                  let k = Py.latin1(name), let v = Py.latin1(value) else { continue }
-            PyDict_SetItem(env, k, v)
-            Py_DecRef(k); Py_DecRef(v)
-        }
+        guard let env = Self.baseEnviron(environ, interpreter, errors: errors) else { return nil }
         PyDict_SetItemString(env, "wsgi.input", input)
-        PyDict_SetItemString(env, "wsgi.errors", errors)
         if let c = Py.string(callable) {
             PyDict_SetItemString(env, "mod_wsgi.callable_object", c)
             Py_DecRef(c)
@@ -235,5 +219,34 @@ extension PythonRuntime {
             Py_DecRef(s)
         }
         return env
+    }
+
+    /// The per-interpreter template, Apache's variables (latin-1 str) and wsgi.errors.
+    static func baseEnviron(_ environ: UnsafeBufferPointer<swiftwsgi_kv_t>, _ interpreter: Interpreter,
+                            errors: PyPointer) -> PyPointer? {
+        guard let env = PyDict_Copy(interpreter.environTemplate) else { return nil }
+        for kv in environ {
+            guard let name = kv.name, let value = kv.value,
+                  let k = Py.latin1(name), let v = Py.latin1(value) else { continue }
+            PyDict_SetItem(env, k, v)
+            Py_DecRef(k); Py_DecRef(v)
+        }
+        PyDict_SetItemString(env, "wsgi.errors", errors)
+        return env
+    }
+
+    /// The interpreter for a request's application group spec.
+    func interpreter(spec: String?, hostname: UnsafePointer<CChar>?, port: Int32,
+                     environ: UnsafeBufferPointer<swiftwsgi_kv_t>, default fallback: String) throws(HostError) -> Interpreter {
+        func lookup(_ name: String) -> String? {
+            for kv in environ where kv.name.map({ String(cString: $0) == name }) ?? false {
+                return kv.value.map { String(cString: $0) }
+            }
+            return nil
+        }
+        let server = ApplicationGroup.serverName(host: hostname.map { String(cString: $0) } ?? "", port: Int(port))
+        let group = ApplicationGroup.expand(spec ?? fallback, server: server, scriptName: lookup("SCRIPT_NAME") ?? "",
+                                            environment: lookup)
+        return try interpreter(named: group)
     }
 }

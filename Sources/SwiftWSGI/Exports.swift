@@ -99,3 +99,9 @@ extension ProcessConfig {
         }
     }
 }
+
+@_cdecl("swiftwsgi_auth")
+public func swiftwsgiAuth(_ request: UnsafePointer<swiftwsgi_auth_request_t>?) -> Int32 {
+    guard let request, let runtime = PythonRuntime.shared else { return Int32(SWIFTWSGI_AUTH_ERROR.rawValue) }
+    return runtime.authenticate(request)
+}

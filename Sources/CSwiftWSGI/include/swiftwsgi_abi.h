@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 1
+#define SWIFTWSGI_ABI_VERSION 2
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -113,6 +113,40 @@ typedef struct swiftwsgi_request {
     const char *request_handler;      /* "wsgi-script" or "application/x-httpd-wsgi" */
 } swiftwsgi_request_t;
 
+/** What an authentication or access script is asked (the function called in the script). */
+typedef enum {
+    SWIFTWSGI_AUTH_CHECK_PASSWORD = 1,  /**< check_password(environ, user, password) */
+    SWIFTWSGI_AUTH_GET_REALM_HASH = 2,  /**< get_realm_hash(environ, user, realm) */
+    SWIFTWSGI_AUTH_GROUPS_FOR_USER = 3, /**< groups_for_user(environ, user) */
+    SWIFTWSGI_AUTH_ALLOW_ACCESS = 4,    /**< allow_access(environ, host) */
+} swiftwsgi_auth_kind_t;
+
+/** The script's answer. */
+typedef enum {
+    SWIFTWSGI_AUTH_GRANTED = 0,   /**< True, or a value (realm hash, groups) was returned */
+    SWIFTWSGI_AUTH_DENIED = 1,    /**< False */
+    SWIFTWSGI_AUTH_NOT_FOUND = 2, /**< None: unknown user / no opinion */
+    SWIFTWSGI_AUTH_ERROR = 3,     /**< the script failed (traceback logged): never a grant */
+} swiftwsgi_auth_result_t;
+
+/** One call into an authentication, group or access script. */
+typedef struct swiftwsgi_auth_request {
+    swiftwsgi_request_handle_t handle;  /* for logging; the body is never read */
+    const swiftwsgi_kv_t *environ;
+    size_t environ_count;
+    const char *script_filename;
+    int64_t script_mtime;
+    const char *server_hostname;
+    int server_port;
+    const char *application_group;     /* unexpanded; "%{GLOBAL}" by default */
+    int kind;                          /* swiftwsgi_auth_kind_t */
+    const char *user;                  /* NULL for allow_access */
+    const char *argument;              /* password, realm or host */
+    /** Receives the realm hash, or each group name. */
+    void (*add_value)(void *context, const char *value);
+    void *context;
+} swiftwsgi_auth_request_t;
+
 /* ---- Exported by the Swift library ---------------------------------------------------- */
 
 /** The ABI version the library was built with; the shim refuses to run on a mismatch. */
@@ -143,6 +177,9 @@ void swiftwsgi_child_exit(void);
  *  an HTTP status for Apache to answer with (500 when the application failed before sending
  *  anything). */
 int swiftwsgi_handle_request(const swiftwsgi_request_t *request);
+
+/** Calls an authentication, group or access script. Returns a swiftwsgi_auth_result_t. */
+int swiftwsgi_auth(const swiftwsgi_auth_request_t *request);
 
 #ifdef __cplusplus
 }
