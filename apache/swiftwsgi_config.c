@@ -9,6 +9,7 @@
 #include "http_log.h"
 #include "apr_strings.h"
 #include "apr_lib.h"
+#include "apr_network_io.h"
 
 #define UNSET (-1)
 
@@ -43,6 +44,8 @@ typedef struct {
     const swiftwsgi_script_t *auth_group_script;
     const swiftwsgi_script_t *access_script;
     int group_authoritative;
+    apr_array_header_t *trusted_proxy_headers; /* const char * */
+    apr_array_header_t *trusted_proxies;       /* apr_ipsubnet_t * */
 } swiftwsgi_dir_config_t;
 
 static swiftwsgi_server_config_t *server_config(server_rec *s)
@@ -127,6 +130,8 @@ void *swiftwsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(auth_group_script);
     MERGE_PTR(access_script);
     MERGE_INT(group_authoritative);
+    MERGE_PTR(trusted_proxy_headers);
+    MERGE_PTR(trusted_proxies);
     return c;
 }
 
@@ -188,6 +193,22 @@ int swiftwsgi_enable_sendfile(request_rec *r) { return DEFAULTED(dir_config(r)->
 const swiftwsgi_script_t *swiftwsgi_auth_user_script(request_rec *r) { return dir_config(r)->auth_user_script; }
 const swiftwsgi_script_t *swiftwsgi_auth_group_script(request_rec *r) { return dir_config(r)->auth_group_script; }
 const swiftwsgi_script_t *swiftwsgi_access_script(request_rec *r) { return dir_config(r)->access_script; }
+const apr_array_header_t *swiftwsgi_trusted_proxy_headers(request_rec *r)
+{
+    return dir_config(r)->trusted_proxy_headers;
+}
+
+int swiftwsgi_is_trusted_proxy(request_rec *r, apr_sockaddr_t *addr)
+{
+    const apr_array_header_t *proxies = dir_config(r)->trusted_proxies;
+    int i;
+    if (!proxies) return 1;
+    for (i = 0; i < proxies->nelts; i++) {
+        if (apr_ipsubnet_test(((apr_ipsubnet_t **)proxies->elts)[i], addr)) return 1;
+    }
+    return 0;
+}
+
 int swiftwsgi_group_authoritative(request_rec *r) { return DEFAULTED(dir_config(r)->group_authoritative, 1); }
 
 const char *swiftwsgi_python_home(server_rec *s) { return server_config(s)->python_home; }
@@ -474,6 +495,44 @@ static const char *set_auth_script(cmd_parms *cmd, void *mconfig, const char *ar
 
 FLAG_SETTER(set_group_authoritative, group_authoritative)
 
+/* The headers WSGITrustedProxyHeaders understands. */
+static const char *const known_proxy_headers[] = {
+    "X-Forwarded-For", "X-Client-IP", "X-Real-IP", "X-Forwarded-Proto", "X-Forwarded-Scheme",
+    "X-Forwarded-HTTPS", "X-Forwarded-SSL", "X-Forwarded-Host", "X-Forwarded-Server",
+    "X-Forwarded-Port", "X-Script-Name", NULL
+};
+
+const char *const *swiftwsgi_known_proxy_headers(void) { return known_proxy_headers; }
+
+static const char *set_trusted_proxy_header(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    swiftwsgi_dir_config_t *c = mconfig;
+    int i;
+    for (i = 0; known_proxy_headers[i]; i++) {
+        if (!strcasecmp(value, known_proxy_headers[i])) break;
+    }
+    if (!known_proxy_headers[i])
+        return apr_psprintf(cmd->pool, "WSGITrustedProxyHeaders: unsupported header '%s'", value);
+    if (!c->trusted_proxy_headers) c->trusted_proxy_headers = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    *(const char **)apr_array_push(c->trusted_proxy_headers) = known_proxy_headers[i];
+    return NULL;
+}
+
+static const char *set_trusted_proxy(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    swiftwsgi_dir_config_t *c = mconfig;
+    apr_ipsubnet_t *subnet;
+    char *ip = apr_pstrdup(cmd->pool, value), *mask = strchr(ip, '/');
+    apr_status_t rv;
+    if (mask) *mask++ = '\0';
+    rv = apr_ipsubnet_create(&subnet, ip, mask, cmd->pool);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "WSGITrustedProxies: '%s' is not an IP address or network", value);
+    if (!c->trusted_proxies) c->trusted_proxies = apr_array_make(cmd->pool, 4, sizeof(apr_ipsubnet_t *));
+    *(apr_ipsubnet_t **)apr_array_push(c->trusted_proxies) = subnet;
+    return NULL;
+}
+
 static const char *refuse_daemon_mode(cmd_parms *cmd, void *mconfig, const char *args)
 {
     (void)mconfig; (void)args;
@@ -541,6 +600,10 @@ const command_rec swiftwsgi_directives[] = {
                      "Script providing allow_access() as a host access check"),
     AP_INIT_FLAG("WSGIGroupAuthoritative", set_group_authoritative, NULL, ACCESS_CONF | OR_AUTHCFG,
                  "Deny when the user is in none of the required groups (default On; Off lets other providers decide)"),
+    AP_INIT_ITERATE("WSGITrustedProxyHeaders", set_trusted_proxy_header, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                    "Proxy headers (X-Forwarded-For, X-Forwarded-Proto, ...) to apply to environ"),
+    AP_INIT_ITERATE("WSGITrustedProxies", set_trusted_proxy, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                    "Addresses or networks of the proxies whose headers are trusted (default: any peer)"),
     AP_INIT_RAW_ARGS("WSGIDaemonProcess", refuse_daemon_mode, NULL, RSRC_CONF, "Not supported by this version"),
     AP_INIT_TAKE1("WSGISocketPrefix", accept_take1, NULL, RSRC_CONF,
                   "Accepted for compatibility (used by daemon mode only)"),

@@ -68,6 +68,13 @@ const swiftwsgi_script_t *swiftwsgi_auth_group_script(request_rec *r);
 const swiftwsgi_script_t *swiftwsgi_access_script(request_rec *r);
 int swiftwsgi_group_authoritative(request_rec *r);
 
+/** WSGITrustedProxyHeaders of r's directory (header names as configured), or NULL. */
+const apr_array_header_t *swiftwsgi_trusted_proxy_headers(request_rec *r);
+/** The headers WSGITrustedProxyHeaders accepts, NULL-terminated. */
+const char *const *swiftwsgi_known_proxy_headers(void);
+/** Whether addr is a trusted proxy for r (WSGITrustedProxies; any address when unset). */
+int swiftwsgi_is_trusted_proxy(request_rec *r, apr_sockaddr_t *addr);
+
 /* Process-wide values (server config of the main server). */
 const char *swiftwsgi_python_home(server_rec *s);
 const char *swiftwsgi_python_path(server_rec *s);

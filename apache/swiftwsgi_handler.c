@@ -13,6 +13,7 @@
 #include "http_request.h"
 #include "util_script.h"
 #include "apr_strings.h"
+#include "apr_lib.h"
 
 APLOG_USE_MODULE(wsgi);
 
@@ -97,6 +98,95 @@ static void fix_script_name(request_rec *r)
                    apr_pstrcat(r->pool, "/", path_info && *path_info == '/' ? path_info + 1 : (path_info ? path_info : ""), NULL));
 }
 
+/* "X-Forwarded-For" -> "HTTP_X_FORWARDED_FOR" */
+static const char *cgi_name(apr_pool_t *p, const char *header)
+{
+    char *name = apr_pstrcat(p, "HTTP_", header, NULL), *c;
+    for (c = name; *c; c++) *c = *c == '-' ? '_' : apr_toupper(*c);
+    return name;
+}
+
+static int is_trusted(const apr_array_header_t *trusted, const char *header)
+{
+    int i;
+    for (i = 0; i < trusted->nelts; i++) {
+        if (!strcmp(((const char **)trusted->elts)[i], header)) return 1;
+    }
+    return 0;
+}
+
+/* The client address in X-Forwarded-For: the right-most entry that is not a trusted proxy. */
+static const char *forwarded_client(request_rec *r, const char *value)
+{
+    char *list = apr_pstrdup(r->pool, value), *state, *item;
+    apr_array_header_t *hops = apr_array_make(r->pool, 4, sizeof(char *));
+    int i;
+    for (item = apr_strtok(list, ", \t", &state); item; item = apr_strtok(NULL, ", \t", &state))
+        *(char **)apr_array_push(hops) = item;
+    if (hops->nelts == 0) return NULL;
+    for (i = hops->nelts - 1; i > 0; i--) {
+        apr_sockaddr_t *addr;
+        const char *hop = ((char **)hops->elts)[i];
+        if (apr_sockaddr_info_get(&addr, hop, APR_UNSPEC, 0, APR_IPV4_ADDR_OK, r->pool) != APR_SUCCESS) break;
+        if (!swiftwsgi_is_trusted_proxy(r, addr)) break;
+    }
+    return ((char **)hops->elts)[i];
+}
+
+/*
+ * WSGITrustedProxyHeaders: from a trusted peer, the listed headers rewrite REMOTE_ADDR,
+ * wsgi.url_scheme (HTTPS), HTTP_HOST, SERVER_NAME, SERVER_PORT and SCRIPT_NAME; every proxy
+ * header that is not trusted, or comes from an untrusted peer, is removed, so a client can
+ * never pass itself off as a proxy.
+ */
+static void apply_proxy_headers(request_rec *r)
+{
+    const apr_array_header_t *trusted = swiftwsgi_trusted_proxy_headers(r);
+    const char *const *known = swiftwsgi_known_proxy_headers();
+    apr_table_t *env = r->subprocess_env;
+    int peer_trusted, i;
+    if (!trusted) return;
+    peer_trusted = swiftwsgi_is_trusted_proxy(r, r->connection->client_addr);
+    for (i = 0; known[i]; i++) {
+        const char *header = known[i], *key = cgi_name(r->pool, header);
+        const char *value = apr_table_get(env, key);
+        if (!value) continue;
+        if (!peer_trusted || !is_trusted(trusted, header)) {
+            apr_table_unset(env, key);
+            continue;
+        }
+        if (!strcmp(header, "X-Forwarded-For")) {
+            const char *client = forwarded_client(r, value);
+            if (client) apr_table_setn(env, "REMOTE_ADDR", client);
+        }
+        else if (!strcmp(header, "X-Client-IP") || !strcmp(header, "X-Real-IP")) {
+            apr_table_setn(env, "REMOTE_ADDR", value);
+        }
+        else if (!strcmp(header, "X-Forwarded-Proto") || !strcmp(header, "X-Forwarded-Scheme")) {
+            if (!strcasecmp(value, "https")) apr_table_setn(env, "HTTPS", "1");
+            else if (!strcasecmp(value, "http")) apr_table_unset(env, "HTTPS");
+        }
+        else if (!strcmp(header, "X-Forwarded-HTTPS") || !strcmp(header, "X-Forwarded-SSL")) {
+            if (!strcasecmp(value, "on") || !strcasecmp(value, "1") || !strcasecmp(value, "true"))
+                apr_table_setn(env, "HTTPS", "1");
+            else apr_table_unset(env, "HTTPS");
+        }
+        else if (!strcmp(header, "X-Forwarded-Host")) {
+            const char *comma = strchr(value, ',');
+            apr_table_setn(env, "HTTP_HOST", comma ? apr_pstrndup(r->pool, value, comma - value) : value);
+        }
+        else if (!strcmp(header, "X-Forwarded-Server")) {
+            apr_table_setn(env, "SERVER_NAME", value);
+        }
+        else if (!strcmp(header, "X-Forwarded-Port")) {
+            apr_table_setn(env, "SERVER_PORT", value);
+        }
+        else if (!strcmp(header, "X-Script-Name")) {
+            apr_table_setn(env, "SCRIPT_NAME", value);
+        }
+    }
+}
+
 apr_array_header_t *swiftwsgi_environ(request_rec *r)
 {
     const apr_array_header_t *vars;
@@ -107,6 +197,7 @@ apr_array_header_t *swiftwsgi_environ(request_rec *r)
     ap_add_common_vars(r);
     ap_add_cgi_vars(r);
     fix_script_name(r);
+    apply_proxy_headers(r);
     if (r->header_only && head_maps_to_get(r)) apr_table_setn(r->subprocess_env, "REQUEST_METHOD", "GET");
 
     vars = apr_table_elts(r->subprocess_env);
@@ -119,7 +210,12 @@ apr_array_header_t *swiftwsgi_environ(request_rec *r)
         const char *auth = apr_table_get(r->headers_in, "Authorization");
         if (auth) add_env(env, "HTTP_AUTHORIZATION", auth);
     }
-    add_env(env, "wsgi.url_scheme", ap_http_scheme(r));
+    {
+        const char *https = apr_table_get(r->subprocess_env, "HTTPS");
+        int secure = https && (!strcasecmp(https, "on") || !strcmp(https, "1"));
+        add_env(env, "wsgi.url_scheme", swiftwsgi_trusted_proxy_headers(r) ? (secure ? "https" : "http")
+                                                                          : ap_http_scheme(r));
+    }
     add_env(env, "mod_wsgi.request_handler", r->handler ? r->handler : "");
     add_env(env, "mod_wsgi.handler_script", "");
     add_env(env, "mod_wsgi.script_name", apr_table_get(r->subprocess_env, "SCRIPT_NAME"));
