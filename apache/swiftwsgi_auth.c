@@ -28,6 +28,18 @@ static void add_value(void *context, const char *value)
     *(const char **)apr_array_push(v->values) = apr_pstrdup(v->r->pool, value);
 }
 
+static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
+                                           const char *user, const char *argument, auth_values_t *values);
+
+swiftwsgi_auth_result_t swiftwsgi_call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
+                                              const char *user, const char *argument, apr_array_header_t *values)
+{
+    auth_values_t v;
+    swiftwsgi_auth_result_t result = call_script(r, script, kind, user, argument, &v);
+    apr_array_cat(values, v.values);
+    return result;
+}
+
 /* Calls kind in script for r; values receives the realm hash or group names. */
 static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
                                            const char *user, const char *argument, auth_values_t *values)

@@ -46,6 +46,9 @@ typedef struct {
     int group_authoritative;
     apr_array_header_t *trusted_proxy_headers; /* const char * */
     apr_array_header_t *trusted_proxies;       /* apr_ipsubnet_t * */
+    const swiftwsgi_script_t *dispatch_script;
+    apr_array_header_t *handler_scripts;       /* swiftwsgi_handler_script_t */
+    int error_override;
 } swiftwsgi_dir_config_t;
 
 static swiftwsgi_server_config_t *server_config(server_rec *s)
@@ -108,6 +111,7 @@ void *swiftwsgi_create_dir_config(apr_pool_t *p, char *dir)
     c->map_head_to_get = UNSET;
     c->enable_sendfile = UNSET;
     c->group_authoritative = UNSET;
+    c->error_override = UNSET;
     return c;
 }
 
@@ -132,6 +136,13 @@ void *swiftwsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(group_authoritative);
     MERGE_PTR(trusted_proxy_headers);
     MERGE_PTR(trusted_proxies);
+    MERGE_PTR(dispatch_script);
+    MERGE_INT(error_override);
+    /* Handler scripts of the inner section come first, so they win by name. */
+    if (add->handler_scripts && base->handler_scripts)
+        c->handler_scripts = apr_array_append(p, add->handler_scripts, base->handler_scripts);
+    else
+        c->handler_scripts = add->handler_scripts ? add->handler_scripts : base->handler_scripts;
     return c;
 }
 
@@ -208,6 +219,22 @@ int swiftwsgi_is_trusted_proxy(request_rec *r, apr_sockaddr_t *addr)
     }
     return 0;
 }
+
+const swiftwsgi_script_t *swiftwsgi_dispatch_script(request_rec *r) { return dir_config(r)->dispatch_script; }
+
+const swiftwsgi_handler_script_t *swiftwsgi_handler_script(request_rec *r)
+{
+    const apr_array_header_t *list = dir_config(r)->handler_scripts;
+    int i;
+    if (!list || !r->handler) return NULL;
+    for (i = 0; i < list->nelts; i++) {
+        const swiftwsgi_handler_script_t *h = &((const swiftwsgi_handler_script_t *)list->elts)[i];
+        if (!strcmp(h->name, r->handler)) return h;
+    }
+    return NULL;
+}
+
+int swiftwsgi_error_override(request_rec *r) { return DEFAULTED(dir_config(r)->error_override, 0); }
 
 int swiftwsgi_group_authoritative(request_rec *r) { return DEFAULTED(dir_config(r)->group_authoritative, 1); }
 
@@ -489,9 +516,39 @@ static const char *set_auth_script(cmd_parms *cmd, void *mconfig, const char *ar
     script->application_group = options.application_group ? options.application_group : "%{GLOBAL}";
     if (!strcmp(which, "user")) c->auth_user_script = script;
     else if (!strcmp(which, "group")) c->auth_group_script = script;
+    else if (!strcmp(which, "dispatch")) c->dispatch_script = script;
     else c->access_script = script;
     return NULL;
 }
+
+/* WSGIHandlerScript name path [process-group=] [application-group=] [pass-authorization=] */
+static const char *set_handler_script(cmd_parms *cmd, void *mconfig, const char *args)
+{
+    swiftwsgi_dir_config_t *c = mconfig;
+    swiftwsgi_handler_script_t *h;
+    const char *name = ap_getword_conf(cmd->pool, &args);
+    const char *path = ap_getword_conf(cmd->pool, &args);
+    swiftwsgi_alias_t options;
+    const char *err;
+    if (!*name || !*path) return "WSGIHandlerScript needs a handler name and a script path";
+    if (!strcmp(name, "wsgi-script") || !strcmp(name, "application/x-httpd-wsgi"))
+        return apr_psprintf(cmd->pool, "WSGIHandlerScript: '%s' is the module's own handler name", name);
+    memset(&options, 0, sizeof(options));
+    options.pass_authorization = UNSET;
+    if ((err = parse_alias_options(cmd, &options, args))) return err;
+    if (options.callable_object)
+        return "WSGIHandlerScript: the handler's callable is always handle_request()";
+    if (!c->handler_scripts) c->handler_scripts = apr_array_make(cmd->pool, 2, sizeof(*h));
+    h = apr_array_push(c->handler_scripts);
+    h->name = name;
+    h->path = ap_server_root_relative(cmd->pool, path);
+    h->application_group = options.application_group;
+    h->process_group = options.process_group;
+    h->pass_authorization = options.pass_authorization;
+    return NULL;
+}
+
+FLAG_SETTER(set_error_override, error_override)
 
 FLAG_SETTER(set_group_authoritative, group_authoritative)
 
@@ -600,6 +657,12 @@ const command_rec swiftwsgi_directives[] = {
                      "Script providing allow_access() as a host access check"),
     AP_INIT_FLAG("WSGIGroupAuthoritative", set_group_authoritative, NULL, ACCESS_CONF | OR_AUTHCFG,
                  "Deny when the user is in none of the required groups (default On; Off lets other providers decide)"),
+    AP_INIT_RAW_ARGS("WSGIDispatchScript", set_auth_script, (void *)"dispatch", RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                     "Script choosing process_group(), application_group() and callable_object() per request"),
+    AP_INIT_RAW_ARGS("WSGIHandlerScript", set_handler_script, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                     "Handler name and script whose handle_request() serves requests for that handler"),
+    AP_INIT_FLAG("WSGIErrorOverride", set_error_override, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                 "Let Apache's ErrorDocument replace the body of an application's error response"),
     AP_INIT_ITERATE("WSGITrustedProxyHeaders", set_trusted_proxy_header, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                     "Proxy headers (X-Forwarded-For, X-Forwarded-Proto, ...) to apply to environ"),
     AP_INIT_ITERATE("WSGITrustedProxies", set_trusted_proxy, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,

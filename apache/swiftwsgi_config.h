@@ -35,6 +35,15 @@ typedef struct {
     const char *application_group; /**< "%{GLOBAL}" unless application-group= */
 } swiftwsgi_script_t;
 
+/** A WSGIHandlerScript: a named Apache handler backed by a script's handle_request(). */
+typedef struct {
+    const char *name;
+    const char *path;
+    const char *application_group; /**< NULL: the request's WSGIApplicationGroup */
+    const char *process_group;
+    int pass_authorization;        /**< -1 unset */
+} swiftwsgi_handler_script_t;
+
 /** A WSGIImportScript. */
 typedef struct {
     const char *path;
@@ -67,6 +76,13 @@ const swiftwsgi_script_t *swiftwsgi_auth_user_script(request_rec *r);
 const swiftwsgi_script_t *swiftwsgi_auth_group_script(request_rec *r);
 const swiftwsgi_script_t *swiftwsgi_access_script(request_rec *r);
 int swiftwsgi_group_authoritative(request_rec *r);
+
+/** The dispatch script of r's directory (WSGIDispatchScript), or NULL. */
+const swiftwsgi_script_t *swiftwsgi_dispatch_script(request_rec *r);
+/** The WSGIHandlerScript named r->handler, or NULL. */
+const swiftwsgi_handler_script_t *swiftwsgi_handler_script(request_rec *r);
+/** WSGIErrorOverride */
+int swiftwsgi_error_override(request_rec *r);
 
 /** WSGITrustedProxyHeaders of r's directory (header names as configured), or NULL. */
 const apr_array_header_t *swiftwsgi_trusted_proxy_headers(request_rec *r);

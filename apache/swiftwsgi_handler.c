@@ -3,6 +3,7 @@
  * CGI environment, then one call into the Swift host.
  */
 #include "swiftwsgi_handler.h"
+#include "swiftwsgi_auth.h"
 #include "swiftwsgi_config.h"
 #include "swiftwsgi_io.h"
 #include "swiftwsgi_abi.h"
@@ -247,49 +248,112 @@ static int is_wsgi_handler(const char *handler)
     return handler && (!strcmp(handler, "wsgi-script") || !strcmp(handler, "application/x-httpd-wsgi"));
 }
 
+/* Runs r's WSGIDispatchScript, if any, overriding the groups and callable it answers for. */
+static int dispatch(request_rec *r, const char **application_group, const char **callable_object,
+                    const char **process_group)
+{
+    const swiftwsgi_script_t *script = swiftwsgi_dispatch_script(r);
+    apr_array_header_t *answers;
+    int i;
+    if (!script) return OK;
+    answers = apr_array_make(r->pool, 3, sizeof(const char *));
+    if (swiftwsgi_call_script(r, script, SWIFTWSGI_AUTH_DISPATCH, NULL, NULL, answers) != SWIFTWSGI_AUTH_GRANTED)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    for (i = 0; i < answers->nelts; i++) {
+        const char *answer = ((const char **)answers->elts)[i], *value = strchr(answer, '=');
+        if (!value) continue;
+        value++;
+        if (!strncmp(answer, "application_group=", 18)) *application_group = value;
+        else if (!strncmp(answer, "callable_object=", 16)) *callable_object = value;
+        else if (!strncmp(answer, "process_group=", 14))
+            *process_group = strcmp(value, "%{GLOBAL}") ? value : "";
+    }
+    return OK;
+}
+
+/* Sets an environ entry that swiftwsgi_environ already added. */
+static void replace_env(apr_array_header_t *env, const char *name, const char *value)
+{
+    swiftwsgi_kv_t *kv = (swiftwsgi_kv_t *)env->elts;
+    int i;
+    for (i = 0; i < env->nelts; i++) {
+        if (!strcmp(kv[i].name, name)) {
+            kv[i].value = value;
+            return;
+        }
+    }
+    add_env(env, name, value);
+}
+
 int swiftwsgi_hook_handler(request_rec *r)
 {
     const swiftwsgi_alias_t *alias = swiftwsgi_request_alias(r);
-    const char *process_group;
+    const swiftwsgi_handler_script_t *handler_script = NULL;
+    const char *script, *application_group, *callable_object, *process_group;
+    apr_time_t mtime;
     apr_array_header_t *env;
     swiftwsgi_request_t request;
     swiftwsgi_io_t io;
     int rc;
 
-    if (!is_wsgi_handler(r->handler)) return DECLINED;
+    if (!is_wsgi_handler(r->handler) && !(handler_script = swiftwsgi_handler_script(r))) return DECLINED;
 
-    if (!alias && !(ap_allow_options(r) & OPT_EXECCGI)) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10903)
-                      "Options ExecCGI is off in this directory: %s", r->filename);
-        return HTTP_FORBIDDEN;
+    if (handler_script) {
+        /* A handler script serves any resource mapped to its handler name. */
+        apr_finfo_t finfo;
+        if (apr_stat(&finfo, handler_script->path, APR_FINFO_MTIME | APR_FINFO_TYPE, r->pool) != APR_SUCCESS
+            || finfo.filetype != APR_REG) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10909)
+                          "Target WSGI handler script not found or unable to stat: %s", handler_script->path);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        script = handler_script->path;
+        mtime = finfo.mtime;
+        application_group = handler_script->application_group ? handler_script->application_group
+                                                               : swiftwsgi_application_group(r);
+        callable_object = "handle_request";
+        process_group = handler_script->process_group && strcmp(handler_script->process_group, "%{GLOBAL}")
+                        ? handler_script->process_group : swiftwsgi_process_group(r);
     }
-    if (r->finfo.filetype == APR_NOFILE) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10904)
-                      "Target WSGI script not found or unable to stat: %s", r->filename);
-        return HTTP_NOT_FOUND;
+    else {
+        if (!alias && !(ap_allow_options(r) & OPT_EXECCGI)) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10903)
+                          "Options ExecCGI is off in this directory: %s", r->filename);
+            return HTTP_FORBIDDEN;
+        }
+        if (r->finfo.filetype == APR_NOFILE) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10904)
+                          "Target WSGI script not found or unable to stat: %s", r->filename);
+            return HTTP_NOT_FOUND;
+        }
+        if (r->finfo.filetype == APR_DIR) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10905)
+                          "Attempt to invoke directory as WSGI application: %s", r->filename);
+            return HTTP_FORBIDDEN;
+        }
+        if (r->finfo.filetype != APR_REG) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10906)
+                          "Target WSGI script is not a regular file: %s", r->filename);
+            return HTTP_FORBIDDEN;
+        }
+        if (r->path_info && *r->path_info && r->used_path_info == AP_REQ_REJECT_PATH_INFO)
+            return HTTP_NOT_FOUND;
+        script = r->filename;
+        mtime = r->finfo.mtime;
+        application_group = swiftwsgi_application_group(r);
+        callable_object = swiftwsgi_callable_object(r);
+        process_group = swiftwsgi_process_group(r);
     }
-    if (r->finfo.filetype == APR_DIR) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10905)
-                      "Attempt to invoke directory as WSGI application: %s", r->filename);
-        return HTTP_FORBIDDEN;
-    }
-    if (r->finfo.filetype != APR_REG) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10906)
-                      "Target WSGI script is not a regular file: %s", r->filename);
-        return HTTP_FORBIDDEN;
-    }
-    if (r->path_info && *r->path_info && r->used_path_info == AP_REQ_REJECT_PATH_INFO)
-        return HTTP_NOT_FOUND;
 
-    process_group = swiftwsgi_process_group(r);
+    if ((rc = dispatch(r, &application_group, &callable_object, &process_group)) != OK) return rc;
     if (*process_group) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10907)
-                      "No WSGI daemon process called '%s' has been configured: %s", process_group, r->filename);
+                      "No WSGI daemon process called '%s' has been configured: %s", process_group, script);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (swiftwsgi_restrict_embedded(r->server)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10908)
-                      "Embedded mode of mod_swiftwsgi disabled by runtime configuration: %s", r->filename);
+                      "Embedded mode of mod_swiftwsgi disabled by runtime configuration: %s", script);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -298,6 +362,7 @@ int swiftwsgi_hook_handler(request_rec *r)
     if (rc != OK) return rc;
 
     env = swiftwsgi_environ(r);
+    if (handler_script) replace_env(env, "mod_wsgi.handler_script", script);
 
     memset(&io, 0, sizeof(io));
     io.r = r;
@@ -307,17 +372,18 @@ int swiftwsgi_hook_handler(request_rec *r)
     request.handle = &io;
     request.environ = (const swiftwsgi_kv_t *)env->elts;
     request.environ_count = (size_t)env->nelts;
-    request.script_filename = r->filename;
-    request.script_mtime = (int64_t)r->finfo.mtime;
+    request.script_filename = script;
+    request.script_mtime = (int64_t)mtime;
     request.server_hostname = r->server->server_hostname ? r->server->server_hostname : "";
     request.server_port = r->server->port ? r->server->port : r->connection->local_addr->port;
-    request.application_group = swiftwsgi_application_group(r);
-    request.callable_object = swiftwsgi_callable_object(r);
+    request.application_group = application_group;
+    request.callable_object = callable_object;
     request.process_group = process_group;
     request.script_reloading = swiftwsgi_script_reloading(r);
     request.enable_sendfile = swiftwsgi_enable_sendfile(r);
     request.header_only = r->header_only;
     request.request_handler = r->handler;
+    request.error_override = swiftwsgi_error_override(r);
 
     rc = swiftwsgi_handle_request(&request);
     return rc == 0 ? OK : rc;

@@ -42,11 +42,15 @@ extension PythonRuntime {
         case SWIFTWSGI_AUTH_GET_REALM_HASH: functionName = "get_realm_hash"
         case SWIFTWSGI_AUTH_GROUPS_FOR_USER: functionName = "groups_for_user"
         case SWIFTWSGI_AUTH_ALLOW_ACCESS: functionName = "allow_access"
+        case SWIFTWSGI_AUTH_DISPATCH: functionName = "process_group"
         default: return failure
         }
         guard let module = interpreter.script(path: script, mtime: req.script_mtime, reloading: true, log: { _ in }) else {
             apache.logException(req.handle, interpreter: interpreter, intro: "Failed to exec Python script file '\(script)'.")
             return failure
+        }
+        if kind == SWIFTWSGI_AUTH_DISPATCH {
+            return dispatch(req, environ, interpreter, context, module, script)
         }
         guard let function = PyObject_GetAttrString(module, functionName) else {
             PyErr_Clear()
@@ -114,6 +118,48 @@ extension PythonRuntime {
         apache.logException(req.handle, interpreter: interpreter,
                             intro: "Exception occurred calling \(functionName)() in '\(script)'.")
         return failure
+    }
+
+    /// WSGIDispatchScript: calls whichever of process_group(), application_group() and
+    /// callable_object() the script defines; each str answer is reported as "name=value".
+    private func dispatch(_ req: swiftwsgi_auth_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
+                          _ interpreter: Interpreter, _ context: RequestContext, _ module: PyPointer,
+                          _ script: String) -> Int32 {
+        let errors = interpreter.types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context)
+        defer {
+            LogObject(errors).flush()
+            swpy_host(errors).pointee.ctx = nil
+            Py_DecRef(errors)
+        }
+        guard let env = Self.baseEnviron(environ, interpreter, errors: errors) else {
+            return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
+        }
+        defer { Py_DecRef(env) }
+        var answers: [[CChar]] = []
+        for name in ["process_group", "application_group", "callable_object"] {
+            guard let function = PyObject_GetAttrString(module, name) else {
+                PyErr_Clear()
+                continue
+            }
+            let result = PyObject_CallOneArg(function, env)
+            Py_DecRef(function)
+            guard let result else {
+                apache.logException(req.handle, interpreter: interpreter,
+                                    intro: "Exception occurred calling \(name)() in '\(script)'.")
+                return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
+            }
+            defer { Py_DecRef(result) }
+            if result == Py.none { continue }
+            guard let value = Self.textValue(result) else {
+                Py.raise(PyExc_TypeError, "\(name)() must return a str or None")
+                apache.logException(req.handle, interpreter: interpreter,
+                                    intro: "Exception occurred calling \(name)() in '\(script)'.")
+                return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
+            }
+            answers.append(Array((name + "=").utf8CString.dropLast()) + value)
+        }
+        for answer in answers { req.add_value?(req.context, answer) }
+        return Int32(SWIFTWSGI_AUTH_GRANTED.rawValue)
     }
 
     /// A str (UTF-8) or bytes value as a NUL-terminated C string.

@@ -17,12 +17,18 @@ final class RequestContext {
     /// Bytes still allowed by the application's Content-Length, or -1 when it set none.
     private(set) var remaining: Int64 = -1
     private(set) var clientGone = false
+    /// WSGIErrorOverride: an error status is answered by Apache (ErrorDocument) instead of
+    /// the application's body.
+    let errorOverride: Bool
+    /// The status handed back to Apache under WSGIErrorOverride, or 0.
+    private(set) var overriddenStatus: Int32 = 0
 
     var opaque: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
 
-    init(handle: swiftwsgi_request_handle_t, ops: ApacheOps) {
+    init(handle: swiftwsgi_request_handle_t, ops: ApacheOps, errorOverride: Bool = false) {
         self.handle = handle
         self.ops = ops
+        self.errorOverride = errorOverride
         self.input = RequestInput(handle: handle, ops: ops)
     }
 
@@ -167,6 +173,10 @@ final class RequestContext {
             pairs[i].value = UnsafePointer(swpy_bytes_as_string(swpy_list_get_item(headers, 2 * i + 1)))
         }
         headersSent = true
+        if errorOverride && statusCode >= 400 {
+            overriddenStatus = statusCode
+            return true
+        }
         let rc = pairs.withUnsafeBufferPointer { p in
             ops.table.set_response?(handle, statusCode, swpy_bytes_as_string(status), p.baseAddress, n) ?? -1
         }
@@ -187,7 +197,7 @@ final class RequestContext {
     /// Writes body bytes, cut to the declared Content-Length. Returns false when the client has
     /// gone (no exception set).
     func writeBody(_ data: UnsafeRawPointer, _ count: Int, flush: Bool) -> Bool {
-        if clientGone { return false }
+        if clientGone || overriddenStatus != 0 { return false }
         var n = count
         if remaining >= 0 {
             n = Int(min(Int64(n), remaining))
@@ -201,13 +211,14 @@ final class RequestContext {
     }
 
     /// Whether the declared Content-Length has been reached.
-    var complete: Bool { remaining == 0 }
+    var complete: Bool { remaining == 0 || overriddenStatus != 0 }
 
     /// The legacy write() callable returned by start_response.
     func legacyWrite(_ data: PyPointer) -> Bool {
         guard sendHeaders() else { return false }
         let n = swpy_bytes_size(data)
         if n == 0 { return true }
+        if overriddenStatus != 0 { return true }
         guard writeBody(swpy_bytes_as_string(data), n, flush: true) else {
             Py.raise(PyExc_OSError, "Apache/mod_swiftwsgi failed to write response data: client connection closed")
             return false
@@ -217,6 +228,7 @@ final class RequestContext {
 
     /// Sends length bytes of fd from offset as an Apache file bucket.
     func sendFile(fd: Int32, offset: Int64, length: Int64, sendfile: Bool) -> Bool {
+        if overriddenStatus != 0 { return true }
         guard let send = ops.table.send_file else { return false }
         let rc = withoutGIL { send(handle, fd, offset, length, sendfile ? 1 : 0) }
         if rc != 0 { clientGone = true }

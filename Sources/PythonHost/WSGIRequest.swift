@@ -18,7 +18,7 @@ extension PythonRuntime {
             return 500
         }
         let threadStates = ThreadStates.current()
-        let context = RequestContext(handle: req.handle, ops: apache)
+        let context = RequestContext(handle: req.handle, ops: apache, errorOverride: req.error_override != 0)
         threadStates.currentRequest = context
         defer { threadStates.currentRequest = nil }
         return withGIL(in: interpreter) {
@@ -88,7 +88,7 @@ extension PythonRuntime {
                          _ context: RequestContext, _ script: String) -> Int32 {
         if swpy_is_type(result, interpreter.types.fileWrapper) != 0,
            let sent = sendFileWrapper(result, req, context) {
-            return sent ? 0 : failed(req, interpreter, context, script)
+            return sent ? context.overriddenStatus : failed(req, interpreter, context, script)
         }
         // A list or tuple is complete already: let Apache buffer it. An iterator's chunks are
         // flushed as they come, so streaming responses reach the client without delay.
@@ -137,6 +137,7 @@ extension PythonRuntime {
 
     /// Ends a response whose sending stopped early (client gone or Content-Length reached).
     private func finish(_ context: RequestContext, _ req: swiftwsgi_request_t, _ script: String) -> Int32 {
+        if context.overriddenStatus != 0 { return context.overriddenStatus }
         if context.clientGone {
             let uri = "'\(script)'"
             withoutGIL {
@@ -153,7 +154,7 @@ extension PythonRuntime {
                         _ script: String, priorStatus: Int32 = 0) -> Int32 {
         apache.logException(req.handle, interpreter: interpreter,
                             intro: "Exception occurred processing WSGI script '\(script)'.")
-        if context.headersSent {
+        if context.headersSent && context.overriddenStatus == 0 {
             withoutGIL { apache.table.abort_connection?(req.handle) }
             return 0
         }

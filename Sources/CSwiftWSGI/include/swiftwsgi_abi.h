@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 2
+#define SWIFTWSGI_ABI_VERSION 3
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -110,7 +110,8 @@ typedef struct swiftwsgi_request {
     int script_reloading;             /* WSGIScriptReloading */
     int enable_sendfile;              /* WSGIEnableSendfile */
     int header_only;                  /* HEAD: the body is not sent */
-    const char *request_handler;      /* "wsgi-script" or "application/x-httpd-wsgi" */
+    const char *request_handler;      /* "wsgi-script", "application/x-httpd-wsgi" or a WSGIHandlerScript name */
+    int error_override;               /* WSGIErrorOverride: an error status goes to Apache's ErrorDocument */
 } swiftwsgi_request_t;
 
 /** What an authentication or access script is asked (the function called in the script). */
@@ -119,6 +120,9 @@ typedef enum {
     SWIFTWSGI_AUTH_GET_REALM_HASH = 2,  /**< get_realm_hash(environ, user, realm) */
     SWIFTWSGI_AUTH_GROUPS_FOR_USER = 3, /**< groups_for_user(environ, user) */
     SWIFTWSGI_AUTH_ALLOW_ACCESS = 4,    /**< allow_access(environ, host) */
+    SWIFTWSGI_AUTH_DISPATCH = 5,        /**< WSGIDispatchScript: process_group(environ),
+                                             application_group(environ), callable_object(environ);
+                                             each non-None answer reported as "name=value" */
 } swiftwsgi_auth_kind_t;
 
 /** The script's answer. */
