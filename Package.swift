@@ -9,8 +9,9 @@ import PackageDescription
 //   CSwiftWSGI    the one header shared with the C shim in apache/ (the whole C <-> Swift ABI).
 //   PythonHost    the only Swift module that imports CPython: references, GIL, interpreters,
 //                 and the WSGI objects (wsgi.input, wsgi.errors, start_response, file_wrapper).
-//   SwiftWSGI     the host library loaded by mod_swiftwsgi.so: @_cdecl exports, config model,
-//                 request dispatch.
+//   CSystemShims  C-library macros Swift cannot import (SCM_RIGHTS control messages).
+//   SwiftWSGI     the host library loaded by mod_swiftwsgi.so: @_cdecl exports, config checks,
+//                 and daemon mode (the daemon processes' server and the Apache children's proxy).
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
@@ -24,10 +25,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CPython", pkgConfig: "python3-embed"),
         .target(name: "CSwiftWSGI"),
+        .target(name: "CSystemShims"),
         .target(name: "PythonHost", dependencies: ["CPython", "CSwiftWSGI"], swiftSettings: swiftSettings),
         .target(
             name: "SwiftWSGI",
-            dependencies: ["PythonHost", "CSwiftWSGI"],
+            dependencies: ["PythonHost", "CSwiftWSGI", "CSystemShims"],
             swiftSettings: swiftSettings,
             linkerSettings: [
                 // Apache unloads and reloads modules at every restart; a Swift image must never be

@@ -4,6 +4,7 @@
  */
 #include "swiftwsgi_config.h"
 #include "swiftwsgi_abi.h"
+#include "swiftwsgi_daemon.h"
 
 #include "http_core.h"
 #include "http_log.h"
@@ -29,6 +30,7 @@ typedef struct {
     int restrict_signal;
     int destroy_interpreter;
     int restrict_embedded;
+    const char *socket_prefix;
 } swiftwsgi_server_config_t;
 
 typedef struct {
@@ -98,6 +100,7 @@ void *swiftwsgi_merge_server_config(apr_pool_t *p, void *basev, void *addv)
     c->restrict_signal = base->restrict_signal;
     c->destroy_interpreter = base->destroy_interpreter;
     c->restrict_embedded = base->restrict_embedded;
+    c->socket_prefix = base->socket_prefix;
     return c;
 }
 
@@ -250,6 +253,12 @@ int swiftwsgi_restrict_stdout(server_rec *s) { return DEFAULTED(server_config(s)
 int swiftwsgi_restrict_signal(server_rec *s) { return DEFAULTED(server_config(s)->restrict_signal, 1); }
 int swiftwsgi_destroy_interpreter(server_rec *s) { return DEFAULTED(server_config(s)->destroy_interpreter, 1); }
 int swiftwsgi_restrict_embedded(server_rec *s) { return DEFAULTED(server_config(s)->restrict_embedded, 0); }
+const char *swiftwsgi_socket_prefix(server_rec *s, apr_pool_t *p)
+{
+    const char *prefix = server_config(s)->socket_prefix;
+    return prefix ? ap_server_root_relative(p, prefix) : ap_runtime_dir_relative(p, "wsgi");
+}
+
 const apr_array_header_t *swiftwsgi_import_scripts(server_rec *s) { return server_config(s)->import_scripts; }
 
 /* ---- directive setters ------------------------------------------------------------------ */
@@ -486,8 +495,7 @@ static const char *set_import_script(cmd_parms *cmd, void *mconfig, const char *
         return "WSGIImportScript needs both process-group= and application-group= options";
     if (options.callable_object || options.pass_authorization != UNSET)
         return "WSGIImportScript takes only process-group= and application-group= options";
-    if (strcmp(options.process_group, "%{GLOBAL}") != 0)
-        return "WSGIImportScript: process-group= must be %{GLOBAL}: daemon mode is not supported by this version";
+
     if (options.application_group[0] == '%' && strcmp(options.application_group, "%{GLOBAL}") != 0)
         return "WSGIImportScript: application-group= must be %{GLOBAL} or a name (it is loaded before any request)";
     imp = apr_array_push(server_config(cmd->server)->import_scripts);
@@ -590,16 +598,12 @@ static const char *set_trusted_proxy(cmd_parms *cmd, void *mconfig, const char *
     return NULL;
 }
 
-static const char *refuse_daemon_mode(cmd_parms *cmd, void *mconfig, const char *args)
+static const char *set_socket_prefix(cmd_parms *cmd, void *mconfig, const char *value)
 {
-    (void)mconfig; (void)args;
-    return apr_psprintf(cmd->pool, "%s: daemon mode is not supported by this version of mod_swiftwsgi; "
-                        "remove it and its WSGIProcessGroup to run the application embedded", cmd->cmd->name);
-}
-
-static const char *accept_take1(cmd_parms *cmd, void *mconfig, const char *value)
-{
-    (void)cmd; (void)mconfig; (void)value;
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err) return err;
+    server_config(cmd->server)->socket_prefix = value;
     return NULL;
 }
 
@@ -613,7 +617,7 @@ const command_rec swiftwsgi_directives[] = {
     AP_INIT_TAKE1("WSGICallableObject", set_dir_string, (void *)"callable_object", RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                   "Name of the WSGI application object in the script (default: application)"),
     AP_INIT_TAKE1("WSGIProcessGroup", set_dir_string, (void *)"process_group", RSRC_CONF | ACCESS_CONF,
-                  "Process group: %{GLOBAL} (embedded, the only one supported by this version)"),
+                  "Process group: %{GLOBAL} (embedded) or a WSGIDaemonProcess name"),
     AP_INIT_FLAG("WSGIScriptReloading", set_script_reloading, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                  "Reload a script when its modification time changes (default On)"),
     AP_INIT_FLAG("WSGIPassAuthorization", set_pass_authorization, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
@@ -667,8 +671,9 @@ const command_rec swiftwsgi_directives[] = {
                     "Proxy headers (X-Forwarded-For, X-Forwarded-Proto, ...) to apply to environ"),
     AP_INIT_ITERATE("WSGITrustedProxies", set_trusted_proxy, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                     "Addresses or networks of the proxies whose headers are trusted (default: any peer)"),
-    AP_INIT_RAW_ARGS("WSGIDaemonProcess", refuse_daemon_mode, NULL, RSRC_CONF, "Not supported by this version"),
-    AP_INIT_TAKE1("WSGISocketPrefix", accept_take1, NULL, RSRC_CONF,
-                  "Accepted for compatibility (used by daemon mode only)"),
+    AP_INIT_RAW_ARGS("WSGIDaemonProcess", swiftwsgi_set_daemon_process, NULL, RSRC_CONF,
+                     "Process group name, then options such as processes=, threads=, user=, python-home="),
+    AP_INIT_TAKE1("WSGISocketPrefix", set_socket_prefix, NULL, RSRC_CONF,
+                  "Path prefix of the daemon processes' sockets (default: DefaultRuntimeDir/wsgi)"),
     { NULL }
 };

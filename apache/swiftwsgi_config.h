@@ -105,6 +105,8 @@ int swiftwsgi_restrict_signal(server_rec *s);
 int swiftwsgi_destroy_interpreter(server_rec *s);
 int swiftwsgi_restrict_embedded(server_rec *s);
 const apr_array_header_t *swiftwsgi_import_scripts(server_rec *s);
+/** WSGISocketPrefix as an absolute path (default DefaultRuntimeDir/wsgi). */
+const char *swiftwsgi_socket_prefix(server_rec *s, apr_pool_t *p);
 
 void *swiftwsgi_create_server_config(apr_pool_t *p, server_rec *s);
 void *swiftwsgi_merge_server_config(apr_pool_t *p, void *base, void *add);

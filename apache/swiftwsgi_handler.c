@@ -4,6 +4,7 @@
  */
 #include "swiftwsgi_handler.h"
 #include "swiftwsgi_auth.h"
+#include "swiftwsgi_daemon.h"
 #include "swiftwsgi_config.h"
 #include "swiftwsgi_io.h"
 #include "swiftwsgi_abi.h"
@@ -289,6 +290,7 @@ int swiftwsgi_hook_handler(request_rec *r)
 {
     const swiftwsgi_alias_t *alias = swiftwsgi_request_alias(r);
     const swiftwsgi_handler_script_t *handler_script = NULL;
+    const swiftwsgi_daemon_group_t *daemon = NULL;
     const char *script, *application_group, *callable_object, *process_group;
     apr_time_t mtime;
     apr_array_header_t *env;
@@ -347,11 +349,14 @@ int swiftwsgi_hook_handler(request_rec *r)
 
     if ((rc = dispatch(r, &application_group, &callable_object, &process_group)) != OK) return rc;
     if (*process_group) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10907)
-                      "No WSGI daemon process called '%s' has been configured: %s", process_group, script);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        daemon = swiftwsgi_daemon_group(process_group);
+        if (!daemon) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10907)
+                          "No WSGI daemon process called '%s' has been configured: %s", process_group, script);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
-    if (swiftwsgi_restrict_embedded(r->server)) {
+    else if (swiftwsgi_restrict_embedded(r->server)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10908)
                       "Embedded mode of mod_swiftwsgi disabled by runtime configuration: %s", script);
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -384,6 +389,11 @@ int swiftwsgi_hook_handler(request_rec *r)
     request.header_only = r->header_only;
     request.request_handler = r->handler;
     request.error_override = swiftwsgi_error_override(r);
+    if (daemon) {
+        request.daemon_socket = swiftwsgi_daemon_socket(daemon);
+        request.connect_timeout = swiftwsgi_daemon_connect_timeout(daemon);
+        request.socket_timeout = swiftwsgi_daemon_socket_timeout(daemon);
+    }
 
     rc = swiftwsgi_handle_request(&request);
     return rc == 0 ? OK : rc;

@@ -7,12 +7,17 @@
 #include "swiftwsgi_config.h"
 #include "swiftwsgi_io.h"
 #include "swiftwsgi_abi.h"
+#include "swiftwsgi_daemon.h"
+
+#include <sys/prctl.h>
 
 #include "http_log.h"
 #include "ap_mpm.h"
 #include "apr_strings.h"
 
 APLOG_USE_MODULE(wsgi);
+
+static const char *const *swiftwsgi_process_argv;
 
 int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
@@ -25,7 +30,19 @@ int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     }
     ap_add_version_component(pconf, apr_pstrcat(pconf, "mod_swiftwsgi/", swiftwsgi_version(), NULL));
     ap_add_version_component(pconf, apr_pstrcat(pconf, "Python/", swiftwsgi_python_version(), NULL));
-    return OK;
+    swiftwsgi_process_argv = s->process->argv;
+
+    /* The first pass at start-up is a dry run: fork daemons only from the second on. */
+    {
+        void *seen = NULL;
+        const char *key = "swiftwsgi_post_config";
+        apr_pool_userdata_get(&seen, key, s->process->pool);
+        if (!seen) {
+            apr_pool_userdata_set((const void *)1, key, apr_pool_cleanup_null, s->process->pool);
+            return OK;
+        }
+    }
+    return swiftwsgi_daemon_start(pconf, s);
 }
 
 static apr_status_t child_exit(void *data)
@@ -35,9 +52,8 @@ static apr_status_t child_exit(void *data)
     return APR_SUCCESS;
 }
 
-void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s)
+void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_rec *s, apr_pool_t *p)
 {
-    swiftwsgi_process_config_t config;
     const apr_array_header_t *warnings = swiftwsgi_python_warnings(s);
     const apr_array_header_t *imports = swiftwsgi_import_scripts(s);
     swiftwsgi_import_script_t *scripts;
@@ -48,34 +64,82 @@ void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s)
     if (threaded != AP_MPMQ_NOT_SUPPORTED) ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
     ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons);
 
-    scripts = apr_pcalloc(pchild, sizeof(*scripts) * (imports->nelts + 1));
+    /* Embedded children import the scripts of process-group %{GLOBAL}. */
+    scripts = apr_pcalloc(p, sizeof(*scripts) * (imports->nelts + 1));
     for (i = 0; i < imports->nelts; i++) {
         const swiftwsgi_import_t *imp = &((const swiftwsgi_import_t *)imports->elts)[i];
+        if (strcmp(imp->process_group, "%{GLOBAL}")) continue;
         scripts[n].path = imp->path;
         scripts[n].application_group = strcmp(imp->application_group, "%{GLOBAL}") ? imp->application_group : "";
         n++;
     }
 
-    memset(&config, 0, sizeof(config));
-    config.python_home = swiftwsgi_python_home(s);
-    config.python_path = swiftwsgi_python_path(s);
-    config.python_optimize = swiftwsgi_python_optimize(s);
-    config.python_hash_seed = swiftwsgi_python_hash_seed(s);
-    config.python_warnings = (const char *const *)warnings->elts;
-    config.python_warnings_count = (size_t)warnings->nelts;
-    config.dont_write_bytecode = swiftwsgi_dont_write_bytecode(s);
-    config.python_eggs = swiftwsgi_python_eggs(s);
-    config.restrict_stdin = swiftwsgi_restrict_stdin(s);
-    config.restrict_stdout = swiftwsgi_restrict_stdout(s);
-    config.restrict_signal = swiftwsgi_restrict_signal(s);
-    config.destroy_interpreter = swiftwsgi_destroy_interpreter(s);
-    config.apache_version = ap_get_server_description() ? AP_SERVER_BASEREVISION : "2.4";
-    config.mpm_name = ap_show_mpm();
-    config.threads_per_process = threads > 0 ? threads : 1;
-    config.maximum_processes = daemons > 0 ? daemons : 1;
-    config.import_scripts = scripts;
-    config.import_scripts_count = n;
+    memset(config, 0, sizeof(*config));
+    config->python_home = swiftwsgi_python_home(s);
+    config->python_path = swiftwsgi_python_path(s);
+    config->python_optimize = swiftwsgi_python_optimize(s);
+    config->python_hash_seed = swiftwsgi_python_hash_seed(s);
+    config->python_warnings = (const char *const *)warnings->elts;
+    config->python_warnings_count = (size_t)warnings->nelts;
+    config->dont_write_bytecode = swiftwsgi_dont_write_bytecode(s);
+    config->python_eggs = swiftwsgi_python_eggs(s);
+    config->restrict_stdin = swiftwsgi_restrict_stdin(s);
+    config->restrict_stdout = swiftwsgi_restrict_stdout(s);
+    config->restrict_signal = swiftwsgi_restrict_signal(s);
+    config->destroy_interpreter = swiftwsgi_destroy_interpreter(s);
+    config->apache_version = AP_SERVER_BASEREVISION;
+    config->mpm_name = ap_show_mpm();
+    config->threads_per_process = threads > 0 ? threads : 1;
+    config->maximum_processes = daemons > 0 ? daemons : 1;
+    config->import_scripts = scripts;
+    config->import_scripts_count = n;
+    config->process_group = "";
+}
 
+/* Import scripts for a daemon group (process-group=name). */
+const swiftwsgi_import_script_t *swiftwsgi_daemon_imports(server_rec *s, apr_pool_t *p, const char *group, size_t *count)
+{
+    const apr_array_header_t *imports = swiftwsgi_import_scripts(s);
+    swiftwsgi_import_script_t *scripts = apr_pcalloc(p, sizeof(*scripts) * (imports->nelts + 1));
+    int i;
+    *count = 0;
+    for (i = 0; i < imports->nelts; i++) {
+        const swiftwsgi_import_t *imp = &((const swiftwsgi_import_t *)imports->elts)[i];
+        if (strcmp(imp->process_group, group)) continue;
+        scripts[*count].path = imp->path;
+        scripts[*count].application_group = strcmp(imp->application_group, "%{GLOBAL}") ? imp->application_group : "";
+        (*count)++;
+    }
+    return scripts;
+}
+
+void swiftwsgi_set_process_title(const char *title)
+{
+    /* Overwrite the argument strings (contiguous after argv[0]) so ps shows the title. */
+    const char *const *argv = swiftwsgi_process_argv;
+    char *start, *end;
+    int i;
+    if (!argv || !argv[0]) return;
+    start = (char *)argv[0];
+    end = start + strlen(start);
+    for (i = 1; argv[i] && argv[i] == end + 1; i++) end = (char *)argv[i] + strlen(argv[i]);
+    memset(start, 0, (size_t)(end - start));
+    apr_cpystrn(start, title, (apr_size_t)(end - start) + 1);
+    prctl(PR_SET_NAME, title, 0, 0, 0);
+}
+
+int swiftwsgi_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)pconf; (void)plog; (void)ptemp;
+    swiftwsgi_daemon_reset();
+    return OK;
+}
+
+void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    swiftwsgi_process_config_t config;
+
+    swiftwsgi_fill_process_config(&config, s, pchild);
     swiftwsgi_io_set_server(s);
     swiftwsgi_register_ops(swiftwsgi_io_ops());
     if (swiftwsgi_child_init(&config) != 0) {

@@ -7,7 +7,19 @@
 
 #include "httpd.h"
 
+#include "swiftwsgi_abi.h"
+
+int swiftwsgi_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
 int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s);
+
+/** Fills config from the server-config directives (for Apache's children and daemons). */
+void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_rec *s, apr_pool_t *p);
+
+/** The WSGIImportScript entries with process-group=group. */
+const swiftwsgi_import_script_t *swiftwsgi_daemon_imports(server_rec *s, apr_pool_t *p, const char *group, size_t *count);
+
+/** Shows title as the process's name in ps (display-name=). */
+void swiftwsgi_set_process_title(const char *title);
 
 #endif

@@ -5,12 +5,12 @@ import Glibc
 /// The Apache operations the shim registered (see swiftwsgi_abi.h). Each call can block, so
 /// callers holding the GIL release it around them.
 public struct ApacheOps: @unchecked Sendable {
-    let table: swiftwsgi_ops_t
+    public let table: swiftwsgi_ops_t
 
     public init(_ table: swiftwsgi_ops_t) { self.table = table }
 
     /// Logs message line by line (Apache escapes newlines inside one entry). Without the GIL.
-    func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ message: String) {
+    public func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ message: String) {
         guard let log = table.log else { return }
         for line in message.split(separator: "\n", omittingEmptySubsequences: false) {
             log(request, Int32(level), String(line))

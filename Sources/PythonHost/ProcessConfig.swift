@@ -20,6 +20,8 @@ public struct ProcessConfig: Sendable {
     public var multiprocess: Bool { maximumProcesses > 1 }
     /// (script path, application group) pairs to load at process start (WSGIImportScript).
     public var importScripts: [(path: String, applicationGroup: String)] = []
+    /// "" in Apache's children; the WSGIDaemonProcess name in a daemon process.
+    public var processGroup = ""
 
     public init() {}
 }

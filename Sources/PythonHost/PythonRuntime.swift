@@ -276,7 +276,7 @@ extension ProcessConfig {
             }
         }
         set(modWSGI, "version", versionTuple())
-        set(modWSGI, "process_group", Py.string(""))
+        set(modWSGI, "process_group", Py.string(processGroup))
         set(modWSGI, "application_group", Py.string(name))
         set(modWSGI, "maximum_processes", PyLong_FromLong(maximumProcesses))
         set(modWSGI, "threads_per_process", PyLong_FromLong(threadsPerProcess))
@@ -360,7 +360,7 @@ extension ProcessConfig {
         put("wsgi.file_wrapper", types.fileWrapper, steal: false)
         put("mod_wsgi.version", versionTuple())
         put("mod_swiftwsgi.version", versionTuple())
-        put("mod_wsgi.process_group", Py.string(""))
+        put("mod_wsgi.process_group", Py.string(processGroup))
         put("mod_wsgi.application_group", Py.string(applicationGroup))
         PyErr_Clear()
         return d

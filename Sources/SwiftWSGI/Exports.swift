@@ -67,6 +67,9 @@ public func swiftwsgiChildExit() {
 
 @_cdecl("swiftwsgi_handle_request")
 public func swiftwsgiHandleRequest(_ request: UnsafePointer<swiftwsgi_request_t>?) -> Int32 {
+    if let request, let socket = request.pointee.daemon_socket, let ops = registeredOps {
+        return DaemonClient.proxy(request, socket: String(cString: socket), ops: ops)
+    }
     guard let request, let runtime = PythonRuntime.shared else {
         if let request { registeredOps?.logError(request.pointee.handle, "mod_swiftwsgi (pid=\(getpid())): Python is not initialised in this process; see the error log at its start.") }
         return 500
@@ -92,6 +95,7 @@ extension ProcessConfig {
         mpmName = c.mpm_name.map { String(cString: $0) } ?? "unknown"
         threadsPerProcess = Int(c.threads_per_process)
         maximumProcesses = Int(c.maximum_processes)
+        processGroup = c.process_group.map { String(cString: $0) } ?? ""
         importScripts = (0..<c.import_scripts_count).compactMap { i in
             let s = c.import_scripts[i]
             guard let path = s.path else { return nil }
@@ -104,4 +108,10 @@ extension ProcessConfig {
 public func swiftwsgiAuth(_ request: UnsafePointer<swiftwsgi_auth_request_t>?) -> Int32 {
     guard let request, let runtime = PythonRuntime.shared else { return Int32(SWIFTWSGI_AUTH_ERROR.rawValue) }
     return runtime.authenticate(request)
+}
+
+@_cdecl("swiftwsgi_daemon_main")
+public func swiftwsgiDaemonMain(_ config: UnsafePointer<swiftwsgi_daemon_config_t>?) -> Int32 {
+    guard let config else { return 1 }
+    return DaemonServer(config.pointee).run()
 }

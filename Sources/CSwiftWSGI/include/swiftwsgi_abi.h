@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 3
+#define SWIFTWSGI_ABI_VERSION 4
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -93,7 +93,20 @@ typedef struct swiftwsgi_process_config {
     int maximum_processes;            /* ServerLimit-derived maximum of children */
     const swiftwsgi_import_script_t *import_scripts;
     size_t import_scripts_count;
+    const char *process_group;        /* "" in Apache's children; the group's name in a daemon */
 } swiftwsgi_process_config_t;
+
+/** One process of a WSGIDaemonProcess group, as the shim forked it (privileges dropped). */
+typedef struct swiftwsgi_daemon_config {
+    const char *name;                 /* the group's name */
+    int listen_fd;                    /* the group's listening unix socket (shared by its processes) */
+    int threads;                      /* threads= */
+    long maximum_requests;            /* maximum-requests=, 0: unlimited */
+    int socket_timeout;               /* socket-timeout=, seconds */
+    int graceful_timeout;             /* seconds to finish requests when asked to stop */
+    size_t stack_size;                /* stack-size=, 0: default */
+    swiftwsgi_process_config_t process;
+} swiftwsgi_daemon_config_t;
 
 /** One request as the shim resolved it. */
 typedef struct swiftwsgi_request {
@@ -112,6 +125,9 @@ typedef struct swiftwsgi_request {
     int header_only;                  /* HEAD: the body is not sent */
     const char *request_handler;      /* "wsgi-script", "application/x-httpd-wsgi" or a WSGIHandlerScript name */
     int error_override;               /* WSGIErrorOverride: an error status goes to Apache's ErrorDocument */
+    const char *daemon_socket;        /* daemon mode: the group's socket path, else NULL */
+    int connect_timeout;              /* daemon mode: seconds to wait for a daemon to accept */
+    int socket_timeout;               /* daemon mode: seconds of silence before 504 */
 } swiftwsgi_request_t;
 
 /** What an authentication or access script is asked (the function called in the script). */
@@ -181,6 +197,9 @@ void swiftwsgi_child_exit(void);
  *  an HTTP status for Apache to answer with (500 when the application failed before sending
  *  anything). */
 int swiftwsgi_handle_request(const swiftwsgi_request_t *request);
+
+/** Runs a daemon process until it is told to stop; returns its exit status. */
+int swiftwsgi_daemon_main(const swiftwsgi_daemon_config_t *config);
 
 /** Calls an authentication, group or access script. Returns a swiftwsgi_auth_result_t. */
 int swiftwsgi_auth(const swiftwsgi_auth_request_t *request);

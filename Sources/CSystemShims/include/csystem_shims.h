@@ -1,0 +1,50 @@
+/*
+ * csystem_shims.h — what Swift cannot import from the C library: the CMSG_* macros used to
+ * pass a file descriptor over a unix socket (SCM_RIGHTS), and prctl's variadic signature.
+ * Every symbol is prefixed csys_.
+ */
+#ifndef CSYSTEM_SHIMS_H
+#define CSYSTEM_SHIMS_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/prctl.h>
+
+/** Control-buffer size for one descriptor. */
+static inline int csys_cmsg_space_fd(void) { return (int)CMSG_SPACE(sizeof(int)); }
+
+/** Puts fd into msg's control buffer (msg_control/msg_controllen already set to the space). */
+static inline void csys_cmsg_put_fd(struct msghdr *msg, int fd)
+{
+    struct cmsghdr *c = CMSG_FIRSTHDR(msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    msg->msg_controllen = c->cmsg_len;
+}
+
+/** The descriptor passed in msg, or -1. */
+static inline int csys_cmsg_get_fd(struct msghdr *msg)
+{
+    struct cmsghdr *c;
+    for (c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c), sizeof(int));
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/** accept4(fd, NULL, NULL, SOCK_CLOEXEC): accept4 is a GNU extension Glibc's module hides. */
+static inline int csys_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+
+/** Sets the calling thread's name (shown by ps -L / top). */
+static inline void csys_set_process_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+
+#endif

@@ -1,0 +1,1 @@
+/* Only headers: see include/csystem_shims.h. */

@@ -1,0 +1,189 @@
+@preconcurrency import CSwiftWSGI
+import Glibc
+import PythonHost
+
+/// The Apache child's side of daemon mode: forwards one request to the group's daemon
+/// processes and relays the response through Apache. No Python runs here.
+enum DaemonClient {
+    /// Runs request in the daemon listening on socket. Returns 0 or an HTTP status: 503 when no
+    /// daemon accepts within connect-timeout, 504 when it stays silent for socket-timeout,
+    /// 502 when it dies before the response headers (after them, the client connection is
+    /// aborted instead).
+    static func proxy(_ request: UnsafePointer<swiftwsgi_request_t>, socket: String, ops: ApacheOps) -> Int32 {
+        let req = request.pointee
+        let frame = encode(req)
+        let deadline = monotonicNow() + Double(max(1, req.connect_timeout))
+        while true {
+            let fd: Int32
+            do {
+                fd = try connect(socket, deadline: deadline)
+            } catch {
+                ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Unable to connect to WSGI daemon process on '\(socket)': \(error)")
+                return 503
+            }
+            let connection = FrameConnection(fd: fd)
+            Sys.setTimeouts(fd, seconds: Int(req.socket_timeout))
+            switch relay(connection, frame, req, ops) {
+            case .done(let status):
+                return status
+            case .retry where monotonicNow() < deadline:
+                // The daemon closed the connection before it started on the request (it was
+                // recycling): nothing was consumed or sent, so another daemon can take it.
+                continue
+            case .retry:
+                ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): WSGI daemon process on '\(socket)' closed the connection without answering")
+                return 503
+            }
+        }
+    }
+
+    private enum Outcome { case done(Int32), retry }
+
+    private static func connect(_ path: String, deadline: Double) throws(SystemError) -> Int32 {
+        while true {
+            let fd = try Sys.socketUnix()
+            do {
+                try Sys.connect(fd, path: path)
+                return fd
+            } catch {
+                close(fd)
+                let transient = error.errno == ECONNREFUSED || error.errno == ENOENT || error.errno == EAGAIN
+                if !transient || monotonicNow() >= deadline { throw error }
+                usleep(20_000)
+            }
+        }
+    }
+
+    private static func relay(_ connection: FrameConnection, _ frame: [UInt8], _ req: swiftwsgi_request_t,
+                              _ ops: ApacheOps) -> Outcome {
+        var started = false      // a frame arrived from the daemon
+        var headersSent = false
+        do {
+            try connection.queue(.request, frame)
+            try connection.flush()
+            while let (type, payload) = try connection.readFrame() {
+                started = true
+                var p = FrameParser(payload)
+                switch type {
+                case .read:
+                    let maximum = Int(try p.u32())
+                    var buffer = [CChar](repeating: 0, count: max(1, min(maximum, 1 << 20)))
+                    var status: Int32 = 0
+                    let n = buffer.withUnsafeMutableBufferPointer { ops.table.read_body?(req.handle, $0.baseAddress, $0.count, &status) ?? -1 }
+                    if n < 0 {
+                        var b = FrameBuilder()
+                        b.u32(UInt32(max(0, status)))
+                        try connection.queue(.readError, b.bytes)
+                    } else {
+                        try rethrowing {
+                            buffer.withUnsafeBytes { raw in
+                                Result { () throws(SystemError) in try connection.queue(.data, UnsafeRawBufferPointer(rebasing: raw[0..<n])) }
+                            }
+                        }
+                    }
+                    try connection.flush()
+                case .headers:
+                    let status = try p.i32()
+                    let line = try p.cString()
+                    let count = Int(try p.u32())
+                    var names: [[CChar]] = [], values: [[CChar]] = []
+                    for _ in 0..<count {
+                        names.append(try p.cString())
+                        values.append(try p.cString())
+                    }
+                    let rc = withHeaders(names, values) { kvs in
+                        line.withUnsafeBufferPointer { ops.table.set_response?(req.handle, status, $0.baseAddress, kvs.baseAddress, kvs.count) ?? -1 }
+                    }
+                    if rc != 0 { return .done(500) }
+                    headersSent = true
+                case .write:
+                    let rc = payload.withUnsafeBufferPointer { b in
+                        b.withMemoryRebound(to: CChar.self) { ops.table.write_body?(req.handle, $0.baseAddress, $0.count, 0) ?? -1 }
+                    }
+                    if rc != 0 { return .done(0) }  // client gone: closing the socket tells the daemon
+                case .flush:
+                    if (ops.table.write_body?(req.handle, nil, 0, 1) ?? -1) != 0 { return .done(0) }
+                case .sendFile:
+                    let offset = try p.i64(), length = try p.i64(), sendfile = try p.u8()
+                    guard let fd = connection.takeDescriptor() else { throw SystemError(call: "protocol", errno: EPROTO) }
+                    let rc = ops.table.send_file?(req.handle, fd, offset, length, Int32(sendfile)) ?? -1
+                    close(fd)
+                    if rc != 0 { return .done(0) }
+                case .log:
+                    let level = try p.u32()
+                    let message = try p.cString()
+                    message.withUnsafeBufferPointer { ops.table.log?(req.handle, Int32(level), $0.baseAddress) }
+                case .abort:
+                    ops.table.abort_connection?(req.handle)
+                case .end:
+                    return .done(try p.i32())
+                case .request, .data, .readError:
+                    throw SystemError(call: "protocol", errno: EPROTO)
+                }
+            }
+            if !started { return .retry }
+            return daemonFailed(req, ops, headersSent, "the daemon process closed the connection mid-response")
+        } catch let error as SystemError {
+            if !started && (error.errno == EPIPE || error.errno == ECONNRESET) { return .retry }
+            if error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+                if headersSent { ops.table.abort_connection?(req.handle); return .done(0) }
+                ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Timeout when reading response from WSGI daemon process (socket-timeout \(req.socket_timeout)s)")
+                return .done(504)
+            }
+            return daemonFailed(req, ops, headersSent, "\(error)")
+        } catch {
+            return daemonFailed(req, ops, headersSent, "malformed frame from the daemon process")
+        }
+    }
+
+    private static func daemonFailed(_ req: swiftwsgi_request_t, _ ops: ApacheOps, _ headersSent: Bool, _ why: String) -> Outcome {
+        ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Truncated or missing response from WSGI daemon process: \(why)")
+        if headersSent {
+            ops.table.abort_connection?(req.handle)
+            return .done(0)
+        }
+        return .done(502)
+    }
+
+    private static func withHeaders<R>(_ names: [[CChar]], _ values: [[CChar]], _ body: (UnsafeBufferPointer<swiftwsgi_kv_t>) -> R) -> R {
+        let copies = zip(names, values).map { name, value in
+            (name.withUnsafeBufferPointer { strdup($0.baseAddress!) }, value.withUnsafeBufferPointer { strdup($0.baseAddress!) })
+        }
+        defer { for (n, v) in copies { free(n); free(v) } }
+        let kvs = copies.map { swiftwsgi_kv_t(name: UnsafePointer($0.0), value: UnsafePointer($0.1)) }
+        return kvs.withUnsafeBufferPointer(body)
+    }
+
+    /// The request frame: metadata pairs, then the environ pairs.
+    static func encode(_ req: swiftwsgi_request_t) -> [UInt8] {
+        var b = FrameBuilder()
+        let meta: [(String, String)] = [
+            ("script_filename", req.script_filename.map { String(cString: $0) } ?? ""),
+            ("script_mtime", String(req.script_mtime)),
+            ("server_hostname", req.server_hostname.map { String(cString: $0) } ?? ""),
+            ("server_port", String(req.server_port)),
+            ("application_group", req.application_group.map { String(cString: $0) } ?? "%{RESOURCE}"),
+            ("callable_object", req.callable_object.map { String(cString: $0) } ?? "application"),
+            ("process_group", req.process_group.map { String(cString: $0) } ?? ""),
+            ("script_reloading", String(req.script_reloading)),
+            ("enable_sendfile", String(req.enable_sendfile)),
+            ("header_only", String(req.header_only)),
+            ("request_handler", req.request_handler.map { String(cString: $0) } ?? "wsgi-script"),
+            ("error_override", String(req.error_override)),
+        ]
+        b.u32(UInt32(meta.count))
+        b.u32(UInt32(req.environ_count))
+        for (k, v) in meta { b.string(k); b.string(v) }
+        for i in 0..<req.environ_count {
+            b.string(req.environ[i].name)
+            b.string(req.environ[i].value)
+        }
+        return b.bytes
+    }
+}
+
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

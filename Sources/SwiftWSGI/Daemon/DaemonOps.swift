@@ -1,0 +1,120 @@
+@preconcurrency import CSwiftWSGI
+import Glibc
+import PythonHost
+
+/// The swiftwsgi_ops_t of a daemon process: each Apache operation becomes a frame to the
+/// Apache child that holds the client connection. Output frames are buffered and sent when
+/// the host flushes, asks for body bytes, passes a file, or finishes.
+enum DaemonOps {
+    private static func request(_ h: swiftwsgi_request_handle_t?) -> DaemonRequest? {
+        h.map { Unmanaged<DaemonRequest>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Runs a frame operation; a failure marks the request failed (the child or client is gone).
+    private static func attempt(_ r: DaemonRequest, _ body: () throws(SystemError) -> Void) -> Int32 {
+        if r.failed { return -1 }
+        do {
+            try body()
+            return 0
+        } catch {
+            r.failed = true
+            return -1
+        }
+    }
+
+    static let ops = ApacheOps(swiftwsgi_ops_t(
+        read_body: { h, buffer, len, status in
+            guard let r = request(h), let buffer else { return -1 }
+            status?.pointee = 0
+            var b = FrameBuilder()
+            b.u32(UInt32(min(len, 1 << 20)))
+            guard attempt(r, { () throws(SystemError) in
+                try r.connection.queue(.read, b.bytes)
+                try r.connection.flush()
+            }) == 0 else { return -1 }
+            guard let frame = try? r.connection.readFrame() else { r.failed = true; return -1 }
+            switch frame.0 {
+            case .data:
+                let n = min(frame.1.count, len)
+                frame.1.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: n) }
+                return n
+            case .readError:
+                var p = FrameParser(frame.1)
+                status?.pointee = Int32(truncatingIfNeeded: (try? p.u32()) ?? 0)
+                return -1
+            default:
+                r.failed = true
+                return -1
+            }
+        },
+        set_response: { h, status, line, headers, count in
+            guard let r = request(h) else { return -1 }
+            var b = FrameBuilder()
+            b.i32(status)
+            b.string(line)
+            b.u32(UInt32(count))
+            for i in 0..<count {
+                b.string(headers?[i].name)
+                b.string(headers?[i].value)
+            }
+            return attempt(r) { () throws(SystemError) in try r.connection.queue(.headers, b.bytes) }
+        },
+        write_body: { h, data, len, flush in
+            guard let r = request(h) else { return -1 }
+            return attempt(r) { () throws(SystemError) in
+                if len > 0, let data {
+                    try r.connection.queue(.write, UnsafeRawBufferPointer(start: data, count: len))
+                }
+                if flush != 0 {
+                    try r.connection.queue(.flush)
+                    try r.connection.flush()
+                }
+            }
+        },
+        send_file: { h, fd, offset, length, sendfile in
+            guard let r = request(h) else { return -1 }
+            var b = FrameBuilder()
+            b.i64(offset)
+            b.i64(length)
+            b.u8(sendfile != 0 ? 1 : 0)
+            return attempt(r) { () throws(SystemError) in try r.connection.send(.sendFile, b.bytes, passing: fd) }
+        },
+        log: { h, level, message in
+            guard let message else { return }
+            guard let r = request(h), !r.failed else {
+                logServer(Int(level), String(cString: message))
+                return
+            }
+            var b = FrameBuilder()
+            b.u32(UInt32(bitPattern: level))
+            b.string(message)
+            _ = attempt(r) { () throws(SystemError) in try r.connection.queue(.log, b.bytes) }
+        },
+        abort_connection: { h in
+            guard let r = request(h) else { return }
+            _ = attempt(r) { () throws(SystemError) in try r.connection.queue(.abort) }
+        }
+    ))
+
+    /// A line in Apache's error log format on stderr (the daemon inherits the error log).
+    static func logServer(_ level: Int, _ message: String) {
+        let names = [0: "emerg", 1: "alert", 2: "crit", 3: "error", 4: "warn", 5: "notice", 6: "info", 7: "debug"]
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var t = now.tv_sec
+        var parts = tm()
+        localtime_r(&t, &parts)
+        var buffer = [CChar](repeating: 0, count: 64)
+        strftime(&buffer, buffer.count, "%a %b %d %H:%M:%S", &parts)
+        let stamp = String(cString: buffer)
+        let micros = String(Int(now.tv_nsec / 1000)).leftPadded(6)
+        let line = "[\(stamp).\(micros) \(1900 + Int(parts.tm_year))] [wsgi:\(names[level] ?? "info")] [pid \(getpid())] \(message)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,112 @@
+import CSystemShims
+import Glibc
+
+/// Every system call of the daemon transport goes through here: EINTR is retried and a
+/// failure becomes a `SystemError` carrying errno.
+struct SystemError: Error, CustomStringConvertible {
+    let call: String
+    let errno: Int32
+    var description: String { "\(call): \(String(cString: strerror(errno)))" }
+}
+
+enum Sys {
+    @discardableResult
+    static func check<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            let e = Glibc.errno
+            if e == EINTR { continue }
+            throw SystemError(call: call, errno: e)
+        }
+    }
+
+    static func socketUnix() throws(SystemError) -> Int32 {
+        try check("socket") { Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+    }
+
+    /// Connects to a unix socket path.
+    static func connect(_ fd: Int32, path: String) throws(SystemError) {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SystemError(call: "connect", errno: ENAMETOOLONG) }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        let len = socklen_t(MemoryLayout<sockaddr_un>.size)
+        try check("connect") {
+            withUnsafePointer(to: &addr) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, len) }
+            }
+        }
+    }
+
+    static func accept(_ fd: Int32) throws(SystemError) -> Int32 {
+        try check("accept") { csys_accept_cloexec(fd) }
+    }
+
+    /// Sets SO_RCVTIMEO and SO_SNDTIMEO (seconds; 0 = none).
+    static func setTimeouts(_ fd: Int32, seconds: Int) {
+        guard seconds > 0 else { return }
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        let size = socklen_t(MemoryLayout<timeval>.size)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, size)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, size)
+    }
+
+    /// Writes all bytes, optionally passing one descriptor with the first byte (SCM_RIGHTS).
+    static func sendAll(_ fd: Int32, _ data: UnsafeRawBufferPointer, passing descriptor: Int32? = nil) throws(SystemError) {
+        var offset = 0
+        var pending = descriptor
+        while offset < data.count {
+            let n: Int
+            if let d = pending {
+                n = try sendWithDescriptor(fd, UnsafeRawBufferPointer(rebasing: data[offset...]), d)
+                pending = nil
+            } else {
+                n = try check("send") { Glibc.send(fd, data.baseAddress! + offset, data.count - offset, Int32(MSG_NOSIGNAL)) }
+            }
+            offset += n
+        }
+    }
+
+    private static func sendWithDescriptor(_ fd: Int32, _ data: UnsafeRawBufferPointer, _ descriptor: Int32) throws(SystemError) -> Int {
+        var iov = iovec(iov_base: UnsafeMutableRawPointer(mutating: data.baseAddress), iov_len: data.count)
+        let space = Int(csys_cmsg_space_fd())
+        let control = UnsafeMutableRawPointer.allocate(byteCount: space, alignment: 8)
+        defer { control.deallocate() }
+        control.initializeMemory(as: UInt8.self, repeating: 0, count: space)
+        return try withUnsafeMutablePointer(to: &iov) { iovp throws(SystemError) -> Int in
+            var msg = msghdr()
+            msg.msg_iov = iovp
+            msg.msg_iovlen = 1
+            msg.msg_control = control
+            msg.msg_controllen = space
+            csys_cmsg_put_fd(&msg, descriptor)
+            return try check("sendmsg") { Glibc.sendmsg(fd, &msg, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
+    /// Reads what is available (at least one byte unless at end), collecting any passed
+    /// descriptors. Returns 0 at end of stream.
+    static func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, descriptors: inout [Int32]) throws(SystemError) -> Int {
+        var iov = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
+        let space = Int(csys_cmsg_space_fd())
+        let control = UnsafeMutableRawPointer.allocate(byteCount: space, alignment: 8)
+        defer { control.deallocate() }
+        let n = try withUnsafeMutablePointer(to: &iov) { iovp throws(SystemError) -> Int in
+            var msg = msghdr()
+            msg.msg_iov = iovp
+            msg.msg_iovlen = 1
+            msg.msg_control = control
+            msg.msg_controllen = space
+            let n = try check("recvmsg") { Glibc.recvmsg(fd, &msg, Int32(MSG_CMSG_CLOEXEC)) }
+            let passed = csys_cmsg_get_fd(&msg)
+            if passed >= 0 { descriptors.append(passed) }
+            return n
+        }
+        return n
+    }
+}

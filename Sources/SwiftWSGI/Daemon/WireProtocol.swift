@@ -1,0 +1,182 @@
+import Glibc
+
+/// The protocol between an Apache child and a daemon process, over one unix-socket connection
+/// per request. Every frame is a type byte, a little-endian UInt32 payload length, then the
+/// payload. The child sends one `request` frame; from then on the daemon drives: it asks for
+/// body bytes (`read`, answered by `data` or `readError`) and sends the response as `headers`,
+/// `write`, `flush`, `sendFile` (the descriptor rides along as SCM_RIGHTS), `log` and `abort`
+/// frames, ending with `end`. The daemon buffers output frames, so a small response is one
+/// send() and one recv() on each side.
+enum FrameType: UInt8 {
+    case request = 0x51     // Q: meta count, environ count, then (name, value) pairs
+    case read = 0x52        // R: UInt32 maximum
+    case data = 0x44        // D: body bytes; empty = end of body
+    case readError = 0x58   // X: UInt32 HTTP status
+    case headers = 0x48     // H: UInt32 status, status line, UInt32 count, (name, value) pairs
+    case write = 0x57       // W: body bytes
+    case flush = 0x46       // F: push written bytes to the client now
+    case sendFile = 0x53    // S: Int64 offset, Int64 length, UInt8 sendfile; one descriptor
+    case log = 0x4c         // L: UInt32 level, message
+    case abort = 0x41       // A: abort the client connection
+    case end = 0x5a         // Z: Int32 handler status
+}
+
+/// Little-endian payload building.
+struct FrameBuilder {
+    var bytes: [UInt8] = []
+
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
+    mutating func i64(_ v: Int64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    /// A length-prefixed byte string.
+    mutating func string(_ p: UnsafePointer<CChar>?) {
+        guard let p else { u32(0); return }
+        let n = strlen(p)
+        u32(UInt32(n))
+        p.withMemoryRebound(to: UInt8.self, capacity: n) { bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
+    }
+    mutating func string(_ s: String) {
+        let utf8 = Array(s.utf8)
+        u32(UInt32(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+}
+
+/// Little-endian payload parsing; every read is bounds-checked (a malformed frame throws).
+struct FrameParser {
+    let bytes: [UInt8]
+    var offset = 0
+
+    struct Malformed: Error {}
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func take(_ n: Int) throws(Malformed) -> ArraySlice<UInt8> {
+        guard n >= 0, offset + n <= bytes.count else { throw Malformed() }
+        defer { offset += n }
+        return bytes[offset..<(offset + n)]
+    }
+    mutating func u32() throws(Malformed) -> UInt32 {
+        let s = try take(4)
+        return s.reversed().reduce(0) { $0 << 8 | UInt32($1) }
+    }
+    mutating func i32() throws(Malformed) -> Int32 { Int32(bitPattern: try u32()) }
+    mutating func i64() throws(Malformed) -> Int64 {
+        let s = try take(8)
+        return Int64(bitPattern: s.reversed().reduce(0) { $0 << 8 | UInt64($1) })
+    }
+    mutating func u8() throws(Malformed) -> UInt8 { try take(1).first! }
+    /// A length-prefixed byte string, NUL-terminated for C.
+    mutating func cString() throws(Malformed) -> [CChar] {
+        let n = Int(try u32())
+        var out = try take(n).map { CChar(bitPattern: $0) }
+        out.append(0)
+        return out
+    }
+}
+
+/// One end of a connection: buffered frame output and buffered frame input (with any
+/// descriptors passed alongside).
+final class FrameConnection {
+    let fd: Int32
+    private var output: [UInt8] = []
+    private let input = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
+    private var start = 0
+    private var end = 0
+    private(set) var descriptors: [Int32] = []
+    /// Output beyond this is sent at once.
+    private static let outputLimit = 65536
+
+    init(fd: Int32) {
+        self.fd = fd
+        output.reserveCapacity(4096)
+    }
+
+    deinit {
+        input.deallocate()
+        for d in descriptors { close(d) }
+        close(fd)
+    }
+
+    /// Queues a frame; sends the queue when it grows large.
+    func queue(_ type: FrameType, _ payload: UnsafeRawBufferPointer) throws(SystemError) {
+        output.append(type.rawValue)
+        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { output.append(contentsOf: $0) }
+        if payload.count > Self.outputLimit {
+            try flush()
+            try Sys.sendAll(fd, payload)
+            return
+        }
+        output.append(contentsOf: payload)
+        if output.count > Self.outputLimit { try flush() }
+    }
+
+    func queue(_ type: FrameType, _ payload: [UInt8] = []) throws(SystemError) {
+        try rethrowing { payload.withUnsafeBytes { p in Result { () throws(SystemError) in try queue(type, p) } } }
+    }
+
+    /// Sends everything queued.
+    func flush() throws(SystemError) {
+        guard !output.isEmpty else { return }
+        try rethrowing { output.withUnsafeBytes { p in Result { () throws(SystemError) in try Sys.sendAll(fd, p) } } }
+        output.removeAll(keepingCapacity: true)
+    }
+
+    /// Sends the queue then a frame carrying a descriptor.
+    func send(_ type: FrameType, _ payload: [UInt8], passing descriptor: Int32) throws(SystemError) {
+        var frame: [UInt8] = [type.rawValue]
+        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { frame.append(contentsOf: $0) }
+        frame.append(contentsOf: payload)
+        try flush()
+        try rethrowing { frame.withUnsafeBytes { p in Result { () throws(SystemError) in try Sys.sendAll(fd, p, passing: descriptor) } } }
+    }
+
+    /// Takes the oldest descriptor received.
+    func takeDescriptor() -> Int32? {
+        descriptors.isEmpty ? nil : descriptors.removeFirst()
+    }
+
+    private func fill() throws(SystemError) -> Bool {
+        if start == end { start = 0; end = 0 }
+        if end == input.count {
+            // Compact what is left to the front.
+            let left = end - start
+            input.baseAddress!.copyMemory(from: input.baseAddress! + start, byteCount: left)
+            start = 0
+            end = left
+        }
+        let n = try Sys.receive(fd, into: UnsafeMutableRawBufferPointer(rebasing: input[end...]), descriptors: &descriptors)
+        end += n
+        return n > 0
+    }
+
+    private func readExactly(_ count: Int) throws(SystemError) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        while out.count < count {
+            if start == end, try !fill() { return nil }
+            let n = min(count - out.count, end - start)
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[start..<(start + n)]))
+            start += n
+        }
+        return out
+    }
+
+    /// The next frame, or nil at end of stream (the peer closed).
+    func readFrame() throws(SystemError) -> (FrameType, [UInt8])? {
+        guard let header = try readExactly(5) else { return nil }
+        let length = Int(header[1]) | Int(header[2]) << 8 | Int(header[3]) << 16 | Int(header[4]) << 24
+        guard let type = FrameType(rawValue: header[0]), length <= 1 << 30 else {
+            throw SystemError(call: "protocol", errno: EPROTO)
+        }
+        guard let payload = try readExactly(length) else { return nil }
+        return (type, payload)
+    }
+}
+
+/// Unwraps a Result produced inside a non-throwing closure (withUnsafeBytes and friends).
+@inline(__always)
+func rethrowing(_ body: () -> Result<Void, SystemError>) throws(SystemError) {
+    try body().get()
+}

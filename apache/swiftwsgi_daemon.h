@@ -1,0 +1,30 @@
+/**
+ * swiftwsgi_daemon.h — daemon mode, Apache side: WSGIDaemonProcess groups, their listening
+ * sockets, and their processes, forked from the Apache parent after configuration and
+ * restarted by it when they die (as mod_cgid does with its daemon).
+ */
+#ifndef SWIFTWSGI_DAEMON_H
+#define SWIFTWSGI_DAEMON_H
+
+#include "httpd.h"
+#include "http_config.h"
+
+/** A WSGIDaemonProcess group. */
+typedef struct swiftwsgi_daemon_group swiftwsgi_daemon_group_t;
+
+/** WSGIDaemonProcess name [option=value ...] */
+const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const char *args);
+
+/** @return the group called name, or NULL */
+const swiftwsgi_daemon_group_t *swiftwsgi_daemon_group(const char *name);
+const char *swiftwsgi_daemon_socket(const swiftwsgi_daemon_group_t *group);
+int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *group);
+int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *group);
+
+/** Forgets the previous configuration's groups (pre_config). */
+void swiftwsgi_daemon_reset(void);
+
+/** Creates the sockets and forks the processes (post_config, except the first dry run). */
+int swiftwsgi_daemon_start(apr_pool_t *pconf, server_rec *s);
+
+#endif
