@@ -51,6 +51,11 @@ struct swiftwsgi_daemon_group {
     int socket_timeout;
     int graceful_timeout;
     apr_size_t stack_size;
+    int request_timeout;
+    int inactivity_timeout;
+    int restart_interval;
+    int queue_timeout;
+    int listen_backlog;
     /* Set by swiftwsgi_daemon_start. */
     const char *socket_path;
     int listen_fd;
@@ -104,12 +109,12 @@ static const char *number_option(cmd_parms *cmd, const char *option, const char 
 
 /* Options mod_wsgi has that this version does not implement yet: refused by name. */
 static const char *const unsupported_options[] = {
-    "supplementary-groups", "restart-interval", "inactivity-timeout", "request-timeout", "deadlock-timeout",
-    "startup-timeout", "eviction-timeout", "shutdown-timeout", "queue-timeout", "listen-backlog", "socket-user",
+    "supplementary-groups", "deadlock-timeout",
+    "startup-timeout", "eviction-timeout", "shutdown-timeout", "socket-user",
     "header-buffer-size", "response-buffer-size", "cpu-time-limit", "memory-limit", "virtual-memory-limit",
     "script-user", "script-group", "maximum-processes", "send-buffer-size", "receive-buffer-size",
     "response-socket-timeout", "server-metrics", "cpu-priority", "chroot", "proxy-buffer-size",
-    "shutdown-timeout", NULL
+    NULL
 };
 
 const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const char *args)
@@ -137,6 +142,7 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
     g->connect_timeout = 15;
     g->socket_timeout = (int)apr_time_sec(cmd->server->timeout ? cmd->server->timeout : apr_time_from_sec(60));
     g->graceful_timeout = 15;
+    g->listen_backlog = 100;
     g->listen_fd = -1;
 
     while (*args) {
@@ -203,6 +209,18 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
             if ((err = number_option(cmd, key, value, 0, 3600, &n))) return err;
             g->graceful_timeout = (int)n;
         }
+        else if (!strcmp(key, "request-timeout") || !strcmp(key, "inactivity-timeout")
+                 || !strcmp(key, "restart-interval") || !strcmp(key, "queue-timeout")) {
+            if ((err = number_option(cmd, key, value, 0, 86400 * 365, &n))) return err;
+            if (!strcmp(key, "request-timeout")) g->request_timeout = (int)n;
+            else if (!strcmp(key, "inactivity-timeout")) g->inactivity_timeout = (int)n;
+            else if (!strcmp(key, "restart-interval")) g->restart_interval = (int)n;
+            else g->queue_timeout = (int)n;
+        }
+        else if (!strcmp(key, "listen-backlog")) {
+            if ((err = number_option(cmd, key, value, 1, 65535, &n))) return err;
+            g->listen_backlog = (int)n;
+        }
         else if (!strcmp(key, "stack-size")) {
             if ((err = number_option(cmd, key, value, 65536, 1L << 30, &n))) return err;
             g->stack_size = (apr_size_t)n;
@@ -237,7 +255,7 @@ static int make_socket(apr_pool_t *p, server_rec *s, swiftwsgi_daemon_group_t *g
     addr.sun_family = AF_UNIX;
     strcpy(addr.sun_path, g->socket_path);
     old_umask = umask(0077);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 511) < 0) {
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, g->listen_backlog) < 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, APLOGNO(10931)
                      "mod_swiftwsgi: cannot listen on daemon socket %s", g->socket_path);
         umask(old_umask);
@@ -299,6 +317,10 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     config.socket_timeout = g->socket_timeout;
     config.graceful_timeout = g->graceful_timeout;
     config.stack_size = g->stack_size;
+    config.request_timeout = g->request_timeout;
+    config.inactivity_timeout = g->inactivity_timeout;
+    config.restart_interval = g->restart_interval;
+    config.queue_timeout = g->queue_timeout;
     swiftwsgi_fill_process_config(&config.process, s, s->process->pconf);
     config.process.python_home = g->python_home ? g->python_home : config.process.python_home;
     config.process.python_path = g->python_path;

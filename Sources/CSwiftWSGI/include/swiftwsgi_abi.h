@@ -105,6 +105,11 @@ typedef struct swiftwsgi_daemon_config {
     int socket_timeout;               /* socket-timeout=, seconds */
     int graceful_timeout;             /* seconds to finish requests when asked to stop */
     size_t stack_size;                /* stack-size=, 0: default */
+    int request_timeout;              /* request-timeout=: a request running longer answers 504 and
+                                         the process is replaced; 0: none */
+    int inactivity_timeout;           /* inactivity-timeout=: idle that long, the process is replaced */
+    int restart_interval;             /* restart-interval=: the process is replaced after that long */
+    int queue_timeout;                /* queue-timeout=: a request that waited longer answers 504 */
     swiftwsgi_process_config_t process;
 } swiftwsgi_daemon_config_t;
 

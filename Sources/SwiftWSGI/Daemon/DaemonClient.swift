@@ -11,7 +11,7 @@ enum DaemonClient {
     /// aborted instead).
     static func proxy(_ request: UnsafePointer<swiftwsgi_request_t>, socket: String, ops: ApacheOps) -> Int32 {
         let req = request.pointee
-        let frame = encode(req)
+        let frame = encode(req, queueStart: Int64(monotonicWallSeconds() * 1e6))
         let deadline = monotonicNow() + Double(max(1, req.connect_timeout))
         while true {
             let fd: Int32
@@ -155,7 +155,7 @@ enum DaemonClient {
     }
 
     /// The request frame: metadata pairs, then the environ pairs.
-    static func encode(_ req: swiftwsgi_request_t) -> [UInt8] {
+    static func encode(_ req: swiftwsgi_request_t, queueStart: Int64) -> [UInt8] {
         var b = FrameBuilder()
         let meta: [(String, String)] = [
             ("script_filename", req.script_filename.map { String(cString: $0) } ?? ""),
@@ -170,6 +170,7 @@ enum DaemonClient {
             ("header_only", String(req.header_only)),
             ("request_handler", req.request_handler.map { String(cString: $0) } ?? "wsgi-script"),
             ("error_override", String(req.error_override)),
+            ("queue_start", String(queueStart)),
         ]
         b.u32(UInt32(meta.count))
         b.u32(UInt32(req.environ_count))

@@ -17,7 +17,24 @@ final class DaemonServer: @unchecked Sendable {
     let socketTimeout: Int
     let gracefulTimeout: Int
     let stackSize: Int
+    let requestTimeout: Double
+    let inactivityTimeout: Double
+    let restartInterval: Double
+    let queueTimeout: Double
     let processConfig: ProcessConfig
+    /// What each worker thread is running: its connection and when it started (for
+    /// request-timeout), guarded per slot.
+    private let slots: [Slot]
+    private final class Slot: Sendable {
+        let running = Mutex<Running?>(nil)
+    }
+    struct Running: @unchecked Sendable {
+        let connection: FrameConnection
+        let started: Double
+    }
+    private let lastActivity = Atomic<Int64>(0)  // monotonic milliseconds
+    private let started = monotonicNow()
+    private var mainThread: pthread_t?
     private let stopping = Atomic<Bool>(false)
     private let active = Atomic<Int>(0)
     private let served = Atomic<Int>(0)
@@ -31,14 +48,20 @@ final class DaemonServer: @unchecked Sendable {
         socketTimeout = Int(c.socket_timeout)
         gracefulTimeout = Int(c.graceful_timeout)
         stackSize = c.stack_size
+        requestTimeout = Double(c.request_timeout)
+        inactivityTimeout = Double(c.inactivity_timeout)
+        restartInterval = Double(c.restart_interval)
+        queueTimeout = Double(c.queue_timeout)
         processConfig = ProcessConfig(c.process)
+        slots = (0..<max(1, Int(c.threads))).map { _ in Slot() }
     }
 
     func run() -> Int32 {
         // Signals are taken by the main thread alone (sigwait); the workers never see them.
         var signals = sigset_t()
         sigemptyset(&signals)
-        for s in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&signals, s) }
+        for s in [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2] { sigaddset(&signals, s) }
+        mainThread = pthread_self()
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let flags = fcntl(listenFD, F_GETFL)
@@ -51,36 +74,81 @@ final class DaemonServer: @unchecked Sendable {
             return 1
         }
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): daemon process ready with \(threads) threads")
-        for _ in 0..<threads { startWorker() }
+        touch()
+        for slot in 0..<threads { startWorker(slot) }
 
         var timeout = timespec(tv_sec: 1, tv_nsec: 0)
         while !stopping.load(ordering: .acquiring) {
             let s = sigtimedwait(&signals, nil, &timeout)
-            if s > 0 { stopping.store(true, ordering: .releasing) }
+            // SIGUSR2 only wakes this loop (a worker reached maximum-requests).
+            if s > 0 && s != SIGUSR2 { stopping.store(true, ordering: .releasing) }
+            if let reason = housekeeping() {
+                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(reason), restarting")
+                stopping.store(true, ordering: .releasing)
+            }
         }
-        // Finish what is running, then tear Python down.
+        // Finish what is running, then tear Python down — unless a request is still running
+        // (a wedged thread may hold the GIL): then the process simply exits.
+        // Requests ended by request-timeout are not waited for.
         let deadline = monotonicNow() + Double(gracefulTimeout)
-        while active.load(ordering: .acquiring) > 0 && monotonicNow() < deadline { usleep(20_000) }
-        runtime?.shutdown()
+        while busySlots() > 0 && monotonicNow() < deadline { usleep(20_000) }
+        if active.load(ordering: .acquiring) == 0 { runtime?.shutdown() }
         return 0
     }
 
-    private func startWorker() {
+    private func busySlots() -> Int {
+        slots.reduce(0) { n, slot in n + (slot.running.withLock { $0 != nil } ? 1 : 0) }
+    }
+
+    private func touch() {
+        lastActivity.store(Int64(monotonicNow() * 1000), ordering: .releasing)
+    }
+
+    /// The periodic checks of the main thread: returns why the process should be replaced.
+    private func housekeeping() -> String? {
+        let now = monotonicNow()
+        if restartInterval > 0 && now - started >= restartInterval { return "restart-interval reached" }
+        if inactivityTimeout > 0 && active.load(ordering: .acquiring) == 0
+            && now - Double(lastActivity.load(ordering: .acquiring)) / 1000 >= inactivityTimeout {
+            return "inactivity-timeout reached"
+        }
+        if requestTimeout > 0 {
+            var expired = 0
+            for slot in slots {
+                slot.running.withLock { running in
+                    guard let r = running, now - r.started >= requestTimeout else { return }
+                    r.connection.terminate(status: 504)
+                    running = nil
+                    expired += 1
+                }
+            }
+            if expired > 0 { return "request-timeout of \(Int(requestTimeout))s exceeded by \(expired) request(s)" }
+        }
+        return nil
+    }
+
+    private func startWorker(_ slot: Int) {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         if stackSize > 0 { pthread_attr_setstacksize(&attributes, stackSize) }
         var thread = pthread_t()
-        let box = Unmanaged.passRetained(self).toOpaque()
+        let box = Unmanaged.passRetained(Worker(server: self, slot: slot)).toOpaque()
         pthread_create(&thread, &attributes, { raw in
-            let server = Unmanaged<DaemonServer>.fromOpaque(raw!).takeRetainedValue()
-            server.acceptLoop()
+            let worker = Unmanaged<Worker>.fromOpaque(raw!).takeRetainedValue()
+            worker.server.acceptLoop(slot: worker.slot)
             return nil
         }, box)
         pthread_detach(thread)
         pthread_attr_destroy(&attributes)
     }
 
-    private func acceptLoop() {
+    private final class Worker {
+        let server: DaemonServer
+        let slot: Int
+        init(server: DaemonServer, slot: Int) { self.server = server; self.slot = slot }
+    }
+
+    private func acceptLoop(slot: Int) {
         var poller = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
         while !stopping.load(ordering: .acquiring) {
             poller.revents = 0
@@ -88,12 +156,17 @@ final class DaemonServer: @unchecked Sendable {
             guard let fd = try? Sys.accept(listenFD) else { continue }
             active.add(1, ordering: .acquiringAndReleasing)
             Sys.setTimeouts(fd, seconds: socketTimeout)
-            serve(FrameConnection(fd: fd))
+            let connection = FrameConnection(fd: fd)
+            slots[slot].running.withLock { $0 = Running(connection: connection, started: monotonicNow()) }
+            serve(connection)
+            slots[slot].running.withLock { $0 = nil }
+            touch()
             active.subtract(1, ordering: .acquiringAndReleasing)
             let count = served.add(1, ordering: .acquiringAndReleasing).newValue
             if maximumRequests > 0 && count >= maximumRequests {
                 DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): maximum requests reached, restarting")
                 stopping.store(true, ordering: .releasing)
+                if let mainThread { pthread_kill(mainThread, SIGUSR2) }
             }
         }
     }
@@ -102,7 +175,14 @@ final class DaemonServer: @unchecked Sendable {
         guard let runtime, let frame = try? connection.readFrame(), frame.0 == .request,
               let request = try? DaemonRequest(connection: connection, payload: frame.1)
         else { return }
-        let status = request.withRequest { runtime.handle($0) }
+        let waited = monotonicWallSeconds() - Double(request.queueStart) / 1e6
+        let status: Int32
+        if queueTimeout > 0 && request.queueStart > 0 && waited >= queueTimeout {
+            DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): queue-timeout: request waited \(Int(waited))s for a daemon thread; answering 504")
+            status = 504
+        } else {
+            status = request.withRequest { runtime.handle($0) }
+        }
         var b = FrameBuilder()
         b.i32(status)
         try? connection.queue(.end, b.bytes)
@@ -139,6 +219,9 @@ final class DaemonRequest {
         values.forEach { free($0) }
     }
 
+    /// When the Apache child began to wait for a daemon (wall clock, microseconds).
+    var queueStart: Int64 { int("queue_start") }
+
     private func int(_ key: String) -> Int64 {
         meta[key].flatMap { Int64(String(cString: $0)) } ?? 0
     }
@@ -169,4 +252,11 @@ final class DaemonRequest {
             return withUnsafePointer(to: &req, body)
         }
     }
+}
+
+/// Wall-clock seconds (the queue start crosses processes, so it cannot be monotonic).
+func monotonicWallSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

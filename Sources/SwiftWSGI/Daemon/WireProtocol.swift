@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// The protocol between an Apache child and a daemon process, over one unix-socket connection
 /// per request. Every frame is a type byte, a little-endian UInt32 payload length, then the
@@ -85,6 +86,8 @@ final class FrameConnection {
     private var start = 0
     private var end = 0
     private(set) var descriptors: [Int32] = []
+    /// Serialises sends, so another thread can end a wedged request with a whole frame.
+    private let sending = Mutex<Bool>(false)  // true once terminated
     /// Output beyond this is sent at once.
     private static let outputLimit = 65536
 
@@ -104,8 +107,12 @@ final class FrameConnection {
         output.append(type.rawValue)
         withUnsafeBytes(of: UInt32(payload.count).littleEndian) { output.append(contentsOf: $0) }
         if payload.count > Self.outputLimit {
-            try flush()
-            try Sys.sendAll(fd, payload)
+            // The frame header (queued) and its payload go out under one lock.
+            try sendLocked { () throws(SystemError) in
+                try rethrowing { output.withUnsafeBytes { p in Result { () throws(SystemError) in try Sys.sendAll(fd, p) } } }
+                try Sys.sendAll(fd, payload)
+            }
+            output.removeAll(keepingCapacity: true)
             return
         }
         output.append(contentsOf: payload)
@@ -119,8 +126,33 @@ final class FrameConnection {
     /// Sends everything queued.
     func flush() throws(SystemError) {
         guard !output.isEmpty else { return }
-        try rethrowing { output.withUnsafeBytes { p in Result { () throws(SystemError) in try Sys.sendAll(fd, p) } } }
+        try sendLocked { () throws(SystemError) in
+            try rethrowing { output.withUnsafeBytes { p in Result { () throws(SystemError) in try Sys.sendAll(fd, p) } } }
+        }
         output.removeAll(keepingCapacity: true)
+    }
+
+    private func sendLocked(_ body: () throws(SystemError) -> Void) throws(SystemError) {
+        let result: Result<Void, SystemError> = sending.withLock { terminated in
+            if terminated { return .failure(SystemError(call: "send", errno: EPIPE)) }
+            return Result { () throws(SystemError) in try body() }
+        }
+        try result.get()
+    }
+
+    /// From another thread: sends an `end` frame with status and shuts the connection, so a
+    /// request that will not finish is answered (its thread's later sends fail).
+    func terminate(status: Int32) {
+        sending.withLock { terminated in
+            guard !terminated else { return }
+            terminated = true
+            var b = FrameBuilder()
+            b.u8(FrameType.end.rawValue)
+            b.u32(4)
+            b.i32(status)
+            try? b.bytes.withUnsafeBytes { p in try? Sys.sendAll(fd, p) }
+            shutdown(fd, Int32(SHUT_RDWR))
+        }
     }
 
     /// Sends the queue then a frame carrying a descriptor.
@@ -129,7 +161,9 @@ final class FrameConnection {
         withUnsafeBytes(of: UInt32(payload.count).littleEndian) { frame.append(contentsOf: $0) }
         frame.append(contentsOf: payload)
         try flush()
-        try rethrowing { frame.withUnsafeBytes { p in Result { () throws(SystemError) in try Sys.sendAll(fd, p, passing: descriptor) } } }
+        try sendLocked { () throws(SystemError) in
+            try rethrowing { frame.withUnsafeBytes { p in Result { () throws(SystemError) in try Sys.sendAll(fd, p, passing: descriptor) } } }
+        }
     }
 
     /// Takes the oldest descriptor received.
