@@ -15,17 +15,23 @@ SWIFT_SOURCES := $(shell find Sources -name '*.swift' -o -name '*.h' -o -name '*
 
 .PHONY: all swift module install uninstall test unit-test integration-test clean
 
-all: $(BUILD)/mod_swiftwsgi.so
+all: $(BUILD)/mod_swiftwsgi.so $(BUILD)/swiftwsgi-express
 
 $(BUILD)/libswiftwsgi.so: $(SWIFT_SOURCES)
 	$(SWIFT) build -c release --product swiftwsgi -Xswiftc -static-stdlib
 	mkdir -p $(BUILD)
 	cp $(SWIFTBUILD)/libswiftwsgi.so $@.tmp && mv $@.tmp $@
 
+$(BUILD)/swiftwsgi-express: $(SWIFT_SOURCES)
+	$(SWIFT) build -c release --product swiftwsgi-express
+	mkdir -p $(BUILD)
+	cp $(SWIFTBUILD)/swiftwsgi-express $@.tmp && mv $@.tmp $@
+
 # apxs compiles the shim; the module finds libswiftwsgi.so next to itself ($ORIGIN).
 $(BUILD)/mod_swiftwsgi.so: $(C_SOURCES) $(C_HEADERS) $(BUILD)/libswiftwsgi.so
 	cd apache && $(APXS) -c -o mod_swiftwsgi.la -I../$(ABI_INCLUDE) -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter \
-		$(notdir $(C_SOURCES)) -L../$(BUILD) -lswiftwsgi '-Wl,-rpath=\$$ORIGIN' >/dev/null
+		$(notdir $(C_SOURCES)) -L../$(BUILD) -lswiftwsgi '-Wl,-rpath=\$$ORIGIN' > .libs-build.log 2>&1 \
+		|| { cat .libs-build.log; exit 1; }
 	cp apache/.libs/mod_swiftwsgi.so $@.tmp && mv $@.tmp $@
 
 install: all
@@ -34,9 +40,11 @@ install: all
 	install -m 644 $(BUILD)/mod_swiftwsgi.so $(DESTDIR)$(LIBEXECDIR)/mod_swiftwsgi.so
 	install -d $(DESTDIR)$(SYSCONFDIR)/mods-available
 	echo "LoadModule wsgi_module $(LIBEXECDIR)/mod_swiftwsgi.so" > $(DESTDIR)$(SYSCONFDIR)/mods-available/swiftwsgi.load
+	install -d $(DESTDIR)/usr/local/bin
+	install -m 755 $(BUILD)/swiftwsgi-express $(DESTDIR)/usr/local/bin/swiftwsgi-express
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBEXECDIR)/mod_swiftwsgi.so $(DESTDIR)$(LIBEXECDIR)/libswiftwsgi.so \
+	rm -f $(DESTDIR)$(LIBEXECDIR)/mod_swiftwsgi.so $(DESTDIR)$(LIBEXECDIR)/libswiftwsgi.so $(DESTDIR)/usr/local/bin/swiftwsgi-express \
 		$(DESTDIR)$(SYSCONFDIR)/mods-available/swiftwsgi.load
 
 unit-test:

@@ -10,6 +10,7 @@ import PackageDescription
 //   PythonHost    the only Swift module that imports CPython: references, GIL, interpreters,
 //                 and the WSGI objects (wsgi.input, wsgi.errors, start_response, file_wrapper).
 //   CSystemShims  C-library macros Swift cannot import (SCM_RIGHTS control messages).
+//   SwiftWSGIExpress  swiftwsgi-express: serves a .wsgi file through a generated private Apache.
 //   SwiftWSGI     the host library loaded by mod_swiftwsgi.so: @_cdecl exports, config checks,
 //                 and daemon mode (the daemon processes' server and the Apache children's proxy).
 let swiftSettings: [SwiftSetting] = [
@@ -21,6 +22,10 @@ let package = Package(
     name: "mod_swiftwsgi",
     products: [
         .library(name: "swiftwsgi", type: .dynamic, targets: ["SwiftWSGI"]),
+        .executable(name: "swiftwsgi-express", targets: ["SwiftWSGIExpress"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(name: "CPython", pkgConfig: "python3-embed"),
@@ -36,6 +41,11 @@ let package = Package(
                 // unloaded (its conformance records stay registered in the runtime).
                 .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "nodelete"]),
             ]
+        ),
+        .executableTarget(
+            name: "SwiftWSGIExpress",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
         ),
         .testTarget(name: "SwiftWSGITests", dependencies: ["SwiftWSGI", "PythonHost"], swiftSettings: swiftSettings),
     ]
