@@ -71,10 +71,15 @@ extension PythonRuntime {
             return failed(req, interpreter, context, script)
         }
         var status = respond(result, req, interpreter, context, script)
-        // PEP 3333: close() is called whatever happened, even after an error.
+        // PEP 3333: close() is called whatever happened, even after an error. Its failure is
+        // logged; it fails the request only if nothing was sent yet (a complete response
+        // stays complete).
         if PyObject_HasAttrString(result, "close") != 0 {
             if let r = swpy_call_method0(result, "close") {
                 Py_DecRef(r)
+            } else if context.headersSent && context.overriddenStatus == 0 {
+                apache.logException(req.handle, interpreter: interpreter,
+                                    intro: "Exception occurred closing the response of WSGI script '\(script)'.")
             } else {
                 status = failed(req, interpreter, context, script, priorStatus: status)
             }

@@ -1,0 +1,66 @@
+"""Fixtures: a private Apache per test module (and per MPM), and an error-log check after
+every test that fails it on crashes and on error lines it did not declare expected."""
+
+import os
+
+import pytest
+
+from harness import Apache, OURS
+
+MPMS = [m for m in os.environ.get('SWIFTWSGI_MPMS', 'event,prefork').split(',') if m]
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'ours_only: behaviour mod_swiftwsgi has and Debian\'s mod_wsgi lacks')
+    config.addinivalue_line('markers', 'single_mpm: run under the first MPM only')
+
+
+def pytest_collection_modifyitems(config, items):
+    if OURS:
+        return
+    skip = pytest.mark.skip(reason='mod_swiftwsgi only (running against mod_wsgi)')
+    for item in items:
+        if 'ours_only' in item.keywords:
+            item.add_marker(skip)
+
+
+def _mpms(module):
+    if getattr(module, 'SINGLE_MPM', False):
+        return MPMS[:1]
+    return MPMS
+
+
+def pytest_generate_tests(metafunc):
+    if 'server' in metafunc.fixturenames:
+        metafunc.parametrize('mpm', _mpms(metafunc.module), scope='module')
+
+
+@pytest.fixture(scope='module')
+def server(request, mpm):
+    """The module's Apache: CONFIG (snippet) and APPS (file name -> source) from the module."""
+    module = request.module
+    apache = Apache(getattr(module, 'CONFIG', ''), getattr(module, 'APPS', {}), mpm=mpm,
+                    files=getattr(module, 'FILES', {}))
+    setup = getattr(module, 'setup_server', None)
+    if setup:
+        setup(apache)
+    apache.start()
+    yield apache
+    apache.stop()
+    tail = apache.log()
+    apache.cleanup()
+    bad = [line for line in tail.splitlines() if 'still did not exit' in line or 'AH00046' in line]
+    assert not bad, 'Apache had to kill children at stop:\n' + '\n'.join(bad)
+
+
+@pytest.fixture(autouse=True)
+def check_error_log(request):
+    """Fails the test on crash lines or undeclared error lines written during it."""
+    if 'server' not in request.fixturenames:
+        yield
+        return
+    apache = request.getfixturevalue('server')
+    start = apache.log_size()
+    yield
+    bad = apache.unexpected_lines(start)
+    assert not bad, 'unexpected error-log lines:\n' + '\n'.join(bad)
