@@ -1,0 +1,270 @@
+"""Daemon mode: WSGIDaemonProcess groups forked and supervised by Apache's parent."""
+
+import hashlib
+import json
+import os
+import pwd
+import signal
+import socket
+import stat
+import threading
+import time
+
+import pytest
+
+from harness import Apache, OURS
+
+pytestmark = pytest.mark.ours_only
+
+APPS = {
+    'info.wsgi': r'''
+import json, os, threading, mod_wsgi
+def application(environ, start_response):
+    body = json.dumps({'pid': os.getpid(), 'uid': os.getuid(), 'gid': os.getgid(),
+                       'group': environ['mod_wsgi.process_group'], 'module_group': mod_wsgi.process_group,
+                       'multithread': environ['wsgi.multithread'], 'multiprocess': environ['wsgi.multiprocess'],
+                       'cwd': os.getcwd(), 'threads': mod_wsgi.threads_per_process}).encode()
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [body]
+''',
+    'slow.wsgi': r'''
+import time
+def application(environ, start_response):
+    time.sleep(float(environ['QUERY_STRING'] or 0))
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'done']
+''',
+    'md5.wsgi': r'''
+import hashlib
+def application(environ, start_response):
+    h = hashlib.md5(); n = 0
+    while True:
+        b = environ['wsgi.input'].read(65536)
+        if not b: break
+        h.update(b); n += len(b)
+    environ['wsgi.errors'].write('md5 of %d bytes\n' % n)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%d %s' % (n, h.hexdigest())).encode()]
+''',
+    'file.wsgi': r'''
+import os
+def application(environ, start_response):
+    f = open(os.path.join(environ['FILES_DIR'], environ['QUERY_STRING']), 'rb')
+    start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+    return environ['wsgi.file_wrapper'](f)
+''',
+    'stream.wsgi': r'''
+import os, time
+def application(environ, start_response):
+    marker = environ['QUERY_STRING']
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    def gen():
+        yield b'first chunk\n'
+        deadline = time.time() + 10
+        while not os.path.exists(marker) and time.time() < deadline:
+            time.sleep(0.02)
+        yield b'second chunk\n'
+    return gen()
+''',
+    'fail.wsgi': r'''
+def application(environ, start_response):
+    raise RuntimeError('daemon application failure')
+''',
+}
+
+CONFIG = '''
+WSGIDaemonProcess main processes=2 threads=4 display-name=%{GROUP} home={root} maximum-requests=0
+WSGIDaemonProcess recycled processes=1 threads=2 maximum-requests=3
+WSGIDaemonProcess timed processes=1 threads=2 request-timeout=2
+WSGIScriptAlias /info {apps}/info.wsgi process-group=main application-group=%{GLOBAL}
+WSGIScriptAlias /recycled {apps}/info.wsgi process-group=recycled application-group=%{GLOBAL}
+WSGIScriptAlias /timed {apps}/slow.wsgi process-group=timed application-group=%{GLOBAL}
+WSGIScriptAlias /md5 {apps}/md5.wsgi process-group=main
+WSGIScriptAlias /file {apps}/file.wsgi process-group=main
+WSGIScriptAlias /stream {apps}/stream.wsgi process-group=main
+WSGIScriptAlias /fail {apps}/fail.wsgi process-group=main
+WSGIScriptAlias /embedded {apps}/info.wsgi
+WSGIScriptAlias /nosuchgroup {apps}/info.wsgi process-group=nosuchgroup
+SetEnv FILES_DIR {root}/files
+'''
+
+SINGLE_MPM = True
+
+
+def setup_server(apache):
+    d = os.path.join(apache.root, 'files')
+    os.makedirs(d)
+    with open(os.path.join(d, 'big'), 'wb') as f:
+        f.write(os.urandom(1 << 20) * 20)
+    with open(os.path.join(d, 'small'), 'wb') as f:
+        f.write(b'\x00small\x00')
+    os.chmod(d, 0o755)
+
+
+def info(server, path='/info'):
+    r = server.get(path)
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def daemon_pids(server, name):
+    out = os.popen('ps -eo pid=,args=').read()
+    return [int(l.split()[0]) for l in out.splitlines() if '(wsgi:%s)' % name in l and server.conf in l]
+
+
+def test_request_runs_in_daemon_with_group_name(server):
+    i = info(server)
+    assert i['group'] == 'main' and i['module_group'] == 'main'
+    assert i['multithread'] is True and i['multiprocess'] is True
+    assert i['threads'] == 4
+    assert i['cwd'] == server.root
+    assert i['pid'] in daemon_pids(server, 'main')
+    assert info(server, '/embedded')['group'] == ''
+
+
+def test_daemons_drop_privileges(server):
+    www = pwd.getpwnam('www-data')
+    i = info(server)
+    assert (i['uid'], i['gid']) == (www.pw_uid, www.pw_gid)
+    with open('/proc/%d/status' % i['pid']) as f:
+        status = f.read()
+    uids = [l for l in status.splitlines() if l.startswith('Uid:')][0].split()[1:]
+    assert set(uids) == {str(www.pw_uid)}
+
+
+def test_socket_owned_by_user_mode_0700(server):
+    run = os.path.join(server.root, 'run')
+    socks = [f for f in os.listdir(run) if f.endswith('.sock')]
+    assert socks
+    for f in socks:
+        st = os.stat(os.path.join(run, f))
+        assert stat.S_ISSOCK(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o700
+        assert st.st_uid == pwd.getpwnam('www-data').pw_uid
+
+
+def test_kill_9_recovery_within_2_seconds(server):
+    victim = info(server)['pid']
+    os.kill(victim, signal.SIGKILL)
+    started = time.time()
+    for _ in range(20):
+        assert server.get('/info').status == 200
+    assert time.time() - started < 2
+    assert victim not in daemon_pids(server, 'main')
+    # The parent replaces it (its maintenance runs about once a second).
+    deadline = time.time() + 5
+    while len(daemon_pids(server, 'main')) != 2 and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(daemon_pids(server, 'main')) == 2
+
+
+def test_maximum_requests_recycles_without_failures(server):
+    pids = set()
+    for _ in range(12):
+        pids.add(info(server, '/recycled')['pid'])
+    assert len(pids) >= 3
+
+
+def test_request_timeout_answers_504_and_replaces_process(server):
+    server.expect_log(r'request-timeout|Timeout|daemon')
+    started = time.time()
+    assert server.get('/timed?30').status == 504
+    assert time.time() - started < 6
+    assert server.get('/timed?0').status == 200
+
+
+def test_upload_and_errors_tagged_with_request(server):
+    data = os.urandom(3 << 20)
+    start = server.log_size()
+    server.expect_log(r'md5 of')
+    r = server.post('/md5', data)
+    assert r.body.decode() == '%d %s' % (len(data), hashlib.md5(data).hexdigest())
+    assert server.wait_for_log(r'\[client 127\.0\.0\.1:\d+\] .*md5 of %d bytes' % len(data), start)
+
+
+def test_file_wrapper_passes_the_descriptor(server):
+    big = open(os.path.join(server.root, 'files', 'big'), 'rb').read()
+    r = server.get('/file?big')
+    assert r.body == big
+    assert r.header('Content-Length') == str(len(big))
+    assert server.get('/file?small').body == b'\x00small\x00'
+
+
+def test_streaming_through_daemon(server):
+    marker = os.path.join(server.state, 'daemon-marker-%d' % time.time_ns())
+    with socket.create_connection(('127.0.0.1', server.port), timeout=10) as s:
+        s.sendall(('GET /stream?%s HTTP/1.1\r\nHost: x\r\n\r\n' % marker).encode())
+        data = b''
+        while b'first chunk' not in data:
+            chunk = s.recv(4096)
+            assert chunk
+            data += chunk
+        assert b'second chunk' not in data
+        open(marker, 'w').close()
+        while b'second chunk' not in data:
+            chunk = s.recv(4096)
+            assert chunk
+            data += chunk
+
+
+def test_application_error_is_500_with_traceback(server):
+    server.expect_log(r'.')
+    start = server.log_size()
+    assert server.get('/fail').status == 500
+    assert server.wait_for_log('RuntimeError: daemon application failure', start)
+
+
+def test_unknown_group_is_500(server):
+    server.expect_log(r'No WSGI daemon process called')
+    assert server.get('/nosuchgroup').status == 500
+
+
+def test_graceful_restart_under_load_fails_no_request():
+    apache = Apache('''
+WSGIDaemonProcess g processes=2 threads=4
+WSGIScriptAlias /info {apps}/info.wsgi process-group=g application-group=%{GLOBAL}
+''', APPS)
+    try:
+        apache.start()
+        failures, done = [], []
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    r = apache.get('/info', timeout=30)
+                    (done if r.status == 200 else failures).append(r.status)
+                except Exception as e:  # a refused or reset connection is a failure too
+                    failures.append(repr(e))
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1)
+        apache.graceful(wait=2)
+        time.sleep(1)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        assert len(done) > 50
+        assert failures == []
+        assert apache.unexpected_lines(0) == []
+    finally:
+        apache.cleanup()
+
+
+def test_stop_leaves_no_daemon_behind():
+    apache = Apache('''
+WSGIDaemonProcess lonely processes=2 threads=2 display-name=%{GROUP}
+WSGIScriptAlias /info {apps}/info.wsgi process-group=lonely
+''', APPS)
+    try:
+        apache.start()
+        assert apache.get('/info').status == 200
+        assert len(daemon_pids(apache, 'lonely')) == 2
+        apache.stop()
+        time.sleep(0.5)
+        assert daemon_pids(apache, 'lonely') == []
+        assert 'still did not exit' not in apache.log()
+    finally:
+        apache.cleanup()
