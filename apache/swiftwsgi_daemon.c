@@ -77,6 +77,19 @@ static int stopping;
 
 void swiftwsgi_daemon_reset(void) { groups = NULL; }
 
+void swiftwsgi_daemon_close_listeners(const swiftwsgi_daemon_group_t *keep)
+{
+    int i;
+    if (!groups) return;
+    for (i = 0; i < groups->nelts; i++) {
+        swiftwsgi_daemon_group_t *g = ((swiftwsgi_daemon_group_t **)groups->elts)[i];
+        if (g != keep && g->listen_fd >= 0) {
+            close(g->listen_fd);
+            g->listen_fd = -1;
+        }
+    }
+}
+
 const swiftwsgi_daemon_group_t *swiftwsgi_daemon_group(const char *name)
 {
     int i;
@@ -242,7 +255,10 @@ static int make_socket(apr_pool_t *p, server_rec *s, swiftwsgi_daemon_group_t *g
     int fd;
     const char *prefix = swiftwsgi_socket_prefix(s, p);
 
-    g->socket_path = apr_psprintf(p, "%s.%" APR_PID_T_FMT ".%d.%d.sock", prefix, getpid(), generation, index);
+    /* The path does not change across graceful restarts: Apache's old children, still finishing
+     * requests with the old configuration, reach the new daemons through it. */
+    (void)generation;
+    g->socket_path = apr_psprintf(p, "%s.%" APR_PID_T_FMT ".%d.sock", prefix, getpid(), index);
     if (strlen(g->socket_path) >= sizeof(addr.sun_path)) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, APLOGNO(10930)
                      "mod_swiftwsgi: daemon socket path too long: %s (set WSGISocketPrefix)", g->socket_path);
@@ -290,8 +306,9 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     swiftwsgi_daemon_config_t config;
     sigset_t none;
 
-    /* Apache's listeners and signal dispositions are not the daemon's. */
+    /* Apache's listeners, other groups' sockets and signal dispositions are not the daemon's. */
     ap_close_listeners();
+    swiftwsgi_daemon_close_listeners(g);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     apr_signal(SIGTERM, SIG_DFL);

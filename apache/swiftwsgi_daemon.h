@@ -21,6 +21,13 @@ const char *swiftwsgi_daemon_socket(const swiftwsgi_daemon_group_t *group);
 int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *group);
 int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *group);
 
+/**
+ * Closes the inherited listening sockets of every group but keep (NULL: all). Apache's
+ * children call it at start, so a stopped daemon's socket really closes and connections
+ * still queued on it are refused (and retried) instead of waiting forever.
+ */
+void swiftwsgi_daemon_close_listeners(const swiftwsgi_daemon_group_t *keep);
+
 /** Forgets the previous configuration's groups (pre_config). */
 void swiftwsgi_daemon_reset(void);
 

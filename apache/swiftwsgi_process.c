@@ -139,6 +139,7 @@ void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s)
 {
     swiftwsgi_process_config_t config;
 
+    swiftwsgi_daemon_close_listeners(NULL);
     swiftwsgi_fill_process_config(&config, s, pchild);
     swiftwsgi_io_set_server(s);
     swiftwsgi_register_ops(swiftwsgi_io_ops());
