@@ -78,7 +78,7 @@ class Apache:
     and `{port}` in it are replaced. `apps` maps file names to their contents, written under
     {root}/apps."""
 
-    def __init__(self, config='', apps=None, mpm='event', loglevel='info', files=None):
+    def __init__(self, config='', apps=None, mpm='event', loglevel='info', files=None, module=None, mpm_settings=None):
         self.root = tempfile.mkdtemp(prefix='swiftwsgi-test-')
         os.chmod(self.root, 0o755)
         self.port = free_port()
@@ -102,8 +102,9 @@ class Apache:
         self.conf = os.path.join(self.root, 'httpd.conf')
         self.error_log = os.path.join(self.root, 'error.log')
         user = 'User www-data\nGroup www-data' if os.geteuid() == 0 else ''
-        base = BASE_CONFIG.format(root=self.root, port=self.port, user=user, modules=MODULES, module=MODULE,
-                                  mpm='mpm_' + mpm, mpm_settings=MPM_SETTINGS['mpm_' + mpm], loglevel=loglevel)
+        base = BASE_CONFIG.format(root=self.root, port=self.port, user=user, modules=MODULES, module=module or MODULE,
+                                  mpm='mpm_' + mpm, mpm_settings=mpm_settings or MPM_SETTINGS['mpm_' + mpm],
+                                  loglevel=loglevel)
         self.write_config(base + '\n' + self.expand(config))
         self.process = None
         self._expected = []

@@ -64,8 +64,6 @@ final class DaemonServer: @unchecked Sendable {
         mainThread = pthread_self()
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let flags = fcntl(listenFD, F_GETFL)
-        _ = fcntl(listenFD, F_SETFL, flags | O_NONBLOCK)
         do {
             runtime = try PythonRuntime.initialize(config: processConfig, apache: DaemonOps.ops)
         } catch {
@@ -148,16 +146,28 @@ final class DaemonServer: @unchecked Sendable {
         init(server: DaemonServer, slot: Int) { self.server = server; self.slot = slot }
     }
 
+    /// Each worker blocks in accept(): the kernel wakes one waiter per connection, so idle
+    /// threads cost nothing (no thundering herd across threads and processes). A worker that
+    /// takes a connection after the process began to stop closes it unanswered; the Apache
+    /// child then retries on another daemon.
     private func acceptLoop(slot: Int) {
-        var poller = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
         while !stopping.load(ordering: .acquiring) {
-            poller.revents = 0
-            if poll(&poller, 1, 1000) <= 0 { continue }
-            guard let fd = try? Sys.accept(listenFD) else { continue }
+            guard let fd = try? Sys.accept(listenFD) else {
+                usleep(10_000)
+                continue
+            }
+            let connection = FrameConnection(fd: fd)
+            let admitted: Bool = slots[slot].running.withLock { running in
+                running = Running(connection: connection, started: monotonicNow())
+                if stopping.load(ordering: .acquiring) {
+                    running = nil
+                    return false
+                }
+                return true
+            }
+            guard admitted else { return }
             active.add(1, ordering: .acquiringAndReleasing)
             Sys.setTimeouts(fd, seconds: socketTimeout)
-            let connection = FrameConnection(fd: fd)
-            slots[slot].running.withLock { $0 = Running(connection: connection, started: monotonicNow()) }
             serve(connection)
             slots[slot].running.withLock { $0 = nil }
             touch()
