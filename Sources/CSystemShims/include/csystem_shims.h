@@ -6,9 +6,8 @@
 #ifndef CSYSTEM_SHIMS_H
 #define CSYSTEM_SHIMS_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+/* No _GNU_SOURCE here: it would change struct definitions (fd_set, ...) against Swift's Glibc
+ * module. accept4 is declared by hand instead. */
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
@@ -40,6 +39,8 @@ static inline int csys_cmsg_get_fd(struct msghdr *msg)
     }
     return -1;
 }
+
+extern int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 
 /** accept4(fd, NULL, NULL, SOCK_CLOEXEC): accept4 is a GNU extension Glibc's module hides. */
 static inline int csys_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
