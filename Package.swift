@@ -47,6 +47,6 @@ let package = Package(
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SwiftWSGITests", dependencies: ["SwiftWSGI", "PythonHost"], swiftSettings: swiftSettings),
+        .testTarget(name: "SwiftWSGITests", dependencies: ["SwiftWSGI", "PythonHost", "SwiftWSGIExpress"], swiftSettings: swiftSettings),
     ]
 )
