@@ -244,14 +244,19 @@ extension PythonRuntime {
     /// The interpreter for a request's application group spec.
     func interpreter(spec: String?, hostname: UnsafePointer<CChar>?, port: Int32,
                      environ: UnsafeBufferPointer<swiftwsgi_kv_t>, default fallback: String) throws(HostError) -> Interpreter {
+        let spec = spec ?? fallback
+        // The common cases need nothing from the request.
+        if spec == "%{GLOBAL}" { return try interpreter(named: "") }
+        if !spec.hasPrefix("%{") { return try interpreter(named: spec) }
         func lookup(_ name: String) -> String? {
-            for kv in environ where kv.name.map({ String(cString: $0) == name }) ?? false {
+            for kv in environ {
+                guard let n = kv.name, strcmp(n, name) == 0 else { continue }
                 return kv.value.map { String(cString: $0) }
             }
             return nil
         }
         let server = ApplicationGroup.serverName(host: hostname.map { String(cString: $0) } ?? "", port: Int(port))
-        let group = ApplicationGroup.expand(spec ?? fallback, server: server, scriptName: lookup("SCRIPT_NAME") ?? "",
+        let group = ApplicationGroup.expand(spec, server: server, scriptName: lookup("SCRIPT_NAME") ?? "",
                                             environment: lookup)
         return try interpreter(named: group)
     }

@@ -154,27 +154,33 @@ enum DaemonClient {
         return kvs.withUnsafeBufferPointer(body)
     }
 
-    /// The request frame: metadata pairs, then the environ pairs.
+    /// The request frame: metadata pairs (DaemonRequest.metaKeys), then the environ pairs.
     static func encode(_ req: swiftwsgi_request_t, queueStart: Int64) -> [UInt8] {
         var b = FrameBuilder()
-        let meta: [(String, String)] = [
-            ("script_filename", req.script_filename.map { String(cString: $0) } ?? ""),
-            ("script_mtime", String(req.script_mtime)),
-            ("server_hostname", req.server_hostname.map { String(cString: $0) } ?? ""),
-            ("server_port", String(req.server_port)),
-            ("application_group", req.application_group.map { String(cString: $0) } ?? "%{RESOURCE}"),
-            ("callable_object", req.callable_object.map { String(cString: $0) } ?? "application"),
-            ("process_group", req.process_group.map { String(cString: $0) } ?? ""),
-            ("script_reloading", String(req.script_reloading)),
-            ("enable_sendfile", String(req.enable_sendfile)),
-            ("header_only", String(req.header_only)),
-            ("request_handler", req.request_handler.map { String(cString: $0) } ?? "wsgi-script"),
-            ("error_override", String(req.error_override)),
-            ("queue_start", String(queueStart)),
-        ]
-        b.u32(UInt32(meta.count))
+        b.bytes.reserveCapacity(4096)
+        b.u32(UInt32(DaemonRequest.metaKeys.count))
         b.u32(UInt32(req.environ_count))
-        for (k, v) in meta { b.string(k); b.string(v) }
+        func pair(_ key: String, _ value: UnsafePointer<CChar>?, _ fallback: String) {
+            b.string(key)
+            if let value { b.string(value) } else { b.string(fallback) }
+        }
+        func pair(_ key: String, _ value: Int64) {
+            b.string(key)
+            b.string(String(value))
+        }
+        pair("script_filename", req.script_filename, "")
+        pair("script_mtime", req.script_mtime)
+        pair("server_hostname", req.server_hostname, "")
+        pair("server_port", Int64(req.server_port))
+        pair("application_group", req.application_group, "%{RESOURCE}")
+        pair("callable_object", req.callable_object, "application")
+        pair("process_group", req.process_group, "")
+        pair("script_reloading", Int64(req.script_reloading))
+        pair("enable_sendfile", Int64(req.enable_sendfile))
+        pair("header_only", Int64(req.header_only))
+        pair("request_handler", req.request_handler, "wsgi-script")
+        pair("error_override", Int64(req.error_override))
+        pair("queue_start", queueStart)
         for i in 0..<req.environ_count {
             b.string(req.environ[i].name)
             b.string(req.environ[i].value)

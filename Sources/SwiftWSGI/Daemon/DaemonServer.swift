@@ -204,60 +204,72 @@ final class DaemonServer: @unchecked Sendable {
 /// the connection its Apache operations write to.
 final class DaemonRequest {
     let connection: FrameConnection
-    private var meta: [String: [CChar]] = [:]
-    private var names: [UnsafeMutablePointer<CChar>] = []
-    private var values: [UnsafeMutablePointer<CChar>] = []
+    /// The decoded strings (NUL-terminated), kept alive while the WSGI host runs.
+    private var storage: [UnsafeMutablePointer<CChar>] = []
+    private var meta: [UnsafeMutablePointer<CChar>?] = Array(repeating: nil, count: DaemonRequest.metaKeys.count)
+    private var kvs: [swiftwsgi_kv_t] = []
     var failed = false
+
+    /// The metadata the Apache child sends before the environ, in this order.
+    static let metaKeys = ["script_filename", "script_mtime", "server_hostname", "server_port", "application_group",
+                           "callable_object", "process_group", "script_reloading", "enable_sendfile", "header_only",
+                           "request_handler", "error_override", "queue_start"]
 
     init(connection: FrameConnection, payload: [UInt8]) throws(FrameParser.Malformed) {
         self.connection = connection
         var p = FrameParser(payload)
         let metaCount = Int(try p.u32()), environCount = Int(try p.u32())
+        guard metaCount <= 64, environCount <= 100_000 else { throw FrameParser.Malformed() }
+        kvs.reserveCapacity(environCount)
+        storage.reserveCapacity(metaCount + 2 * environCount)
         for _ in 0..<metaCount {
-            let key = String(decoding: try p.cString().dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            meta[key] = try p.cString()
+            let key = try p.cString(), value = try p.cString()
+            let name = String(decoding: key.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if let i = Self.metaKeys.firstIndex(of: name) { meta[i] = keep(value) }
         }
         for _ in 0..<environCount {
-            let n = try p.cString(), v = try p.cString()
-            names.append(n.withUnsafeBufferPointer { strdup($0.baseAddress!) })
-            values.append(v.withUnsafeBufferPointer { strdup($0.baseAddress!) })
+            let n = keep(try p.cString()), v = keep(try p.cString())
+            kvs.append(swiftwsgi_kv_t(name: UnsafePointer(n), value: UnsafePointer(v)))
         }
     }
 
-    deinit {
-        names.forEach { free($0) }
-        values.forEach { free($0) }
+    private func keep(_ bytes: [CChar]) -> UnsafeMutablePointer<CChar> {
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+        p.initialize(from: bytes, count: bytes.count)
+        storage.append(p)
+        return p
+    }
+
+    deinit { storage.forEach { $0.deallocate() } }
+
+    private func string(_ key: String) -> UnsafePointer<CChar>? {
+        Self.metaKeys.firstIndex(of: key).flatMap { meta[$0] }.map { UnsafePointer($0) }
+    }
+
+    private func int(_ key: String) -> Int64 {
+        string(key).flatMap { Int64(String(cString: $0)) } ?? 0
     }
 
     /// When the Apache child began to wait for a daemon (wall clock, microseconds).
     var queueStart: Int64 { int("queue_start") }
 
-    private func int(_ key: String) -> Int64 {
-        meta[key].flatMap { Int64(String(cString: $0)) } ?? 0
-    }
-
     func withRequest<R>(_ body: (UnsafePointer<swiftwsgi_request_t>) -> R) -> R {
-        let kvs = zip(names, values).map { swiftwsgi_kv_t(name: UnsafePointer($0), value: UnsafePointer($1)) }
-        func cstr(_ key: String) -> UnsafeMutablePointer<CChar>? { meta[key].map { $0.withUnsafeBufferPointer { strdup($0.baseAddress!) } } }
-        let strings = ["script_filename", "server_hostname", "application_group", "callable_object", "process_group", "request_handler"]
-            .reduce(into: [String: UnsafeMutablePointer<CChar>]()) { $0[$1] = cstr($1) }
-        defer { strings.values.forEach { free($0) } }
-        return kvs.withUnsafeBufferPointer { env in
+        kvs.withUnsafeBufferPointer { env in
             var req = swiftwsgi_request_t()
             req.handle = Unmanaged.passUnretained(self).toOpaque()
             req.environ = env.baseAddress
             req.environ_count = env.count
-            req.script_filename = UnsafePointer(strings["script_filename"])
+            req.script_filename = string("script_filename")
             req.script_mtime = int("script_mtime")
-            req.server_hostname = UnsafePointer(strings["server_hostname"])
+            req.server_hostname = string("server_hostname")
             req.server_port = Int32(truncatingIfNeeded: int("server_port"))
-            req.application_group = UnsafePointer(strings["application_group"])
-            req.callable_object = UnsafePointer(strings["callable_object"])
-            req.process_group = UnsafePointer(strings["process_group"])
+            req.application_group = string("application_group")
+            req.callable_object = string("callable_object")
+            req.process_group = string("process_group")
             req.script_reloading = Int32(truncatingIfNeeded: int("script_reloading"))
             req.enable_sendfile = Int32(truncatingIfNeeded: int("enable_sendfile"))
             req.header_only = Int32(truncatingIfNeeded: int("header_only"))
-            req.request_handler = UnsafePointer(strings["request_handler"])
+            req.request_handler = string("request_handler")
             req.error_override = Int32(truncatingIfNeeded: int("error_override"))
             return withUnsafePointer(to: &req, body)
         }
