@@ -10,24 +10,11 @@ extension PythonRuntime {
     public func authenticate(_ request: UnsafePointer<swiftwsgi_auth_request_t>) -> Int32 {
         let req = request.pointee
         let environ = UnsafeBufferPointer(start: req.environ, count: req.environ_count)
-        let failure = Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
-        let interpreter: Interpreter
-        do {
-            interpreter = try self.interpreter(spec: req.application_group.map { String(cString: $0) },
-                                               hostname: req.server_hostname, port: req.server_port,
-                                               environ: environ, default: "%{GLOBAL}")
-        } catch {
-            apache.log(req.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)")
-            return failure
-        }
-        let threadStates = ThreadStates.current()
         let context = RequestContext(handle: req.handle, ops: apache)
-        threadStates.currentRequest = context
-        defer { threadStates.currentRequest = nil }
-        return withGIL(in: interpreter) {
-            let result = callAuth(req, environ, interpreter, context)
-            context.release()
-            return result
+        return inInterpreter(spec: req.application_group, default: "%{GLOBAL}", hostname: req.server_hostname,
+                             port: req.server_port, environ: environ, context: context,
+                             failure: Int32(SWIFTWSGI_AUTH_ERROR.rawValue)) { interpreter in
+            callAuth(req, environ, interpreter, context)
         }
     }
 

@@ -8,21 +8,31 @@ extension PythonRuntime {
     public func handle(_ request: UnsafePointer<swiftwsgi_request_t>) -> Int32 {
         let req = request.pointee
         let environ = UnsafeBufferPointer(start: req.environ, count: req.environ_count)
+        let context = RequestContext(handle: req.handle, ops: apache, errorOverride: req.error_override != 0)
+        return inInterpreter(spec: req.application_group, default: "%{RESOURCE}", hostname: req.server_hostname,
+                             port: req.server_port, environ: environ, context: context, failure: 500) { interpreter in
+            run(req, environ, interpreter, context)
+        }
+    }
+
+    /// Runs body for one request in the interpreter of its application group, holding the GIL
+    /// with this thread's state for it, with context as the thread's current request.
+    func inInterpreter(spec: UnsafePointer<CChar>?, default fallback: String, hostname: UnsafePointer<CChar>?,
+                       port: Int32, environ: UnsafeBufferPointer<swiftwsgi_kv_t>, context: RequestContext,
+                       failure: Int32, _ body: (Interpreter) -> Int32) -> Int32 {
         let interpreter: Interpreter
         do {
-            interpreter = try self.interpreter(spec: req.application_group.map { String(cString: $0) },
-                                               hostname: req.server_hostname, port: req.server_port,
-                                               environ: environ, default: "%{RESOURCE}")
+            interpreter = try self.interpreter(spec: spec.map { String(cString: $0) }, hostname: hostname, port: port,
+                                               environ: environ, default: fallback)
         } catch {
-            apache.log(req.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)")
-            return 500
+            apache.log(context.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)")
+            return failure
         }
         let threadStates = ThreadStates.current()
-        let context = RequestContext(handle: req.handle, ops: apache, errorOverride: req.error_override != 0)
         threadStates.currentRequest = context
         defer { threadStates.currentRequest = nil }
         return withGIL(in: interpreter) {
-            let status = run(req, environ, interpreter, context)
+            let status = body(interpreter)
             context.release()
             return status
         }
