@@ -113,6 +113,20 @@ def application(environ, start_response):
                 f.write('closed')
     return Forever()
 ''',
+    'writeloop.wsgi': r'''
+def application(environ, start_response):
+    path = environ['QUERY_STRING']
+    write = start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+    try:
+        for _ in range(100000):
+            write(b'w' * 65536)
+        outcome = 'never failed'
+    except OSError as e:
+        outcome = 'OSError errno=%r' % (e.errno,)
+    with open(path, 'w') as f:
+        f.write(outcome)
+    return []
+''',
     'method.wsgi': r'''
 def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Method', environ['REQUEST_METHOD'])])
@@ -235,3 +249,17 @@ def test_head_without_mapping_reaches_app_as_head_and_sends_no_body(server):
     r = server.request('HEAD', '/method')
     assert r.status == 200 and r.body == b''
     assert r.header('X-Method') == 'HEAD'
+
+
+def test_write_to_vanished_client_raises_oserror_without_errno(server):
+    server.expect_log(r'.')
+    path = os.path.join(server.state, 'write-gone-%d' % time.time_ns())
+    s = socket.create_connection(('127.0.0.1', server.port), timeout=10)
+    s.sendall(('GET /writeloop?%s HTTP/1.1\r\nHost: x\r\n\r\n' % path).encode())
+    s.recv(65536)
+    s.close()
+    deadline = time.time() + 15
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.05)
+    assert open(path).read() == 'OSError errno=None'
+    assert server.get('/method').status == 200
