@@ -21,6 +21,8 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -56,6 +58,10 @@ struct swiftwsgi_daemon_group {
     int restart_interval;
     int queue_timeout;
     int listen_backlog;
+    const char *supplementary_groups;  /* comma-separated group names */
+    long cpu_time_limit;               /* seconds, 0: none */
+    long memory_limit;                 /* bytes (RLIMIT_DATA), 0: none */
+    long virtual_memory_limit;         /* bytes (RLIMIT_AS), 0: none */
     /* Set by swiftwsgi_daemon_start. */
     const char *socket_path;
     int listen_fd;
@@ -122,9 +128,8 @@ static const char *number_option(cmd_parms *cmd, const char *option, const char 
 
 /* Options mod_wsgi has that this version does not implement yet: refused by name. */
 static const char *const unsupported_options[] = {
-    "supplementary-groups", "deadlock-timeout",
-    "startup-timeout", "eviction-timeout", "shutdown-timeout", "socket-user",
-    "header-buffer-size", "response-buffer-size", "cpu-time-limit", "memory-limit", "virtual-memory-limit",
+    "deadlock-timeout", "startup-timeout", "eviction-timeout", "shutdown-timeout", "socket-user",
+    "header-buffer-size", "response-buffer-size",
     "script-user", "script-group", "maximum-processes", "send-buffer-size", "receive-buffer-size",
     "response-socket-timeout", "server-metrics", "cpu-priority", "chroot", "proxy-buffer-size",
     NULL
@@ -230,6 +235,23 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
             else if (!strcmp(key, "restart-interval")) g->restart_interval = (int)n;
             else g->queue_timeout = (int)n;
         }
+        else if (!strcmp(key, "supplementary-groups")) {
+            char *list = apr_pstrdup(cmd->pool, value), *state, *name;
+            for (name = apr_strtok(list, ",", &state); name; name = apr_strtok(NULL, ",", &state)) {
+                if (!getgrnam(name))
+                    return apr_psprintf(cmd->pool, "WSGIDaemonProcess: supplementary-groups=: no group '%s'", name);
+            }
+            g->supplementary_groups = value;
+        }
+        else if (!strcmp(key, "cpu-time-limit")) {
+            if ((err = number_option(cmd, key, value, 1, 1L << 30, &n))) return err;
+            g->cpu_time_limit = n;
+        }
+        else if (!strcmp(key, "memory-limit") || !strcmp(key, "virtual-memory-limit")) {
+            if ((err = number_option(cmd, key, value, 1L << 20, 1L << 50, &n))) return err;
+            if (key[0] == 'm') g->memory_limit = n;
+            else g->virtual_memory_limit = n;
+        }
         else if (!strcmp(key, "listen-backlog")) {
             if ((err = number_option(cmd, key, value, 1, 65535, &n))) return err;
             g->listen_backlog = (int)n;
@@ -290,10 +312,44 @@ static int make_socket(apr_pool_t *p, server_rec *s, swiftwsgi_daemon_group_t *g
     return 0;
 }
 
+static void set_limits(swiftwsgi_daemon_group_t *g)
+{
+    struct rlimit limit;
+    if (g->cpu_time_limit > 0) {
+        limit.rlim_cur = limit.rlim_max = (rlim_t)g->cpu_time_limit;
+        setrlimit(RLIMIT_CPU, &limit);
+    }
+    if (g->memory_limit > 0) {
+        limit.rlim_cur = limit.rlim_max = (rlim_t)g->memory_limit;
+        setrlimit(RLIMIT_DATA, &limit);
+    }
+    if (g->virtual_memory_limit > 0) {
+        limit.rlim_cur = limit.rlim_max = (rlim_t)g->virtual_memory_limit;
+        setrlimit(RLIMIT_AS, &limit);
+    }
+}
+
+/* Adds supplementary-groups= to the groups initgroups gave the process. */
+static int add_supplementary_groups(swiftwsgi_daemon_group_t *g)
+{
+    gid_t groups_now[NGROUPS_MAX];
+    int n = getgroups(NGROUPS_MAX, groups_now);
+    char *list, *state, *name;
+    if (!g->supplementary_groups || n < 0) return n < 0 ? -1 : 0;
+    list = strdup(g->supplementary_groups);
+    for (name = strtok_r(list, ",", &state); name && n < NGROUPS_MAX; name = strtok_r(NULL, ",", &state)) {
+        struct group *gr = getgrnam(name);
+        if (gr) groups_now[n++] = gr->gr_gid;
+    }
+    free(list);
+    return setgroups((size_t)n, groups_now);
+}
+
 static void drop_privileges(swiftwsgi_daemon_group_t *g)
 {
     if (geteuid() != 0) return;
-    if (setgid(g->gid) < 0 || initgroups(g->user ? g->user : "nobody", g->gid) < 0 || setuid(g->uid) < 0) {
+    if (setgid(g->gid) < 0 || initgroups(g->user ? g->user : "nobody", g->gid) < 0
+        || add_supplementary_groups(g) < 0 || setuid(g->uid) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, errno, g->server, APLOGNO(10933)
                      "mod_swiftwsgi (pid=%d): cannot switch daemon process '%s' to user %ld, group %ld",
                      (int)getpid(), g->name, (long)g->uid, (long)g->gid);
@@ -318,6 +374,7 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     apr_signal(SIGPIPE, SIG_IGN);
 
     if (g->umask >= 0) umask((mode_t)g->umask);
+    set_limits(g);
     drop_privileges(g);
     if (g->home && chdir(g->home) < 0)
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, APLOGNO(10934)

@@ -96,21 +96,47 @@ void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_re
     config->process_group = "";
 }
 
-/* Import scripts for a daemon group (process-group=name). */
+/* What a daemon group loads at start: its WSGIImportScript entries, and (as mod_wsgi does) every
+ * WSGIScriptAlias to a script file that names both process-group=group and a fixed
+ * application-group=. */
 const swiftwsgi_import_script_t *swiftwsgi_daemon_imports(server_rec *s, apr_pool_t *p, const char *group, size_t *count)
 {
     const apr_array_header_t *imports = swiftwsgi_import_scripts(s);
-    swiftwsgi_import_script_t *scripts = apr_pcalloc(p, sizeof(*scripts) * (imports->nelts + 1));
-    int i;
-    *count = 0;
+    apr_array_header_t *out = apr_array_make(p, 4, sizeof(swiftwsgi_import_script_t));
+    server_rec *sr;
+    int i, j;
+
     for (i = 0; i < imports->nelts; i++) {
         const swiftwsgi_import_t *imp = &((const swiftwsgi_import_t *)imports->elts)[i];
+        swiftwsgi_import_script_t *script;
         if (strcmp(imp->process_group, group)) continue;
-        scripts[*count].path = imp->path;
-        scripts[*count].application_group = strcmp(imp->application_group, "%{GLOBAL}") ? imp->application_group : "";
-        (*count)++;
+        script = apr_array_push(out);
+        script->path = imp->path;
+        script->application_group = strcmp(imp->application_group, "%{GLOBAL}") ? imp->application_group : "";
     }
-    return scripts;
+    for (sr = s; sr; sr = sr->next) {
+        const apr_array_header_t *aliases = swiftwsgi_aliases(sr);
+        for (i = 0; i < aliases->nelts; i++) {
+            const swiftwsgi_alias_t *a = &((const swiftwsgi_alias_t *)aliases->elts)[i];
+            const char *app_group;
+            int seen = 0;
+            if (a->regex || !a->process_group || !a->application_group || strcmp(a->process_group, group)) continue;
+            if (a->application_group[0] == '%' && strcmp(a->application_group, "%{GLOBAL}")) continue;
+            if (a->target[0] == '\0' || a->target[strlen(a->target) - 1] == '/') continue;
+            app_group = strcmp(a->application_group, "%{GLOBAL}") ? a->application_group : "";
+            for (j = 0; j < out->nelts; j++) {
+                const swiftwsgi_import_script_t *o = &((const swiftwsgi_import_script_t *)out->elts)[j];
+                if (!strcmp(o->path, a->target) && !strcmp(o->application_group, app_group)) seen = 1;
+            }
+            if (!seen) {
+                swiftwsgi_import_script_t *script = apr_array_push(out);
+                script->path = a->target;
+                script->application_group = app_group;
+            }
+        }
+    }
+    *count = (size_t)out->nelts;
+    return (const swiftwsgi_import_script_t *)out->elts;
 }
 
 void swiftwsgi_set_process_title(const char *title)

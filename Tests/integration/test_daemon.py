@@ -66,6 +66,15 @@ def application(environ, start_response):
         yield b'second chunk\n'
     return gen()
 ''',
+    'limits.wsgi': r'''
+import json, os, resource, sys
+def application(environ, start_response):
+    body = json.dumps({'groups': sorted(os.getgroups()), 'cpu': resource.getrlimit(resource.RLIMIT_CPU)[0],
+                       'as': resource.getrlimit(resource.RLIMIT_AS)[0], 'pid': os.getpid(),
+                       'preloaded': [m for m in sys.modules if m.startswith('_mod_wsgi_')]}).encode()
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [body]
+''',
     'fail.wsgi': r'''
 def application(environ, start_response):
     raise RuntimeError('daemon application failure')
@@ -76,6 +85,14 @@ CONFIG = '''
 WSGIDaemonProcess main processes=2 threads=4 display-name=%{GROUP} home={root} maximum-requests=0
 WSGIDaemonProcess recycled processes=1 threads=2 maximum-requests=3
 WSGIDaemonProcess timed processes=1 threads=2 request-timeout=2
+WSGIDaemonProcess limited processes=1 threads=2 supplementary-groups=adm cpu-time-limit=3600 virtual-memory-limit=8589934592
+WSGIDaemonProcess queued processes=1 threads=1 queue-timeout=1
+WSGIDaemonProcess idle processes=1 threads=1 inactivity-timeout=1
+WSGIDaemonProcess aged processes=1 threads=1 restart-interval=2
+WSGIScriptAlias /limits {apps}/limits.wsgi process-group=limited application-group=%{GLOBAL}
+WSGIScriptAlias /queued {apps}/slow.wsgi process-group=queued application-group=%{GLOBAL}
+WSGIScriptAlias /idle {apps}/info.wsgi process-group=idle application-group=%{GLOBAL}
+WSGIScriptAlias /aged {apps}/info.wsgi process-group=aged application-group=%{GLOBAL}
 WSGIScriptAlias /info {apps}/info.wsgi process-group=main application-group=%{GLOBAL}
 WSGIScriptAlias /recycled {apps}/info.wsgi process-group=recycled application-group=%{GLOBAL}
 WSGIScriptAlias /timed {apps}/slow.wsgi process-group=timed application-group=%{GLOBAL}
@@ -268,3 +285,30 @@ WSGIScriptAlias /info {apps}/info.wsgi process-group=lonely
         assert 'still did not exit' not in apache.log()
     finally:
         apache.cleanup()
+
+
+def test_limits_supplementary_groups_and_preloaded_script(server):
+    import grp
+    r = json.loads(server.get('/limits').body)
+    assert grp.getgrnam('adm').gr_gid in r['groups']
+    assert r['cpu'] == 3600 and r['as'] == 8589934592
+    # WSGIScriptAlias with both process-group= and application-group= is loaded at start.
+    assert len(r['preloaded']) == 1
+
+
+def test_queue_timeout_answers_504_without_running(server):
+    server.expect_log(r'queue-timeout')
+    results = []
+    slow = threading.Thread(target=lambda: results.append(server.get('/queued?3').status))
+    slow.start()
+    time.sleep(0.3)
+    assert server.get('/queued?0').status == 504
+    slow.join()
+    assert results == [200]
+
+
+def test_inactivity_timeout_and_restart_interval_replace_the_process(server):
+    first_idle, first_aged = info(server, '/idle')['pid'], info(server, '/aged')['pid']
+    time.sleep(3.5)
+    assert info(server, '/idle')['pid'] != first_idle
+    assert info(server, '/aged')['pid'] != first_aged
