@@ -59,8 +59,13 @@ def run_express(project, *args):
             if p.poll() is not None:
                 raise AssertionError('express exited: ' + p.stdout.read().decode())
             time.sleep(0.1)
-    p.kill()
-    raise AssertionError('express did not answer')
+    # Apache replaced express (exec): SIGTERM lets it stop its children and daemons.
+    p.terminate()
+    try:
+        p.wait(20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+    raise AssertionError('express did not answer: ' + (p.stdout.read() or b'').decode(errors='replace'))
 
 
 def fetch(port, path):
