@@ -34,6 +34,8 @@ final class DaemonServer: @unchecked Sendable {
     }
     private let lastActivity = Atomic<Int64>(0)  // monotonic milliseconds
     private let started = monotonicNow()
+    /// The Apache parent; if it dies (even by SIGKILL), the daemon must not live on.
+    private let parent = getppid()
     private var mainThread: pthread_t?
     private let stopping = Atomic<Bool>(false)
     private let active = Atomic<Int>(0)
@@ -105,6 +107,7 @@ final class DaemonServer: @unchecked Sendable {
     /// The periodic checks of the main thread: returns why the process should be replaced.
     private func housekeeping() -> String? {
         let now = monotonicNow()
+        if getppid() != parent { return "the Apache parent process has gone" }
         if restartInterval > 0 && now - started >= restartInterval { return "restart-interval reached" }
         if inactivityTimeout > 0 && active.load(ordering: .acquiring) == 0
             && now - Double(lastActivity.load(ordering: .acquiring)) / 1000 >= inactivityTimeout {
