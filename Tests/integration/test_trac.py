@@ -80,7 +80,13 @@ WSGIScriptAlias /trac {root}/deploy/cgi-bin/trac.wsgi
 </Location>
 
 WSGIScriptAlias /seed {root}/scripts/seed.wsgi
+# The seed script's os.environ['TRAC_ENV'] is process-wide (putenv) and Trac prefers it to a
+# parent directory: the projects index sets both in the request environ, which Trac reads first.
 WSGIScriptAlias /projects {root}/scripts/projects.wsgi
+<Location /projects>
+    SetEnv trac.env_path ""
+    SetEnv trac.env_parent_dir {root}/state/envs
+</Location>
 <Directory {root}/scripts>
     WSGIApplicationGroup %{GLOBAL}
     Order deny,allow
