@@ -63,6 +63,9 @@ final class Interpreter: @unchecked Sendable {
         if replacing {
             log("Reloading WSGI script '\(path)'.")
             if PyDict_DelItemString(modules, moduleName) != 0 { PyErr_Clear() }
+            // A daemon process is replaced as well, so no state of the old code survives; this
+            // request is served by the reloaded script meanwhile.
+            PythonRuntime.shared?.scriptChanged?()
         }
         scripts[path] = nil
         guard let source = withoutGIL({ readFile(path) }) else {

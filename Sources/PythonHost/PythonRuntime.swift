@@ -11,6 +11,8 @@ public final class PythonRuntime: @unchecked Sendable {
 
     public let config: ProcessConfig
     let apache: ApacheOps
+    /// Called when a loaded script changed on disk (daemon processes restart themselves).
+    nonisolated(unsafe) public var scriptChanged: (() -> Void)?
     private let interpreters = Mutex<[String: Interpreter]>([:])
     private let main: Interpreter
     private let mainThreadState: UnsafeMutablePointer<PyThreadState>

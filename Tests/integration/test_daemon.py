@@ -75,6 +75,13 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'application/json')])
     return [body]
 ''',
+    'touched.wsgi': r'''
+import os
+VERSION = 1
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%d %d' % (VERSION, os.getpid())).encode()]
+''',
     'fail.wsgi': r'''
 def application(environ, start_response):
     raise RuntimeError('daemon application failure')
@@ -89,6 +96,8 @@ WSGIDaemonProcess limited processes=1 threads=2 supplementary-groups=adm cpu-tim
 WSGIDaemonProcess queued processes=1 threads=1 queue-timeout=1
 WSGIDaemonProcess idle processes=1 threads=1 inactivity-timeout=1
 WSGIDaemonProcess aged processes=1 threads=1 restart-interval=2
+WSGIDaemonProcess touched processes=2 threads=2 display-name=%{GROUP}
+WSGIScriptAlias /touched {apps}/touched.wsgi process-group=touched application-group=%{GLOBAL}
 WSGIScriptAlias /limits {apps}/limits.wsgi process-group=limited application-group=%{GLOBAL}
 WSGIScriptAlias /queued {apps}/slow.wsgi process-group=queued application-group=%{GLOBAL}
 WSGIScriptAlias /idle {apps}/info.wsgi process-group=idle application-group=%{GLOBAL}
@@ -312,3 +321,28 @@ def test_inactivity_timeout_and_restart_interval_replace_the_process(server):
     time.sleep(3.5)
     assert info(server, '/idle')['pid'] != first_idle
     assert info(server, '/aged')['pid'] != first_aged
+
+
+def test_touching_the_script_reloads_it_and_replaces_the_daemons(server):
+    before = {}
+    for _ in range(8):
+        version, pid = server.get('/touched').body.split()
+        assert version == b'1'
+        before[int(pid)] = True
+    path = os.path.join(server.apps, 'touched.wsgi')
+    server.write_app('touched.wsgi', open(path).read().replace('VERSION = 1', 'VERSION = 2'))
+    later = time.time() + 5
+    os.utime(path, (later, later))
+    # Every answer from now on is the new code, and the processes that saw the change go.
+    seen = set()
+    for _ in range(20):
+        r = server.get('/touched')
+        assert r.status == 200
+        version, pid = r.body.split()
+        assert version == b'2'
+        seen.add(int(pid))
+        time.sleep(0.1)
+    deadline = time.time() + 10
+    while time.time() < deadline and any(p in daemon_pids(server, 'touched') for p in before):
+        time.sleep(0.2)
+    assert not any(p in daemon_pids(server, 'touched') for p in before)

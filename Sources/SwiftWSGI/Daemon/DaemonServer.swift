@@ -73,6 +73,7 @@ final class DaemonServer: @unchecked Sendable {
             sleep(1)  // do not spin if Python can never start
             return 1
         }
+        runtime?.scriptChanged = { [weak self] in self?.requestRestart("a WSGI script changed") }
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): daemon process ready with \(threads) threads")
         touch()
         for slot in 0..<threads { startWorker(slot) }
@@ -94,6 +95,14 @@ final class DaemonServer: @unchecked Sendable {
         while busySlots() > 0 && monotonicNow() < deadline { usleep(20_000) }
         if active.load(ordering: .acquiring) == 0 { runtime?.shutdown() }
         return 0
+    }
+
+    /// Stops taking requests and wakes the main thread, which finishes the running ones and
+    /// exits; the Apache parent starts a fresh process.
+    private func requestRestart(_ reason: String) {
+        if stopping.exchange(true, ordering: .acquiringAndReleasing) { return }
+        DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(reason), restarting")
+        if let mainThread { pthread_kill(mainThread, SIGUSR2) }
     }
 
     private func busySlots() -> Int {
@@ -177,9 +186,7 @@ final class DaemonServer: @unchecked Sendable {
             active.subtract(1, ordering: .acquiringAndReleasing)
             let count = served.add(1, ordering: .acquiringAndReleasing).newValue
             if maximumRequests > 0 && count >= maximumRequests {
-                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): maximum requests reached, restarting")
-                stopping.store(true, ordering: .releasing)
-                if let mainThread { pthread_kill(mainThread, SIGUSR2) }
+                requestRestart("maximum requests reached")
             }
         }
     }
