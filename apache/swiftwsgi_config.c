@@ -51,6 +51,7 @@ typedef struct {
     const swiftwsgi_script_t *dispatch_script;
     apr_array_header_t *handler_scripts;       /* swiftwsgi_handler_script_t */
     int error_override;
+    apr_array_header_t *restrict_process;      /* const char *, NULL: any group */
 } swiftwsgi_dir_config_t;
 
 static swiftwsgi_server_config_t *server_config(server_rec *s)
@@ -141,6 +142,7 @@ void *swiftwsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(trusted_proxies);
     MERGE_PTR(dispatch_script);
     MERGE_INT(error_override);
+    MERGE_PTR(restrict_process);
     /* Handler scripts of the inner section come first, so they win by name. */
     if (add->handler_scripts && base->handler_scripts)
         c->handler_scripts = apr_array_append(p, add->handler_scripts, base->handler_scripts);
@@ -235,6 +237,17 @@ const swiftwsgi_handler_script_t *swiftwsgi_handler_script(request_rec *r)
         if (!strcmp(h->name, r->handler)) return h;
     }
     return NULL;
+}
+
+int swiftwsgi_process_group_allowed(request_rec *r, const char *group)
+{
+    const apr_array_header_t *allowed = dir_config(r)->restrict_process;
+    int i;
+    if (!allowed) return 1;
+    for (i = 0; i < allowed->nelts; i++) {
+        if (!strcmp(((const char **)allowed->elts)[i], group)) return 1;
+    }
+    return 0;
 }
 
 int swiftwsgi_error_override(request_rec *r) { return DEFAULTED(dir_config(r)->error_override, 0); }
@@ -558,6 +571,14 @@ static const char *set_handler_script(cmd_parms *cmd, void *mconfig, const char 
 
 FLAG_SETTER(set_error_override, error_override)
 
+static const char *set_restrict_process(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    swiftwsgi_dir_config_t *c = mconfig;
+    if (!c->restrict_process) c->restrict_process = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    *(const char **)apr_array_push(c->restrict_process) = value;
+    return NULL;
+}
+
 FLAG_SETTER(set_group_authoritative, group_authoritative)
 
 /* The headers WSGITrustedProxyHeaders understands. */
@@ -667,6 +688,8 @@ const command_rec swiftwsgi_directives[] = {
                      "Handler name and script whose handle_request() serves requests for that handler"),
     AP_INIT_FLAG("WSGIErrorOverride", set_error_override, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                  "Let Apache's ErrorDocument replace the body of an application's error response"),
+    AP_INIT_ITERATE("WSGIRestrictProcess", set_restrict_process, NULL, ACCESS_CONF | RSRC_CONF,
+                    "Daemon process groups the applications here may be delegated to"),
     AP_INIT_ITERATE("WSGITrustedProxyHeaders", set_trusted_proxy_header, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                     "Proxy headers (X-Forwarded-For, X-Forwarded-Proto, ...) to apply to environ"),
     AP_INIT_ITERATE("WSGITrustedProxies", set_trusted_proxy, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,

@@ -81,6 +81,8 @@ int swiftwsgi_group_authoritative(request_rec *r);
 const swiftwsgi_script_t *swiftwsgi_dispatch_script(request_rec *r);
 /** The WSGIHandlerScript named r->handler, or NULL. */
 const swiftwsgi_handler_script_t *swiftwsgi_handler_script(request_rec *r);
+/** WSGIRestrictProcess: whether r may be delegated to group. */
+int swiftwsgi_process_group_allowed(request_rec *r, const char *group);
 /** WSGIErrorOverride */
 int swiftwsgi_error_override(request_rec *r);
 

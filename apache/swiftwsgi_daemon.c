@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <sys/resource.h>
 #include <signal.h>
@@ -62,6 +63,11 @@ struct swiftwsgi_daemon_group {
     long cpu_time_limit;               /* seconds, 0: none */
     long memory_limit;                 /* bytes (RLIMIT_DATA), 0: none */
     long virtual_memory_limit;         /* bytes (RLIMIT_AS), 0: none */
+    int shutdown_timeout;              /* seconds a daemon told to stop gets for its requests */
+    uid_t socket_uid;                  /* owner of the socket (socket-user=, default User) */
+    long response_buffer_size;         /* bytes the daemon buffers before sending, 0: default */
+    int script_uid;                    /* script-user=: the script must be owned by it, -1: any */
+    int script_gid;                    /* script-group=, -1: any */
     /* Set by swiftwsgi_daemon_start. */
     const char *socket_path;
     int listen_fd;
@@ -111,6 +117,22 @@ const char *swiftwsgi_daemon_socket(const swiftwsgi_daemon_group_t *g) { return 
 int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *g) { return g->connect_timeout; }
 int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *g) { return g->socket_timeout; }
 
+int swiftwsgi_daemon_script_allowed(const swiftwsgi_daemon_group_t *g, const apr_finfo_t *finfo)
+{
+    if (g->script_uid >= 0 && (!(finfo->valid & APR_FINFO_USER) || (int)finfo->user != g->script_uid)) return 0;
+    if (g->script_gid >= 0 && (!(finfo->valid & APR_FINFO_GROUP) || (int)finfo->group != g->script_gid)) return 0;
+    return 1;
+}
+
+int swiftwsgi_daemon_visible_from(const swiftwsgi_daemon_group_t *g, server_rec *s)
+{
+    /* A group defined in a virtual host serves only that host (and hosts of the same name);
+     * one defined in the main server serves every host. */
+    if (!g->server->is_virtual || g->server == s) return 1;
+    return g->server->server_hostname && s->server_hostname
+           && !strcmp(g->server->server_hostname, s->server_hostname);
+}
+
 /* ---- WSGIDaemonProcess ------------------------------------------------------------------- */
 
 static const char *number_option(cmd_parms *cmd, const char *option, const char *value, long min, long max, long *out)
@@ -128,9 +150,7 @@ static const char *number_option(cmd_parms *cmd, const char *option, const char 
 
 /* Options mod_wsgi has that this version does not implement yet: refused by name. */
 static const char *const unsupported_options[] = {
-    "deadlock-timeout", "startup-timeout", "eviction-timeout", "shutdown-timeout", "socket-user",
-    "header-buffer-size", "response-buffer-size",
-    "script-user", "script-group", "maximum-processes", "send-buffer-size", "receive-buffer-size",
+    "deadlock-timeout", "startup-timeout", "eviction-timeout", "header-buffer-size", "maximum-processes", "send-buffer-size", "receive-buffer-size",
     "response-socket-timeout", "server-metrics", "cpu-priority", "chroot", "proxy-buffer-size",
     NULL
 };
@@ -160,6 +180,10 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
     g->connect_timeout = 15;
     g->socket_timeout = (int)apr_time_sec(cmd->server->timeout ? cmd->server->timeout : apr_time_from_sec(60));
     g->graceful_timeout = 15;
+    g->shutdown_timeout = 5;
+    g->socket_uid = ap_unixd_config.user_id;
+    g->script_uid = -1;
+    g->script_gid = -1;
     g->listen_backlog = 100;
     g->listen_fd = -1;
 
@@ -235,6 +259,29 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
             else if (!strcmp(key, "restart-interval")) g->restart_interval = (int)n;
             else g->queue_timeout = (int)n;
         }
+        else if (!strcmp(key, "shutdown-timeout")) {
+            if ((err = number_option(cmd, key, value, 0, 3600, &n))) return err;
+            g->shutdown_timeout = (int)n;
+        }
+        else if (!strcmp(key, "socket-user")) {
+            struct passwd *pw = getpwnam(value);
+            if (!pw) return apr_psprintf(cmd->pool, "WSGIDaemonProcess: socket-user=: no user '%s'", value);
+            g->socket_uid = pw->pw_uid;
+        }
+        else if (!strcmp(key, "script-user")) {
+            struct passwd *pw = getpwnam(value);
+            if (!pw) return apr_psprintf(cmd->pool, "WSGIDaemonProcess: script-user=: no user '%s'", value);
+            g->script_uid = (int)pw->pw_uid;
+        }
+        else if (!strcmp(key, "script-group")) {
+            struct group *gr = getgrnam(value);
+            if (!gr) return apr_psprintf(cmd->pool, "WSGIDaemonProcess: script-group=: no group '%s'", value);
+            g->script_gid = (int)gr->gr_gid;
+        }
+        else if (!strcmp(key, "response-buffer-size")) {
+            if ((err = number_option(cmd, key, value, 4096, 1L << 30, &n))) return err;
+            g->response_buffer_size = n;
+        }
         else if (!strcmp(key, "supplementary-groups")) {
             char *list = apr_pstrdup(cmd->pool, value), *state, *name;
             for (name = apr_strtok(list, ",", &state); name; name = apr_strtok(NULL, ",", &state)) {
@@ -302,7 +349,7 @@ static int make_socket(apr_pool_t *p, server_rec *s, swiftwsgi_daemon_group_t *g
     }
     umask(old_umask);
     /* Apache's children run as User: the socket is theirs, and nobody else's. */
-    if (geteuid() == 0 && chown(g->socket_path, ap_unixd_config.user_id, (gid_t)-1) < 0) {
+    if (geteuid() == 0 && chown(g->socket_path, g->socket_uid, (gid_t)-1) < 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, APLOGNO(10932)
                      "mod_swiftwsgi: cannot give daemon socket %s to User", g->socket_path);
         close(fd);
@@ -395,6 +442,8 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     config.inactivity_timeout = g->inactivity_timeout;
     config.restart_interval = g->restart_interval;
     config.queue_timeout = g->queue_timeout;
+    config.shutdown_timeout = g->shutdown_timeout;
+    config.response_buffer_size = (size_t)g->response_buffer_size;
     swiftwsgi_fill_process_config(&config.process, s, s->process->pconf);
     config.process.python_home = g->python_home ? g->python_home : config.process.python_home;
     config.process.python_path = g->python_path;

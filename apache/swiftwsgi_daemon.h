@@ -28,6 +28,12 @@ int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *group);
  */
 void swiftwsgi_daemon_close_listeners(const swiftwsgi_daemon_group_t *keep);
 
+/** Whether finfo (a script) satisfies the group's script-user= / script-group=. */
+int swiftwsgi_daemon_script_allowed(const swiftwsgi_daemon_group_t *group, const apr_finfo_t *finfo);
+
+/** Whether requests of server s may use group (groups of a virtual host are its own). */
+int swiftwsgi_daemon_visible_from(const swiftwsgi_daemon_group_t *group, server_rec *s);
+
 /** Forgets the previous configuration's groups (pre_config). */
 void swiftwsgi_daemon_reset(void);
 

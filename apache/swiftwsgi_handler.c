@@ -350,10 +350,21 @@ int swiftwsgi_hook_handler(request_rec *r)
     if ((rc = dispatch(r, &application_group, &callable_object, &process_group)) != OK) return rc;
     if (*process_group) {
         daemon = swiftwsgi_daemon_group(process_group);
-        if (!daemon) {
+        if (!daemon || !swiftwsgi_daemon_visible_from(daemon, r->server)) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10907)
                           "No WSGI daemon process called '%s' has been configured: %s", process_group, script);
             return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (!swiftwsgi_process_group_allowed(r, process_group)) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10912)
+                          "Daemon process called '%s' cannot be accessed by this WSGI application "
+                          "(WSGIRestrictProcess): %s", process_group, script);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (!handler_script && !swiftwsgi_daemon_script_allowed(daemon, &r->finfo)) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10913)
+                          "WSGI script owner does not match the daemon group's script-user/script-group: %s", script);
+            return HTTP_FORBIDDEN;
         }
     }
     else if (swiftwsgi_restrict_embedded(r->server)) {

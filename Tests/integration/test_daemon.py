@@ -97,6 +97,12 @@ WSGIDaemonProcess queued processes=1 threads=1 queue-timeout=1
 WSGIDaemonProcess idle processes=1 threads=1 inactivity-timeout=1
 WSGIDaemonProcess aged processes=1 threads=1 restart-interval=2
 WSGIDaemonProcess touched processes=2 threads=2 display-name=%{GROUP}
+WSGIDaemonProcess owned processes=1 threads=1 script-user=nobody socket-user=www-data shutdown-timeout=2 response-buffer-size=8192
+WSGIScriptAlias /owned {apps}/info.wsgi process-group=owned
+WSGIScriptAlias /restricted {apps}/info.wsgi process-group=main
+<Location /restricted>
+    WSGIRestrictProcess other-group
+</Location>
 WSGIScriptAlias /touched {apps}/touched.wsgi process-group=touched application-group=%{GLOBAL}
 WSGIScriptAlias /limits {apps}/limits.wsgi process-group=limited application-group=%{GLOBAL}
 WSGIScriptAlias /queued {apps}/slow.wsgi process-group=queued application-group=%{GLOBAL}
@@ -346,3 +352,11 @@ def test_touching_the_script_reloads_it_and_replaces_the_daemons(server):
     while time.time() < deadline and any(p in daemon_pids(server, 'touched') for p in before):
         time.sleep(0.2)
     assert not any(p in daemon_pids(server, 'touched') for p in before)
+
+
+def test_script_user_and_restrict_process(server):
+    server.expect_log(r'script-user/script-group|WSGIRestrictProcess')
+    # The scripts belong to root, not to nobody.
+    assert server.get('/owned').status == 403
+    assert server.get('/restricted').status == 500
+    assert server.get('/info').status == 200

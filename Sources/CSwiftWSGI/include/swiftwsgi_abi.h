@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 4
+#define SWIFTWSGI_ABI_VERSION 5
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -110,6 +110,8 @@ typedef struct swiftwsgi_daemon_config {
     int inactivity_timeout;           /* inactivity-timeout=: idle that long, the process is replaced */
     int restart_interval;             /* restart-interval=: the process is replaced after that long */
     int queue_timeout;                /* queue-timeout=: a request that waited longer answers 504 */
+    int shutdown_timeout;             /* shutdown-timeout=: seconds for running requests at SIGTERM */
+    size_t response_buffer_size;      /* response-buffer-size=: output buffered before sending, 0: 64 KB */
     swiftwsgi_process_config_t process;
 } swiftwsgi_daemon_config_t;
 

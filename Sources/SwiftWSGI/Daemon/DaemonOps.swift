@@ -105,8 +105,8 @@ enum DaemonOps {
         var parts = tm()
         localtime_r(&t, &parts)
         var buffer = [CChar](repeating: 0, count: 64)
-        strftime(&buffer, buffer.count, "%a %b %d %H:%M:%S", &parts)
-        let stamp = String(cString: buffer)
+        let length = strftime(&buffer, buffer.count, "%a %b %d %H:%M:%S", &parts)
+        let stamp = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let micros = String(Int(now.tv_nsec / 1000)).leftPadded(6)
         let line = "[\(stamp).\(micros) \(1900 + Int(parts.tm_year))] [wsgi:\(names[level] ?? "info")] [pid \(getpid())] \(message)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }

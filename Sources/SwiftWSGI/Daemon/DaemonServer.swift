@@ -21,7 +21,11 @@ final class DaemonServer: @unchecked Sendable {
     let inactivityTimeout: Double
     let restartInterval: Double
     let queueTimeout: Double
+    let shutdownTimeout: Double
+    let responseBufferSize: Int
     let processConfig: ProcessConfig
+    /// Whether Apache asked the process to stop (SIGTERM), as opposed to a recycle.
+    private let terminated = Atomic<Bool>(false)
     /// What each worker thread is running: its connection and when it started (for
     /// request-timeout), guarded per slot.
     private let slots: [Slot]
@@ -54,6 +58,8 @@ final class DaemonServer: @unchecked Sendable {
         inactivityTimeout = Double(c.inactivity_timeout)
         restartInterval = Double(c.restart_interval)
         queueTimeout = Double(c.queue_timeout)
+        shutdownTimeout = Double(c.shutdown_timeout)
+        responseBufferSize = c.response_buffer_size > 0 ? Int(c.response_buffer_size) : 65536
         processConfig = ProcessConfig(c.process)
         slots = (0..<max(1, Int(c.threads))).map { _ in Slot() }
     }
@@ -82,7 +88,10 @@ final class DaemonServer: @unchecked Sendable {
         while !stopping.load(ordering: .acquiring) {
             let s = sigtimedwait(&signals, nil, &timeout)
             // SIGUSR2 only wakes this loop (a worker reached maximum-requests).
-            if s > 0 && s != SIGUSR2 { stopping.store(true, ordering: .releasing) }
+            if s > 0 && s != SIGUSR2 {
+                terminated.store(true, ordering: .releasing)
+                stopping.store(true, ordering: .releasing)
+            }
             if let reason = housekeeping() {
                 DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(reason), restarting")
                 stopping.store(true, ordering: .releasing)
@@ -91,7 +100,8 @@ final class DaemonServer: @unchecked Sendable {
         // Finish what is running, then tear Python down — unless a request is still running
         // (a wedged thread may hold the GIL): then the process simply exits.
         // Requests ended by request-timeout are not waited for.
-        let deadline = monotonicNow() + Double(gracefulTimeout)
+        let grace = terminated.load(ordering: .acquiring) ? shutdownTimeout : Double(gracefulTimeout)
+        let deadline = monotonicNow() + grace
         while busySlots() > 0 && monotonicNow() < deadline { usleep(20_000) }
         if active.load(ordering: .acquiring) == 0 { runtime?.shutdown() }
         return 0
@@ -168,7 +178,7 @@ final class DaemonServer: @unchecked Sendable {
                 usleep(10_000)
                 continue
             }
-            let connection = FrameConnection(fd: fd)
+            let connection = FrameConnection(fd: fd, outputLimit: responseBufferSize)
             let admitted: Bool = slots[slot].running.withLock { running in
                 running = Running(connection: connection, started: monotonicNow())
                 if stopping.load(ordering: .acquiring) {

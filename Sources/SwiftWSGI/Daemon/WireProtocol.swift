@@ -88,11 +88,12 @@ final class FrameConnection {
     private(set) var descriptors: [Int32] = []
     /// Serialises sends, so another thread can end a wedged request with a whole frame.
     private let sending = Mutex<Bool>(false)  // true once terminated
-    /// Output beyond this is sent at once.
-    private static let outputLimit = 65536
+    /// Output beyond this is sent at once (response-buffer-size).
+    private let outputLimit: Int
 
-    init(fd: Int32) {
+    init(fd: Int32, outputLimit: Int = 65536) {
         self.fd = fd
+        self.outputLimit = outputLimit
         output.reserveCapacity(4096)
     }
 
@@ -106,7 +107,7 @@ final class FrameConnection {
     func queue(_ type: FrameType, _ payload: UnsafeRawBufferPointer) throws(SystemError) {
         output.append(type.rawValue)
         withUnsafeBytes(of: UInt32(payload.count).littleEndian) { output.append(contentsOf: $0) }
-        if payload.count > Self.outputLimit {
+        if payload.count > outputLimit {
             // The frame header (queued) and its payload go out under one lock.
             try sendLocked { () throws(SystemError) in
                 try rethrowing { output.withUnsafeBytes { p in Result { () throws(SystemError) in try Sys.sendAll(fd, p) } } }
@@ -116,7 +117,7 @@ final class FrameConnection {
             return
         }
         output.append(contentsOf: payload)
-        if output.count > Self.outputLimit { try flush() }
+        if output.count > outputLimit { try flush() }
     }
 
     func queue(_ type: FrameType, _ payload: [UInt8] = []) throws(SystemError) {
@@ -150,7 +151,7 @@ final class FrameConnection {
             b.u8(FrameType.end.rawValue)
             b.u32(4)
             b.i32(status)
-            try? b.bytes.withUnsafeBytes { p in try? Sys.sendAll(fd, p) }
+            b.bytes.withUnsafeBytes { p in _ = try? Sys.sendAll(fd, p) }
             shutdown(fd, Int32(SHUT_RDWR))
         }
     }
