@@ -30,12 +30,20 @@ static long io_read_body(swiftwsgi_request_handle_t h, char *buffer, size_t len,
         /* Sends "100 Continue" when the client asked for it. */
         if (!ap_should_client_block(r)) io->body_done = 1;
     }
-    while (got == 0 && len > 0) {
-        apr_size_t n = len;
+    /* The first read blocks until some data arrives; what else is already there is taken
+     * without blocking, so one call (and one GIL release in the host) moves as much as it can
+     * while readline() never waits for more than the client has sent. */
+    while (got < len) {
+        apr_size_t n;
         if (APR_BRIGADE_EMPTY(io->in)) {
-            if (io->body_done) return 0;
-            rv = ap_get_brigade(r->input_filters, io->in, AP_MODE_READBYTES, APR_BLOCK_READ,
-                                len < 65536 ? 65536 : len);
+            if (io->body_done) break;
+            rv = ap_get_brigade(r->input_filters, io->in, AP_MODE_READBYTES,
+                                got == 0 ? APR_BLOCK_READ : APR_NONBLOCK_READ, len - got < 65536 ? 65536 : len - got);
+            if (got > 0 && (rv != APR_SUCCESS || APR_BRIGADE_EMPTY(io->in))) {
+                /* Nothing more now (or an error the next call will report). */
+                apr_brigade_cleanup(io->in);
+                break;
+            }
             if (rv != APR_SUCCESS) {
                 apr_brigade_cleanup(io->in);
                 io->body_done = 1;
@@ -48,7 +56,8 @@ static long io_read_body(swiftwsgi_request_handle_t h, char *buffer, size_t len,
                 io->body_done = 1;
             }
         }
-        rv = apr_brigade_flatten(io->in, buffer, &n);
+        n = len - got;
+        rv = apr_brigade_flatten(io->in, buffer + got, &n);
         if (rv != APR_SUCCESS) {
             *status = HTTP_BAD_REQUEST;
             return -1;
@@ -65,8 +74,8 @@ static long io_read_body(swiftwsgi_request_handle_t h, char *buffer, size_t len,
                 apr_brigade_cleanup(io->in);
             }
         }
-        got = n;
-        if (got == 0 && io->body_done) return 0;
+        got += n;
+        if (n == 0 && io->body_done) break;
     }
     return (long)got;
 }
