@@ -62,7 +62,10 @@ struct ServerOptions: Equatable {
         add("ErrorLog /dev/stderr")
         add("LogLevel \(logLevel)")
         if accessLog {
-            add("LoadModule log_config_module \(apacheModules)/mod_log_config.so")
+            // Built into Debian's apache2; a module elsewhere.
+            add("<IfModule !log_config_module>")
+            add("    LoadModule log_config_module \(apacheModules)/mod_log_config.so")
+            add("</IfModule>")
             add("LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b %D\" express")
             add("CustomLog /dev/stdout express")
         }
@@ -131,6 +134,9 @@ struct ServerOptions: Equatable {
             add("    Require all granted")
             add("</Directory>")
         }
+        // Included configuration comes before the application's mount, so its own
+        // WSGIScriptAlias and Alias lines take precedence over "/".
+        for file in includeFiles { add("Include \(quote(file))") }
         let app = application ?? serverRoot + "/default.wsgi"
         add("WSGIScriptAlias / \(quote(app)) \(groupOptions) callable-object=\(callableObject)")
         let appDirectory = app.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
@@ -141,7 +147,6 @@ struct ServerOptions: Equatable {
             let target = embeddedMode ? "%{GLOBAL}" : processGroup
             add("WSGIImportScript \(quote(serverRoot + "/monitor.py")) process-group=\(target) application-group=%{GLOBAL}")
         }
-        for file in includeFiles { add("Include \(quote(file))") }
         return lines.joined(separator: "\n") + "\n"
     }
 

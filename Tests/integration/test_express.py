@@ -93,12 +93,13 @@ def test_daemon_mode_by_default_with_static_alias_and_clean_stop(project):
         stop(p, project)
 
 
-def test_embedded_mode(project):
-    p, port, body = run_express(project, '--embedded-mode')
+def test_embedded_mode_with_access_log(project):
+    p, port, body = run_express(project, '--embedded-mode', '--access-log')
     try:
         assert body.startswith('one group= ')
     finally:
-        stop(p, project)
+        out = stop(p, project)
+    assert '"GET / HTTP/1.1" 200' in out
 
 
 def test_reload_on_changes(project):
