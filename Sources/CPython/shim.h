@@ -34,7 +34,6 @@
 static inline PyObject *swpy_none(void) { return Py_None; }
 static inline PyObject *swpy_true(void) { return Py_True; }
 static inline PyObject *swpy_false(void) { return Py_False; }
-static inline PyObject *swpy_not_implemented(void) { return Py_NotImplemented; }
 
 /* Type checks: function-like macros over tp_flags, not imported. */
 static inline int swpy_bytes_check(PyObject *o) { return PyBytes_Check(o); }
@@ -42,7 +41,6 @@ static inline int swpy_unicode_check(PyObject *o) { return PyUnicode_Check(o); }
 static inline int swpy_list_check(PyObject *o) { return PyList_Check(o); }
 static inline int swpy_tuple_check(PyObject *o) { return PyTuple_Check(o); }
 static inline int swpy_long_check(PyObject *o) { return PyLong_Check(o); }
-static inline int swpy_dict_check(PyObject *o) { return PyDict_Check(o); }
 
 /* Unchecked accessors (macros) for objects whose type was just checked. */
 static inline PyObject *swpy_list_get_item(PyObject *o, Py_ssize_t i) { return PyList_GET_ITEM(o, i); }
@@ -53,7 +51,6 @@ static inline char *swpy_bytes_as_string(PyObject *o) { return PyBytes_AS_STRING
 static inline Py_ssize_t swpy_bytes_size(PyObject *o) { return PyBytes_GET_SIZE(o); }
 
 /* Variadic functions are not imported: fixed-arity helpers. */
-static inline PyObject *swpy_tuple2(PyObject *a, PyObject *b) { return PyTuple_Pack(2, a, b); }
 static inline PyObject *swpy_call_method0(PyObject *o, const char *name) {
     return PyObject_CallMethod(o, name, NULL);
 }
@@ -68,7 +65,6 @@ static inline PyObject *swpy_call2(PyObject *f, PyObject *a, PyObject *b) {
     PyObject *args[2] = {a, b};
     return PyObject_Vectorcall(f, args, 2, NULL);
 }
-static inline void swpy_set_error(PyObject *type, const char *message) { PyErr_SetString(type, message); }
 
 /*
  * Layout of the host's native objects (wsgi.input, wsgi.errors, start_response, file_wrapper):

@@ -1,6 +1,6 @@
 /*
  * csystem_shims.h — what Swift cannot import from the C library: the CMSG_* macros used to
- * pass a file descriptor over a unix socket (SCM_RIGHTS), and prctl's variadic signature.
+ * pass a file descriptor over a unix socket (SCM_RIGHTS), and accept4.
  * Every symbol is prefixed csys_.
  */
 #ifndef CSYSTEM_SHIMS_H
@@ -10,7 +10,6 @@
  * module. accept4 is declared by hand instead. */
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/prctl.h>
 
 /** Control-buffer size for one descriptor. */
 static inline int csys_cmsg_space_fd(void) { return (int)CMSG_SPACE(sizeof(int)); }
@@ -44,8 +43,5 @@ extern int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 
 /** accept4(fd, NULL, NULL, SOCK_CLOEXEC): accept4 is a GNU extension Glibc's module hides. */
 static inline int csys_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
-
-/** Sets the calling thread's name (shown by ps -L / top). */
-static inline void csys_set_process_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 
 #endif
