@@ -64,6 +64,7 @@ struct swiftwsgi_daemon_group {
     long memory_limit;                 /* bytes (RLIMIT_DATA), 0: none */
     long virtual_memory_limit;         /* bytes (RLIMIT_AS), 0: none */
     int shutdown_timeout;              /* seconds a daemon told to stop gets for its requests */
+    int startup_timeout;               /* seconds start-up may take, 0: no limit */
     uid_t socket_uid;                  /* owner of the socket (socket-user=, default User) */
     long response_buffer_size;         /* bytes the daemon buffers before sending, 0: default */
     int script_uid;                    /* script-user=: the script must be owned by it, -1: any */
@@ -150,7 +151,7 @@ static const char *number_option(cmd_parms *cmd, const char *option, const char 
 
 /* Options mod_wsgi has that this version does not implement yet: refused by name. */
 static const char *const unsupported_options[] = {
-    "deadlock-timeout", "startup-timeout", "eviction-timeout", "header-buffer-size", "maximum-processes", "send-buffer-size", "receive-buffer-size",
+    "deadlock-timeout", "eviction-timeout", "header-buffer-size", "maximum-processes", "send-buffer-size", "receive-buffer-size",
     "response-socket-timeout", "server-metrics", "cpu-priority", "chroot", "proxy-buffer-size",
     NULL
 };
@@ -258,6 +259,10 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
             else if (!strcmp(key, "inactivity-timeout")) g->inactivity_timeout = (int)n;
             else if (!strcmp(key, "restart-interval")) g->restart_interval = (int)n;
             else g->queue_timeout = (int)n;
+        }
+        else if (!strcmp(key, "startup-timeout")) {
+            if ((err = number_option(cmd, key, value, 0, 3600, &n))) return err;
+            g->startup_timeout = (int)n;
         }
         else if (!strcmp(key, "shutdown-timeout")) {
             if ((err = number_option(cmd, key, value, 0, 3600, &n))) return err;
@@ -443,6 +448,7 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     config.restart_interval = g->restart_interval;
     config.queue_timeout = g->queue_timeout;
     config.shutdown_timeout = g->shutdown_timeout;
+    config.startup_timeout = g->startup_timeout;
     config.response_buffer_size = (size_t)g->response_buffer_size;
     swiftwsgi_fill_process_config(&config.process, s, s->process->pconf);
     config.process.python_home = g->python_home ? g->python_home : config.process.python_home;

@@ -42,6 +42,7 @@ struct ServerArguments: ParsableArguments {
     @Option(help: "Seconds of silence on the daemon socket before 504.") var socketTimeout = 60
     @Option(help: "Seconds to wait for a daemon process to accept.") var connectTimeout = 15
     @Option(help: "Seconds a stopping daemon process gets to finish its requests.") var gracefulTimeout = 15
+    @Option(help: "Seconds a daemon process may take to start (Python and the preloaded application).") var startupTimeout = 15
     @Option(help: "Seconds of idleness after which a daemon process is replaced (0: never).") var inactivityTimeout = 0
     @Option(help: "Maximum concurrent clients Apache accepts.") var maxClients: Int?
     @Option(help: "Directory for the generated configuration (default: /tmp/swiftwsgi-express-PORT-UID).") var serverRoot: String?
@@ -110,6 +111,7 @@ struct ServerArguments: ParsableArguments {
         o.socketTimeout = socketTimeout
         o.connectTimeout = connectTimeout
         o.gracefulTimeout = gracefulTimeout
+        o.startupTimeout = startupTimeout
         o.inactivityTimeout = inactivityTimeout
         return o
     }

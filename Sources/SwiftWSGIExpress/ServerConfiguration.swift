@@ -31,6 +31,7 @@ struct ServerOptions: Equatable {
     var socketTimeout = 60
     var connectTimeout = 15
     var gracefulTimeout = 15
+    var startupTimeout = 15
     var inactivityTimeout = 0
     var workingDirectory: String
 
@@ -104,7 +105,7 @@ struct ServerOptions: Equatable {
             if maximumRequests > 0 { d += " maximum-requests=\(maximumRequests)" }
             if inactivityTimeout > 0 { d += " inactivity-timeout=\(inactivityTimeout)" }
             d += " request-timeout=\(requestTimeout) queue-timeout=\(queueTimeout) socket-timeout=\(socketTimeout)"
-            d += " connect-timeout=\(connectTimeout) graceful-timeout=\(gracefulTimeout)"
+            d += " connect-timeout=\(connectTimeout) graceful-timeout=\(gracefulTimeout) startup-timeout=\(startupTimeout)"
             if let user { d += " user=\(user)" }
             if let group { d += " group=\(group)" }
             add(d)

@@ -360,3 +360,19 @@ def test_script_user_and_restrict_process(server):
     assert server.get('/owned').status == 403
     assert server.get('/restricted').status == 500
     assert server.get('/info').status == 200
+
+
+def test_startup_timeout_replaces_a_wedged_start():
+    # The group's preloaded script never finishes: each process gives up after 1 s and the
+    # parent starts another.
+    apache = Apache('''
+WSGIDaemonProcess wedged processes=1 threads=1 startup-timeout=1
+WSGIImportScript {apps}/sleepy.py process-group=wedged application-group=%{GLOBAL}
+''', {'sleepy.py': 'import time\ntime.sleep(30)\n'})
+    try:
+        apache.start()
+        assert apache.wait_for_log(r"process='wedged'\): start-up took longer than startup-timeout", 0, timeout=10)
+        apache.expect_log(r'startup-timeout')
+        assert apache.unexpected_lines(0) == []
+    finally:
+        apache.cleanup()

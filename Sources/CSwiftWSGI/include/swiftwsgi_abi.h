@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 5
+#define SWIFTWSGI_ABI_VERSION 6
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -112,6 +112,8 @@ typedef struct swiftwsgi_daemon_config {
     int queue_timeout;                /* queue-timeout=: a request that waited longer answers 504 */
     int shutdown_timeout;             /* shutdown-timeout=: seconds for running requests at SIGTERM */
     size_t response_buffer_size;      /* response-buffer-size=: output buffered before sending, 0: 64 KB */
+    int startup_timeout;              /* startup-timeout=: seconds Python and the preloaded scripts
+                                         may take before the process gives up and is replaced */
     swiftwsgi_process_config_t process;
 } swiftwsgi_daemon_config_t;
 

@@ -22,6 +22,7 @@ final class DaemonServer: @unchecked Sendable {
     let restartInterval: Double
     let queueTimeout: Double
     let shutdownTimeout: Double
+    let startupTimeout: Int
     let responseBufferSize: Int
     let processConfig: ProcessConfig
     /// Whether Apache asked the process to stop (SIGTERM), as opposed to a recycle.
@@ -59,6 +60,7 @@ final class DaemonServer: @unchecked Sendable {
         restartInterval = Double(c.restart_interval)
         queueTimeout = Double(c.queue_timeout)
         shutdownTimeout = Double(c.shutdown_timeout)
+        startupTimeout = Int(c.startup_timeout)
         responseBufferSize = c.response_buffer_size > 0 ? Int(c.response_buffer_size) : 65536
         processConfig = ProcessConfig(c.process)
         slots = (0..<max(1, Int(c.threads))).map { _ in Slot() }
@@ -72,6 +74,8 @@ final class DaemonServer: @unchecked Sendable {
         mainThread = pthread_self()
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
+        let watchdog = startupTimeout > 0 ? StartupWatchdog(seconds: startupTimeout, name: name) : nil
+        defer { watchdog?.done() }
         do {
             runtime = try PythonRuntime.initialize(config: processConfig, apache: DaemonOps.ops)
         } catch {
@@ -217,6 +221,44 @@ final class DaemonServer: @unchecked Sendable {
         b.i32(status)
         try? connection.queue(.end, b.bytes)
         try? connection.flush()
+    }
+}
+
+/// startup-timeout: a process whose Python start-up and preloaded scripts take longer exits,
+/// and the Apache parent starts another (a wedged import must not hold the group forever).
+final class StartupWatchdog: @unchecked Sendable {
+    private let finished = Atomic<Bool>(false)
+
+    init(seconds: Int, name: String) {
+        var thread = pthread_t()
+        let box = Unmanaged.passRetained(Box(watchdog: self, seconds: seconds, name: name)).toOpaque()
+        pthread_create(&thread, nil, { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            let deadline = monotonicNow() + Double(box.seconds)
+            while monotonicNow() < deadline {
+                if box.watchdog.finished.load(ordering: .acquiring) { return nil }
+                usleep(50_000)
+            }
+            if !box.watchdog.finished.load(ordering: .acquiring) {
+                DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(box.name)'): start-up took longer than startup-timeout (\(box.seconds)s); restarting")
+                _exit(1)
+            }
+            return nil
+        }, box)
+        pthread_detach(thread)
+    }
+
+    func done() { finished.store(true, ordering: .releasing) }
+
+    private final class Box {
+        let watchdog: StartupWatchdog
+        let seconds: Int
+        let name: String
+        init(watchdog: StartupWatchdog, seconds: Int, name: String) {
+            self.watchdog = watchdog
+            self.seconds = seconds
+            self.name = name
+        }
     }
 }
 
