@@ -376,3 +376,25 @@ WSGIImportScript {apps}/sleepy.py process-group=wedged application-group=%{GLOBA
         assert apache.unexpected_lines(0) == []
     finally:
         apache.cleanup()
+
+
+def test_group_of_a_virtual_host_serves_only_that_host():
+    apache = Apache('''
+<VirtualHost 127.0.0.1:{port}>
+    ServerName first.example
+    WSGIDaemonProcess first-only processes=1 threads=1
+    WSGIScriptAlias /info {apps}/info.wsgi process-group=first-only
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName second.example
+    WSGIScriptAlias /info {apps}/info.wsgi process-group=first-only
+</VirtualHost>
+''', APPS)
+    try:
+        apache.start()
+        assert json.loads(apache.get('/info', headers={'Host': 'first.example'}).body)['group'] == 'first-only'
+        assert apache.get('/info', headers={'Host': 'second.example'}).status == 500
+        apache.expect_log(r"No WSGI daemon process called 'first-only'")
+        assert apache.unexpected_lines(0) == []
+    finally:
+        apache.cleanup()
