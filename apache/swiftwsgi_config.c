@@ -296,10 +296,12 @@ static const char *parse_alias_options(cmd_parms *cmd, swiftwsgi_alias_t *alias,
             return apr_psprintf(cmd->pool, "%s: invalid option '%s' (expected name=value)", cmd->cmd->name, option);
         value++;
         if (!strncmp(option, "application-group=", 18)) {
+            if (!*value) return apr_psprintf(cmd->pool, "%s: application-group= needs a name", cmd->cmd->name);
             if ((err = check_group(cmd, value))) return err;
             alias->application_group = value;
         }
         else if (!strncmp(option, "process-group=", 14)) {
+            if (!*value) return apr_psprintf(cmd->pool, "%s: process-group= needs a name", cmd->cmd->name);
             alias->process_group = value;
         }
         else if (!strncmp(option, "callable-object=", 16)) {
@@ -364,9 +366,25 @@ static const char *set_dir_string(cmd_parms *cmd, void *mconfig, const char *val
     return NULL;
 }
 
+/* On/Off directives take exactly one argument (Apache's FLAG type would let trailing words
+ * through unnoticed). */
+static const char *parse_on_off(cmd_parms *cmd, const char *value, int *on)
+{
+    if (!strcasecmp(value, "On")) *on = 1;
+    else if (!strcasecmp(value, "Off")) *on = 0;
+    else return apr_psprintf(cmd->pool, "%s must be On or Off, not '%s'", cmd->cmd->name, value);
+    return NULL;
+}
+
 #define FLAG_SETTER(name, field) \
-    static const char *name(cmd_parms *cmd, void *mconfig, int on) \
-    { (void)cmd; ((swiftwsgi_dir_config_t *)mconfig)->field = on; return NULL; }
+    static const char *name(cmd_parms *cmd, void *mconfig, const char *value) \
+    { \
+        int on; \
+        const char *err = parse_on_off(cmd, value, &on); \
+        if (err) return err; \
+        ((swiftwsgi_dir_config_t *)mconfig)->field = on; \
+        return NULL; \
+    }
 
 FLAG_SETTER(set_script_reloading, script_reloading)
 FLAG_SETTER(set_pass_authorization, pass_authorization)
@@ -469,11 +487,12 @@ static const char *set_python_eggs(cmd_parms *cmd, void *mconfig, const char *va
 }
 
 #define GLOBAL_FLAG_SETTER(name, field) \
-    static const char *name(cmd_parms *cmd, void *mconfig, int on) \
+    static const char *name(cmd_parms *cmd, void *mconfig, const char *value) \
     { \
+        int on; \
         const char *err = global_only(cmd); \
         (void)mconfig; \
-        if (err) return err; \
+        if (err || (err = parse_on_off(cmd, value, &on))) return err; \
         server_config(cmd->server)->field = on; \
         return NULL; \
     }
@@ -486,10 +505,12 @@ GLOBAL_FLAG_SETTER(set_destroy_interpreter, destroy_interpreter)
 GLOBAL_FLAG_SETTER(set_restrict_embedded, restrict_embedded)
 
 /* Accepted for compatibility; mod_swiftwsgi always initialises Python in the child process. */
-static const char *set_accepted_flag(cmd_parms *cmd, void *mconfig, int on)
+static const char *set_accepted_flag(cmd_parms *cmd, void *mconfig, const char *value)
 {
-    (void)mconfig; (void)on;
-    return global_only(cmd);
+    int on;
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    return err ? err : parse_on_off(cmd, value, &on);
 }
 
 static const char *set_import_script(cmd_parms *cmd, void *mconfig, const char *args)
@@ -639,16 +660,16 @@ const command_rec swiftwsgi_directives[] = {
                   "Name of the WSGI application object in the script (default: application)"),
     AP_INIT_TAKE1("WSGIProcessGroup", set_dir_string, (void *)"process_group", RSRC_CONF | ACCESS_CONF,
                   "Process group: %{GLOBAL} (embedded) or a WSGIDaemonProcess name"),
-    AP_INIT_FLAG("WSGIScriptReloading", set_script_reloading, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                 "Reload a script when its modification time changes (default On)"),
-    AP_INIT_FLAG("WSGIPassAuthorization", set_pass_authorization, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
-                 "Pass the Authorization header as HTTP_AUTHORIZATION (default Off)"),
-    AP_INIT_FLAG("WSGIChunkedRequest", set_chunked_request, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                 "Accept chunked request bodies (default Off: 411)"),
+    AP_INIT_TAKE1("WSGIScriptReloading", set_script_reloading, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                  "Reload a script when its modification time changes (default On)"),
+    AP_INIT_TAKE1("WSGIPassAuthorization", set_pass_authorization, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                  "Pass the Authorization header as HTTP_AUTHORIZATION (default Off)"),
+    AP_INIT_TAKE1("WSGIChunkedRequest", set_chunked_request, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                  "Accept chunked request bodies (default Off: 411)"),
     AP_INIT_TAKE1("WSGIMapHEADToGET", set_map_head_to_get, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                   "On, Off or Auto (default): present HEAD requests to the application as GET"),
-    AP_INIT_FLAG("WSGIEnableSendfile", set_enable_sendfile, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                 "Let wsgi.file_wrapper responses use sendfile (default Off)"),
+    AP_INIT_TAKE1("WSGIEnableSendfile", set_enable_sendfile, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                  "Let wsgi.file_wrapper responses use sendfile (default Off)"),
     AP_INIT_TAKE1("WSGIPythonHome", set_python_home, NULL, RSRC_CONF,
                   "Python prefix or virtual environment (of the embedded Python version)"),
     AP_INIT_TAKE1("WSGIPythonPath", set_python_path, NULL, RSRC_CONF,
@@ -657,21 +678,21 @@ const command_rec swiftwsgi_directives[] = {
     AP_INIT_TAKE1("WSGIPythonHashSeed", set_python_hash_seed, NULL, RSRC_CONF,
                   "'random' or 0..4294967295 (as PYTHONHASHSEED)"),
     AP_INIT_ITERATE("WSGIPythonWarnings", set_python_warnings, NULL, RSRC_CONF, "Warning filters (as python -W)"),
-    AP_INIT_FLAG("WSGIDontWriteBytecode", set_dont_write_bytecode, NULL, RSRC_CONF, "Do not write .pyc files"),
+    AP_INIT_TAKE1("WSGIDontWriteBytecode", set_dont_write_bytecode, NULL, RSRC_CONF, "Do not write .pyc files"),
     AP_INIT_TAKE1("WSGIPythonEggs", set_python_eggs, NULL, RSRC_CONF, "PYTHON_EGG_CACHE directory"),
-    AP_INIT_FLAG("WSGIRestrictStdin", set_restrict_stdin, NULL, RSRC_CONF, "Refuse reads of sys.stdin (default On)"),
-    AP_INIT_FLAG("WSGIRestrictStdout", set_restrict_stdout, NULL, RSRC_CONF,
-                 "Refuse writes to sys.stdout (default Off: they go to the error log)"),
-    AP_INIT_FLAG("WSGIRestrictSignal", set_restrict_signal, NULL, RSRC_CONF,
-                 "Ignore signal.signal() registrations by applications (default On)"),
-    AP_INIT_FLAG("WSGIDestroyInterpreter", set_destroy_interpreter, NULL, RSRC_CONF,
-                 "Finalise Python when a child exits (default On)"),
-    AP_INIT_FLAG("WSGIRestrictEmbedded", set_restrict_embedded, NULL, RSRC_CONF,
-                 "Refuse to run applications in Apache's children (default Off)"),
-    AP_INIT_FLAG("WSGILazyInitialization", set_accepted_flag, NULL, RSRC_CONF,
-                 "Accepted for compatibility: Python is always initialised in the child"),
-    AP_INIT_FLAG("WSGICaseSensitivity", set_accepted_flag, NULL, RSRC_CONF,
-                 "Accepted for compatibility: file names are case-sensitive on Linux"),
+    AP_INIT_TAKE1("WSGIRestrictStdin", set_restrict_stdin, NULL, RSRC_CONF, "Refuse reads of sys.stdin (default On)"),
+    AP_INIT_TAKE1("WSGIRestrictStdout", set_restrict_stdout, NULL, RSRC_CONF,
+                  "Refuse writes to sys.stdout (default Off: they go to the error log)"),
+    AP_INIT_TAKE1("WSGIRestrictSignal", set_restrict_signal, NULL, RSRC_CONF,
+                  "Ignore signal.signal() registrations by applications (default On)"),
+    AP_INIT_TAKE1("WSGIDestroyInterpreter", set_destroy_interpreter, NULL, RSRC_CONF,
+                  "Finalise Python when a child exits (default On)"),
+    AP_INIT_TAKE1("WSGIRestrictEmbedded", set_restrict_embedded, NULL, RSRC_CONF,
+                  "Refuse to run applications in Apache's children (default Off)"),
+    AP_INIT_TAKE1("WSGILazyInitialization", set_accepted_flag, NULL, RSRC_CONF,
+                  "Accepted for compatibility: Python is always initialised in the child"),
+    AP_INIT_TAKE1("WSGICaseSensitivity", set_accepted_flag, NULL, RSRC_CONF,
+                  "Accepted for compatibility: file names are case-sensitive on Linux"),
     AP_INIT_RAW_ARGS("WSGIImportScript", set_import_script, NULL, RSRC_CONF,
                      "Script to load at process start, with process-group= and application-group="),
     AP_INIT_RAW_ARGS("WSGIAuthUserScript", set_auth_script, (void *)"user", ACCESS_CONF | OR_AUTHCFG,
@@ -680,14 +701,14 @@ const command_rec swiftwsgi_directives[] = {
                      "Script providing groups_for_user() for Require wsgi-group"),
     AP_INIT_RAW_ARGS("WSGIAccessScript", set_auth_script, (void *)"access", ACCESS_CONF | OR_AUTHCFG,
                      "Script providing allow_access() as a host access check"),
-    AP_INIT_FLAG("WSGIGroupAuthoritative", set_group_authoritative, NULL, ACCESS_CONF | OR_AUTHCFG,
-                 "Deny when the user is in none of the required groups (default On; Off lets other providers decide)"),
+    AP_INIT_TAKE1("WSGIGroupAuthoritative", set_group_authoritative, NULL, ACCESS_CONF | OR_AUTHCFG,
+                  "Deny when the user is in none of the required groups (default On; Off lets other providers decide)"),
     AP_INIT_RAW_ARGS("WSGIDispatchScript", set_auth_script, (void *)"dispatch", RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                      "Script choosing process_group(), application_group() and callable_object() per request"),
     AP_INIT_RAW_ARGS("WSGIHandlerScript", set_handler_script, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                      "Handler name and script whose handle_request() serves requests for that handler"),
-    AP_INIT_FLAG("WSGIErrorOverride", set_error_override, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
-                 "Let Apache's ErrorDocument replace the body of an application's error response"),
+    AP_INIT_TAKE1("WSGIErrorOverride", set_error_override, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                  "Let Apache's ErrorDocument replace the body of an application's error response"),
     AP_INIT_ITERATE("WSGIRestrictProcess", set_restrict_process, NULL, ACCESS_CONF | RSRC_CONF,
                     "Daemon process groups the applications here may be delegated to"),
     AP_INIT_ITERATE("WSGITrustedProxyHeaders", set_trusted_proxy_header, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,

@@ -1,5 +1,15 @@
 """Fixtures: a private Apache per test module (and per MPM), and an error-log check after
-every test that fails it on crashes and on error lines it did not declare expected."""
+every test that fails it on crashes and on error lines it did not declare expected.
+
+Run (as root, from the repository root):
+    /usr/bin/python3 -m pytest Tests/integration
+Environment:
+    SWIFTWSGI_MODULE  the module to load as wsgi_module (default: build/mod_swiftwsgi.so);
+                      /usr/lib/apache2/modules/mod_wsgi.so runs the suite against Debian's
+                      mod_wsgi, skipping the tests marked ours_only
+    SWIFTWSGI_MPMS    MPMs to run each server module under (default: event,prefork)
+    SWIFTWSGI_OURS    1/0: whether the module is mod_swiftwsgi (default: guessed from its name)
+"""
 
 import os
 
@@ -13,6 +23,7 @@ MPMS = [m for m in os.environ.get('SWIFTWSGI_MPMS', 'event,prefork').split(',') 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'ours_only: behaviour mod_swiftwsgi has and Debian\'s mod_wsgi lacks')
     config.addinivalue_line('markers', 'single_mpm: run under the first MPM only')
+    config.addinivalue_line('markers', 'threaded_mpm: needs several worker threads per child (skipped under prefork)')
 
 
 def pytest_collection_modifyitems(config, items):
@@ -22,6 +33,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if 'ours_only' in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _skip_unthreaded(request):
+    if 'threaded_mpm' in request.keywords and 'server' in request.fixturenames:
+        if request.getfixturevalue('server').mpm == 'prefork':
+            pytest.skip('needs a threaded MPM')
 
 
 def _mpms(module):
@@ -49,8 +67,12 @@ def server(request, mpm):
     apache.stop()
     tail = apache.log()
     apache.cleanup()
-    bad = [line for line in tail.splitlines() if 'still did not exit' in line or 'AH00046' in line]
-    assert not bad, 'Apache had to kill children at stop:\n' + '\n'.join(bad)
+    # Debian's mod_wsgi 4.9.4 with Python 3.11 leaves embedded-mode children hanging in
+    # Py_Finalize at stop, so Apache kills them (GrahamDumpleton/mod_wsgi#799, #730): a clean
+    # stop is checked for mod_swiftwsgi only.
+    if OURS:
+        bad = [line for line in tail.splitlines() if 'still did not exit' in line or 'AH00046' in line]
+        assert not bad, 'Apache had to kill children at stop:\n' + '\n'.join(bad)
 
 
 @pytest.fixture(autouse=True)

@@ -13,15 +13,43 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODULE = os.environ.get('SWIFTWSGI_MODULE', os.path.join(REPO, 'build', 'mod_swiftwsgi.so'))
+MODULE = os.path.abspath(os.environ.get('SWIFTWSGI_MODULE') or os.path.join(REPO, 'build', 'mod_swiftwsgi.so'))
 APACHE = '/usr/sbin/apache2'
 MODULES = '/usr/lib/apache2/modules'
-OURS = 'mod_wsgi.so' not in os.path.basename(MODULE)
+# True when the module under test is mod_swiftwsgi; False for Debian's mod_wsgi, which the suite
+# also runs against (SWIFTWSGI_MODULE=/usr/lib/apache2/modules/mod_wsgi.so) to check that the
+# tests describe mod_wsgi's behaviour. SWIFTWSGI_OURS=0/1 overrides the guess from the file name.
+OURS = os.environ.get('SWIFTWSGI_OURS', '1' if 'swiftwsgi' in os.path.basename(MODULE) else '0') == '1'
 
 # Lines that always fail a test: crashes of a child, of Python, or a child Apache had to kill.
 CRASH = re.compile(r'Segmentation fault|AH00052|exit signal|Fatal Python error|AH00045|AH00046|'
                    r'still did not exit|core dumped|double free|Aborted')
 SEVERE = re.compile(r'\[[a-z_0-9]*:(error|crit|alert|emerg)\]')
+
+# One error-log line: [time] [module:level] [pid P:tid T] [client A:P] AH01234: message
+LOG_LINE = re.compile(r'^\[[^\]]*\] \[(?P<module>[^:\]]*):(?P<level>\w+)\] \[pid (?P<pid>\d+)(?::tid (?P<tid>\d+))?\]'
+                      r'(?: \[client (?P<client>[^\]]*)\])? (?:(?P<aplogno>AH\d{5}): )?(?P<message>.*)$')
+
+# The lines of a Python traceback as mod_wsgi and mod_swiftwsgi log them (matched against the
+# message, after the [client ...] and AH number prefix); the final "SomeError: text" line is
+# declared by each test.
+TRACEBACK = (
+    r'^mod_(swift)?wsgi \(pid=\d+[^)]*\): (Exception occurred (processing|closing the response of) WSGI script'
+    r'|Failed to exec Python script file|Could not read/compile source file|SystemExit exception raised by WSGI script)',
+    r'^Traceback \(most recent call last\):$',
+    r'^  File "',
+    r'^  \[Previous line repeated \d+ more times\]$',
+    r'^    ',
+    r'^\s*[\^~]+\s*$',
+    r'^\s*$',
+    r'^(During handling of the above exception|The above exception was the direct cause)',
+)
+
+
+def parse_log_line(line):
+    """The fields of an error-log line (module, level, pid, tid, client, aplogno, message) or None."""
+    m = LOG_LINE.match(line)
+    return m.groupdict() if m else None
 
 
 def free_port():
@@ -110,7 +138,8 @@ class Apache:
         self._expected = []
 
     def expand(self, text):
-        return text.replace('{root}', self.root).replace('{apps}', self.apps).replace('{port}', str(self.port))
+        return (text.replace('{root}', self.root).replace('{apps}', self.apps).replace('{port}', str(self.port))
+                .replace('{modules}', MODULES))
 
     def write_app(self, name, source):
         path = os.path.join(self.apps, name)
@@ -198,8 +227,31 @@ class Apache:
             return 0
 
     def expect_log(self, *patterns):
-        """Declares error-log lines this test expects (regular expressions)."""
+        """Declares error-log lines this test expects (regular expressions, searched in the whole
+        line and in its message)."""
         self._expected.extend(re.compile(p) for p in patterns)
+
+    expect_errors = expect_log
+
+    def expect_traceback(self, *final):
+        """Declares a logged Python traceback whose last line matches one of `final`."""
+        self.expect_log(*TRACEBACK)
+        self.expect_log(*final)
+
+    def log_entries(self, start=0):
+        """The parsed error-log lines written since `start` (unparseable lines are skipped)."""
+        return [e for e in map(parse_log_line, self.log(start).splitlines()) if e]
+
+    def wait_for_entry(self, pattern, start=0, timeout=5):
+        """The first parsed log line since `start` whose message matches `pattern`, or None."""
+        deadline = time.time() + timeout
+        while True:
+            for e in self.log_entries(start):
+                if re.search(pattern, e['message']):
+                    return e
+            if time.time() >= deadline:
+                return None
+            time.sleep(0.05)
 
     def wait_for_log(self, pattern, start=0, timeout=5):
         deadline = time.time() + timeout
@@ -214,10 +266,21 @@ class Apache:
         for line in self.log(start).splitlines():
             if CRASH.search(line):
                 bad.append(line)
-            elif SEVERE.search(line) and not any(p.search(line) for p in self._expected):
-                bad.append(line)
+            elif SEVERE.search(line):
+                entry = parse_log_line(line)
+                message = entry['message'] if entry else line
+                if not any(p.search(line) or p.search(message) for p in self._expected):
+                    bad.append(line)
         self._expected = []
         return bad
+
+    def alive(self, pid):
+        """Whether `pid` is still one of this Apache's children."""
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return pid in self.children()
 
     # ---- HTTP ---------------------------------------------------------------------------
 
@@ -236,6 +299,9 @@ class Apache:
     def post(self, path, body, **kw):
         return self.request('POST', path, body=body, **kw)
 
+    def connect(self, timeout=10):
+        return RawClient(self.port, timeout)
+
     def raw(self, data, timeout=10):
         """Sends raw bytes; returns everything read until the server closes or times out."""
         with socket.create_connection(('127.0.0.1', self.port), timeout=timeout) as s:
@@ -250,6 +316,106 @@ class Apache:
             except socket.timeout:
                 pass
             return b''.join(chunks)
+
+
+class RawClient:
+    """One raw HTTP connection, for what http.client cannot do: chunked request bodies, bad
+    requests, reading the first chunk of a stream while the application still blocks, and
+    vanishing mid-response. `data` holds everything received so far."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+        self.local_port = self.sock.getsockname()[1]
+        self.data = b''
+        self.eof = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def request(self, method, path, headers=(), body=b'', chunks=None):
+        """Sends a request; `chunks` (a list of bytes) sends the body chunked."""
+        head = ['%s %s HTTP/1.1' % (method, path), 'Host: 127.0.0.1']
+        head += ['%s: %s' % h for h in headers]
+        if chunks is not None:
+            head.append('Transfer-Encoding: chunked')
+            body = b''.join(b'%x\r\n%s\r\n' % (len(c), c) for c in chunks if c) + b'0\r\n\r\n'
+        elif body:
+            head.append('Content-Length: %d' % len(body))
+        self.send(('\r\n'.join(head) + '\r\n\r\n').encode('latin-1') + body)
+
+    def recv(self, timeout=None):
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            self.eof = True
+        self.data += chunk
+        return chunk
+
+    def read_until(self, marker, timeout=10):
+        """Reads until `marker` arrived; fails on EOF or timeout. Returns all data so far."""
+        deadline = time.time() + timeout
+        while marker not in self.data:
+            left = deadline - time.time()
+            if left <= 0:
+                raise AssertionError('%r not received within %ss; got %r' % (marker, timeout, self.data[-300:]))
+            try:
+                if not self.recv(left):
+                    raise AssertionError('connection closed before %r; got %r' % (marker, self.data[-300:]))
+            except socket.timeout:
+                pass
+        return self.data
+
+    def read_to_eof(self, timeout=10):
+        """Reads until the server closes (eof True) or nothing came for `timeout` seconds."""
+        try:
+            while self.recv(timeout):
+                pass
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            self.eof = True
+        return self.data
+
+    def close(self):
+        self.sock.close()
+
+
+def split_response(raw):
+    """(status, {lower-case header: value}, body bytes as sent) of a raw response."""
+    head, _, body = raw.partition(b'\r\n\r\n')
+    lines = head.decode('latin-1').split('\r\n')
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(':')
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+
+
+def dechunk(body):
+    """(data, complete) of a chunked body: complete only if the terminating zero chunk came."""
+    data = b''
+    while True:
+        size_line, sep, rest = body.partition(b'\r\n')
+        if not sep:
+            return data, False
+        try:
+            size = int(size_line.split(b';')[0], 16)
+        except ValueError:
+            return data, False
+        if size == 0:
+            return data, rest.startswith(b'\r\n')
+        if len(rest) < size + 2:
+            return data + rest[:size], False
+        data += rest[:size]
+        body = rest[size + 2:]
 
 
 class Response:

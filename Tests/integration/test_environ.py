@@ -1,4 +1,5 @@
-"""environ: Apache's variables, CGI variables, SCRIPT_NAME/PATH_INFO, wsgi.* and mod_wsgi.*"""
+"""environ: Apache's variables (SetEnv, REMOTE_USER, SCRIPT_URL, ...), the CGI variables,
+SCRIPT_NAME/PATH_INFO split as mod_wsgi does, wsgi.* and mod_wsgi.* keys, all values latin-1 str."""
 
 import base64
 import json
@@ -19,7 +20,11 @@ def application(environ, start_response):
             out[k] = list(v)
         else:
             out[k] = type(v).__name__
-    out['__types__'] = sorted({type(k).__name__ for k in environ} | {type(v).__name__ for k, v in environ.items() if k.isupper()})
+    out['__key_types__'] = sorted({type(k).__name__ for k in environ})
+    out['__cgi_value_types__'] = sorted({type(v).__name__ for k, v in environ.items() if '.' not in k})
+    out['__input_api__'] = [m for m in ('read', 'readline', 'readlines', '__iter__') if hasattr(environ['wsgi.input'], m)]
+    out['__errors_api__'] = [m for m in ('write', 'writelines', 'flush') if hasattr(environ['wsgi.errors'], m)]
+    out['__file_wrapper_callable__'] = callable(environ['wsgi.file_wrapper'])
     body = json.dumps(out).encode()
     start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
     return [body]
@@ -28,11 +33,15 @@ def application(environ, start_response):
 APPS = {'dump.wsgi': DUMP}
 
 CONFIG = '''
+LoadModule rewrite_module {modules}/mod_rewrite.so
 WSGIScriptAlias /dump {apps}/dump.wsgi
 WSGIScriptAlias /root-mounted/ {apps}/dump.wsgi/
 WSGIScriptAlias /auth {apps}/dump.wsgi
 WSGIScriptAlias /passauth {apps}/dump.wsgi
+WSGIScriptAlias /passoption {apps}/dump.wsgi pass-authorization=On
+WSGIScriptAlias /rewritten {apps}/dump.wsgi
 SetEnv SWIFTWSGI_TEST_VALUE hello-from-setenv
+SetEnvIf User-Agent "^swiftwsgi-agent" SWIFTWSGI_AGENT=matched
 <Location /auth>
     AuthType Basic
     AuthName "test"
@@ -41,6 +50,9 @@ SetEnv SWIFTWSGI_TEST_VALUE hello-from-setenv
 </Location>
 <Location /passauth>
     WSGIPassAuthorization On
+</Location>
+<Location /rewritten>
+    RewriteEngine On
 </Location>
 '''
 
@@ -61,13 +73,41 @@ def test_cgi_variables(server):
     assert e['SCRIPT_NAME'] == '/dump'
     assert e['PATH_INFO'] == '/extra/path'
     assert e['QUERY_STRING'] == 'x=1&y=%20'
-    assert e['SERVER_PORT'] == str(server.port)
-    assert e['SERVER_PROTOCOL'] == 'HTTP/1.1'
-    assert e['REMOTE_ADDR'] == '127.0.0.1'
-    assert e['SCRIPT_FILENAME'].endswith('/apps/dump.wsgi')
     assert e['REQUEST_URI'] == '/dump/extra/path?x=1&y=%20'
+    assert e['SERVER_NAME'] == '127.0.0.1'
+    assert e['SERVER_PORT'] == str(server.port)
+    assert e['SERVER_ADDR'] == '127.0.0.1'
+    assert e['SERVER_PROTOCOL'] == 'HTTP/1.1'
+    assert e['HTTP_HOST'] == '127.0.0.1:%d' % server.port
+    assert e['REMOTE_ADDR'] == '127.0.0.1'
+    assert e['REMOTE_PORT'].isdigit()
+    assert e['REQUEST_SCHEME'] == 'http'
     assert e['GATEWAY_INTERFACE'] == 'CGI/1.1'
-    assert e['__types__'] == ['str'] or set(e['__types__']) <= {'str'}
+    assert e['SCRIPT_FILENAME'] == server.apps + '/dump.wsgi'
+    assert 'DOCUMENT_ROOT' in e and 'SERVER_SOFTWARE' in e
+    assert 'CONTENT_LENGTH' not in e or e['CONTENT_LENGTH'] in ('', '0')
+
+
+def test_keys_and_cgi_values_are_str(server):
+    e = environ(server, '/dump')
+    assert e['__key_types__'] == ['str']
+    assert e['__cgi_value_types__'] == ['str']
+
+
+def test_post_sets_content_type_and_length(server):
+    r = server.post('/dump', b'a=1&b=2', headers={'Content-Type': 'application/x-www-form-urlencoded'})
+    e = json.loads(r.body)
+    assert e['REQUEST_METHOD'] == 'POST'
+    assert e['CONTENT_TYPE'] == 'application/x-www-form-urlencoded'
+    assert e['CONTENT_LENGTH'] == '7'
+
+
+def test_path_info_is_url_decoded_and_latin1(server):
+    # PEP 3333: the URL-decoded bytes, as str through latin-1 (UTF-8 'é' is two characters).
+    e = environ(server, '/dump/a%20b/caf%C3%A9?q=%C3%A9')
+    assert e['PATH_INFO'] == '/a b/caf\xc3\xa9'
+    assert e['REQUEST_URI'] == '/dump/a%20b/caf%C3%A9?q=%C3%A9'
+    assert e['QUERY_STRING'] == 'q=%C3%A9'
 
 
 def test_path_info_absent_is_empty(server):
@@ -82,6 +122,13 @@ def test_script_name_has_no_trailing_slash(server):
     assert e['PATH_INFO'] == '/a/b'
 
 
+def test_repeated_slashes_split_as_mod_wsgi_does(server):
+    e = environ(server, '//dump//x')
+    assert e['SCRIPT_NAME'] == '/dump'
+    assert e['PATH_INFO'] == '/x'
+    assert e['REQUEST_URI'] == '//dump//x'
+
+
 def test_wsgi_keys(server):
     e = environ(server, '/dump')
     assert e['wsgi.version'] == [1, 0]
@@ -90,20 +137,30 @@ def test_wsgi_keys(server):
     assert e['wsgi.multithread'] is (server.mpm != 'prefork')
     assert e['wsgi.multiprocess'] is True
     assert e['wsgi.input_terminated'] is True
-    for key in ('wsgi.input', 'wsgi.errors', 'wsgi.file_wrapper'):
-        assert key in e
+    assert e['__input_api__'] == ['read', 'readline', 'readlines', '__iter__']
+    assert e['__errors_api__'] == ['write', 'writelines', 'flush']
+    assert e['__file_wrapper_callable__'] is True
 
 
 def test_mod_wsgi_keys(server):
-    e = environ(server, '/dump')
-    assert isinstance(e['mod_wsgi.version'], list) and len(e['mod_wsgi.version']) == 3
+    e = environ(server, '/dump/p')
+    version = e['mod_wsgi.version']
+    assert isinstance(version, list) and len(version) == 3 and all(isinstance(x, int) for x in version)
     assert e['mod_wsgi.process_group'] == ''
     assert e['mod_wsgi.application_group'] == '127.0.0.1:%d|/dump' % server.port
     assert e['mod_wsgi.callable_object'] == 'application'
     assert e['mod_wsgi.script_reloading'] == '1'
     assert e['mod_wsgi.request_handler'] == 'wsgi-script'
+    assert e['mod_wsgi.handler_script'] == ''
+    assert e['mod_wsgi.script_name'] == '/dump'
+    assert e['mod_wsgi.path_info'] == '/p'
+    assert e['mod_wsgi.listener_host'] == '127.0.0.1'
+    assert e['mod_wsgi.listener_port'] == str(server.port)
+    assert e['mod_wsgi.enable_sendfile'] == '0'
     assert e['mod_wsgi.request_id']
     assert int(e['mod_wsgi.request_start']) > 0
+    assert int(e['mod_wsgi.script_start']) >= int(e['mod_wsgi.request_start'])
+    assert environ(server, '/dump')['mod_wsgi.request_id'] != e['mod_wsgi.request_id']
 
 
 @pytest.mark.ours_only
@@ -111,15 +168,40 @@ def test_server_software_names_the_module(server):
     e = environ(server, '/dump')
     assert 'mod_swiftwsgi/' in e['SERVER_SOFTWARE'] and 'Python/3.11' in e['SERVER_SOFTWARE']
     assert e['mod_swiftwsgi.version'] == e['mod_wsgi.version']
+    r = server.get('/dump')
+    assert 'mod_swiftwsgi/' in r.header('Server')
 
 
-def test_setenv_reaches_environ(server):
-    assert environ(server, '/dump')['SWIFTWSGI_TEST_VALUE'] == 'hello-from-setenv'
+def test_setenv_and_setenvif_reach_environ(server):
+    e = environ(server, '/dump', headers={'User-Agent': 'swiftwsgi-agent/1'})
+    assert e['SWIFTWSGI_TEST_VALUE'] == 'hello-from-setenv'
+    assert e['SWIFTWSGI_AGENT'] == 'matched'
+    assert 'SWIFTWSGI_AGENT' not in environ(server, '/dump', headers={'User-Agent': 'other'})
+
+
+def test_script_url_from_mod_rewrite(server):
+    e = environ(server, '/rewritten/x')
+    assert e['SCRIPT_URL'] == '/rewritten/x'
+    assert e['SCRIPT_URI'] == 'http://127.0.0.1:%d/rewritten/x' % server.port
 
 
 def test_request_headers_are_latin1_str(server):
     e = environ(server, '/dump', headers={'X-Latin': 'caf\xe9'.encode('latin-1')})
     assert e['HTTP_X_LATIN'] == 'caf\xe9'
+
+
+def test_repeated_request_headers_are_joined(server):
+    with server.connect() as c:
+        c.send(b'GET /dump HTTP/1.1\r\nHost: x\r\nX-Dup: one\r\nX-Dup: two\r\nConnection: close\r\n\r\n')
+        body = c.read_to_eof().partition(b'\r\n\r\n')[2]
+    assert json.loads(body)['HTTP_X_DUP'] == 'one, two'
+
+
+def test_header_with_underscore_is_not_passed(server):
+    # Apache drops such headers from the CGI variables (they could spoof X-Forwarded-For etc.).
+    e = environ(server, '/dump', headers={'X_Spoofed': 'yes', 'X-Real': 'yes'})
+    assert e['HTTP_X_REAL'] == 'yes'
+    assert 'HTTP_X_SPOOFED' not in e
 
 
 def test_remote_user_from_basic_auth(server):
@@ -128,17 +210,14 @@ def test_remote_user_from_basic_auth(server):
     assert e['REMOTE_USER'] == 'alice'
     assert e['AUTH_TYPE'] == 'Basic'
     assert 'HTTP_AUTHORIZATION' not in e
+    server.expect_errors(r'AH01618|AH01617')
     assert server.get('/auth').status == 401
-    server.expect_log(r'AH01618|AH01617')
+    bad = base64.b64encode(b'alice:wrong').decode()
+    assert server.get('/auth', headers={'Authorization': 'Basic ' + bad}).status == 401
 
 
 def test_authorization_only_with_pass_authorization(server):
     h = {'Authorization': 'Bearer abc'}
     assert 'HTTP_AUTHORIZATION' not in environ(server, '/dump', headers=h)
     assert environ(server, '/passauth', headers=h)['HTTP_AUTHORIZATION'] == 'Bearer abc'
-
-
-def test_head_request_has_no_body(server):
-    r = server.request('HEAD', '/dump')
-    assert r.status == 200 and r.body == b''
-    assert int(r.header('Content-Length')) > 0
+    assert environ(server, '/passoption', headers=h)['HTTP_AUTHORIZATION'] == 'Bearer abc'
