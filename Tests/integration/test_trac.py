@@ -1,211 +1,308 @@
-"""Trac 1.6, the flagship, served with the configuration of Trac's TracModWSGI page: a user's
-session end to end (SQLite environments; `trac-admin deploy`'s script and the page's own
-script; TRAC_ENV_PARENT_DIR with several environments)."""
+"""Trac 1.6, the flagship (issue 4), on SQLite, with the configuration of Trac's TracModWSGI page
+as examples/trac/setup.sh writes it.
+
+- `example`: exactly what setup.sh makes (its trac.conf included as is, the page's first script
+  with site.addsitedir at its top and os.environ['TRAC_ENV'], `Require all granted`, Basic auth
+  on /trac/login) and a Subversion repository: a user's whole session, the About page, the
+  repository browser and export.
+- `projects`: several environments with WSGIPythonHome set to the venv (Debian's Subversion
+  bindings through the venv's .pth), the page's `Order deny,allow` / `Allow from all` lines
+  (mod_access_compat), the script of `trac-admin deploy`, TRAC_ENV_PARENT_DIR in the page's
+  script and `SetEnv trac.env_parent_dir` with the deploy script: the project index and each
+  project.
+"""
 
 import os
 import re
 import shutil
-import subprocess
-import time
+import sys
+import tempfile
 
 import pytest
 
-from harness import Apache, OURS
-
-SINGLE_MPM = True
-TRAC_VENV = '/var/cache/swiftwsgi-tests/trac-venv'
-TRAC_REQUIREMENT = 'Trac>=1.6,<1.7'
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'trac'))
+import tracsite  # noqa: E402
+from tracsite import (TracApache, about, create_ticket, expected_about, form_token, logged_in_as, login,  # noqa: E402
+                      make_site)  # noqa: E402
 
 requests = pytest.importorskip('requests')
 
-
-def trac_venv():
-    admin = os.path.join(TRAC_VENV, 'bin', 'trac-admin')
-    if not os.path.exists(admin):
-        os.makedirs(os.path.dirname(TRAC_VENV), exist_ok=True)
-        subprocess.run(['/usr/bin/python3.11', '-m', 'venv', TRAC_VENV], check=True)
-        r = subprocess.run([os.path.join(TRAC_VENV, 'bin', 'pip'), 'install', '-q', TRAC_REQUIREMENT],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            shutil.rmtree(TRAC_VENV, ignore_errors=True)
-            pytest.skip('Trac could not be installed from PyPI: ' + r.stderr[-500:])
-    subprocess.run(['chmod', '-R', 'a+rX', TRAC_VENV], check=True)
-    return admin
+BIG = bytes(range(256)) * 8192 + os.urandom(3 << 20) + b'\x00\r\n' * 1000   # 5 MB, every byte value
+README = b'Hello from Subversion.\n'
 
 
-def trac_admin(admin, env, *args):
-    subprocess.run([admin, env] + list(args), check=True, capture_output=True)
+@pytest.fixture(scope='module')
+def example():
+    tracsite.venv()
+    apache = TracApache('Include {root}/site/trac.conf\n')
+    try:
+        site = os.path.join(apache.root, 'site')
+        make_site(site, '--svn')
+        rev = tracsite.svn_commit(os.path.join(site, 'svn', 'mysite'),
+                                  {'README.txt': README, 'data/big.bin': BIG}, 'text and binary')
+        apache.start()
+        yield apache, rev
+        apache.finish()
+    finally:
+        apache.cleanup()
 
 
-# The seed page's first form of the script.
-SEED_SCRIPT = '''
-import os
+def test_setup_script_writes_the_pages_configuration(example):
+    apache, _ = example
+    site = os.path.join(apache.root, 'site')
+    with open(os.path.join(site, 'apache', 'trac.wsgi')) as f:
+        script = f.read()
+    assert script.index('site.addsitedir(') < script.index('import trac.web.main')
+    assert "os.environ['TRAC_ENV'] = " in script and "os.environ['PYTHON_EGG_CACHE'] = " in script
+    assert 'application = trac.web.main.dispatch_request' in script
+    assert 'poolable' not in script   # SQLite: the PostgreSQL lines are not needed
+    with open(os.path.join(site, 'trac.conf')) as f:
+        conf = f.read()
+    assert re.search(r'^WSGIScriptAlias /trac \S+/apache/trac\.wsgi$', conf, re.M)
+    assert re.search(r'<Directory \S+/apache>\s+WSGIApplicationGroup %\{GLOBAL\}\s+Require all granted', conf)
+    assert '<Location "/trac/login">' in conf and 'AuthType Basic' in conf
+    assert not re.search(r'^WSGIPythonHome', conf, re.M)   # the venv comes from site.addsitedir
+    # setup.sh is idempotent: a second run keeps the data, and the scripts untouched (Apache
+    # would reload a script whose mtime changed).
+    scripts = [os.path.join(site, 'apache', 'trac.wsgi'), os.path.join(site, 'deploy', 'cgi-bin', 'trac.wsgi'),
+               os.path.join(site, 'trac.conf')]
+    before = [os.stat(p).st_mtime_ns for p in scripts]
+    make_site(site, '--svn')
+    assert [os.stat(p).st_mtime_ns for p in scripts] == before
+    assert requests.get(apache.url('/trac/wiki/WikiStart')).status_code == 200
 
-os.environ['TRAC_ENV'] = %(env)r
-os.environ['PYTHON_EGG_CACHE'] = %(eggs)r
 
-import trac.web.main
-application = trac.web.main.dispatch_request
-'''
+def test_user_session(example):
+    apache, _ = example
+    base = apache.url('/trac')
 
-SEED_SITEDIR_SCRIPT = '''
-import site
-site.addsitedir(%(site)r)
+    # Anonymous: the wiki, no login yet; the login URL asks for Basic auth.
+    r = requests.get(base + '/wiki/WikiStart')
+    assert r.status_code == 200 and 'Welcome to Trac' in r.text and logged_in_as(r.text) is None
+    r = requests.get(base + '/login')
+    assert r.status_code == 401 and r.headers['WWW-Authenticate'].startswith('Basic')
+    apache.expect_log(r'AH01617: user admin: authentication failure for "/trac/login": Password Mismatch')
+    assert requests.get(base + '/login', auth=('admin', 'wrong')).status_code == 401
 
-import os
-os.environ['TRAC_ENV_PARENT_DIR'] = %(parent)r
-os.environ['PYTHON_EGG_CACHE'] = %(eggs)r
+    # Logging in: REMOTE_USER reaches Trac, which sets its trac_auth cookie.
+    s = login(base)
+    assert logged_in_as(s.get(base + '/wiki/WikiStart').text) == 'admin'
 
-import trac.web.main
-application = trac.web.main.dispatch_request
-'''
+    # A ticket through the web form (form token and its cookie).
+    ticket = create_ticket(s, base, 'Ticket from the mod_swiftwsgi test suite', 'Description with ünïcode.')
+    page = s.get(base + '/ticket/%d' % ticket).text
+    assert 'Ticket from the mod_swiftwsgi test suite' in page and 'ünïcode' in page
+    # Without the form token the POST is refused.
+    r = s.post(base + '/newticket', data={'field_summary': 'no token', 'submit': 'Create ticket'})
+    assert r.status_code == 400
 
-CONFIG = '''
-LoadModule access_compat_module /usr/lib/apache2/modules/mod_access_compat.so
+    # A comment on the ticket.
+    token = form_token(s, base + '/ticket/%d' % ticket)
+    page = s.get(base + '/ticket/%d' % ticket).text
+    times = dict(re.findall(r'name="(start_time|view_time)"\s+value="(\d+)"', page))
+    r = s.post(base + '/ticket/%d' % ticket, data=dict(
+        times, __FORM_TOKEN=token, comment='A comment, through the module.', action='leave',
+        submit='Submit changes'))
+    assert r.status_code == 200 and 'A comment, through the module.' in r.text, r.text[:2000]
+
+    # A wiki page: create it, then edit it.
+    for version, text in ((0, '= Test page =\nFirst version.'),
+                          (1, '= Test page =\nEdited through mod_swiftwsgi, version two.')):
+        token = form_token(s, base + '/wiki/TestPage?action=edit')
+        r = s.post(base + '/wiki/TestPage', data={'__FORM_TOKEN': token, 'action': 'edit', 'version': str(version),
+                                                  'text': text, 'comment': 'edit %d' % version,
+                                                  'save': 'Submit changes'})
+        assert r.status_code == 200 and 'Your changes have been saved in version %d' % (version + 1) in r.text
+    assert 'Edited through mod_swiftwsgi, version two.' in s.get(base + '/wiki/TestPage').text
+    history = s.get(base + '/wiki/TestPage?action=history').text
+    assert 'href="/trac/wiki/TestPage?version=2"' in history and 'edit 1' in history
+
+    # A binary attachment of several MB, uploaded through the form and downloaded byte-identical.
+    url = base + '/attachment/ticket/%d/?action=new' % ticket
+    token = form_token(s, url)
+    r = s.post(url, data={'__FORM_TOKEN': token, 'action': 'new', 'realm': 'ticket', 'id': str(ticket),
+                          'description': 'five megabytes'},
+               files={'attachment': ('blob.bin', BIG, 'application/octet-stream')})
+    assert r.status_code == 200 and 'blob.bin' in r.text, r.text[:2000]
+    for _ in range(3):  # on the same keep-alive connection, several times
+        r = s.get(base + '/raw-attachment/ticket/%d/blob.bin' % ticket)
+        assert r.status_code == 200 and r.headers['Content-Length'] == str(len(BIG))
+        assert r.content == BIG
+    r = requests.get(base + '/attachment/ticket/%d/blob.bin?format=raw' % ticket)   # anonymous too
+    assert r.status_code == 200 and r.content == BIG
+
+    # Timeline and search see all of it.
+    timeline = s.get(base + '/timeline', params={'daysback': '1', 'ticket': 'on', 'wiki': 'on'}).text
+    assert 'Ticket from the mod_swiftwsgi test suite' in timeline and 'TestPage' in timeline
+    found = s.get(base + '/search', params={'q': 'swiftwsgi', 'ticket': 'on', 'wiki': 'on'}).text
+    assert '/ticket/%d' % ticket in found and '/wiki/TestPage' in found
+
+    # Not found: an unknown path, a missing ticket, a missing attachment.
+    r = s.get(base + '/no/such/page')
+    assert r.status_code == 404 and 'No handler matched request' in r.text
+    assert s.get(base + '/ticket/999999').status_code == 404
+    assert s.get(base + '/raw-attachment/ticket/%d/missing.bin' % ticket).status_code == 404
+
+    # Static resources: Last-Modified, then 304 for If-Modified-Since.
+    css = s.get(base + '/chrome/common/css/trac.css')
+    assert css.status_code == 200 and 'text/css' in css.headers['Content-Type']
+    again = s.get(base + '/chrome/common/css/trac.css', headers={'If-Modified-Since': css.headers['Last-Modified']})
+    assert again.status_code == 304 and again.content == b''
+    png = requests.get(base + '/chrome/common/trac_logo_mini.png')
+    assert png.status_code == 200 and png.content.startswith(b'\x89PNG')
+    r = requests.get(base + '/chrome/common/trac_logo_mini.png',
+                     headers={'If-Modified-Since': png.headers['Last-Modified']})
+    assert r.status_code == 304
+
+    # Logging out (a POST with the form token) ends the session.
+    token = form_token(s, base + '/wiki/WikiStart')
+    r = s.post(base + '/logout', data={'__FORM_TOKEN': token})
+    assert r.status_code == 200 and logged_in_as(r.text) is None
+
+
+def test_about_page_shows_the_module(example):
+    apache, _ = example
+    version, process_group, application_group = eval(apache.module_version())
+    s = login(apache.url('/trac'))
+    line = about(s, apache.url('/trac'))
+    assert application_group == ''   # %{GLOBAL}, as mod_wsgi reports it
+    assert line == expected_about(version, process_group, application_group), line
+    assert line.endswith('WSGIApplicationGroup %{GLOBAL})')   # the <Directory> block's group
+
+
+def test_subversion_browser_and_export(example):
+    apache, rev = example
+    base = apache.url('/trac')
+    r = requests.get(base + '/browser/trunk')
+    assert r.status_code == 200 and 'README.txt' in r.text and 'data' in r.text, r.text[-3000:]
+    r = requests.get(base + '/browser/trunk/data')
+    assert r.status_code == 200 and 'big.bin' in r.text
+    r = requests.get(base + '/browser/trunk/README.txt')
+    assert r.status_code == 200 and 'Hello from Subversion.' in r.text
+    assert requests.get(base + '/changeset/%d' % rev).status_code == 200
+    assert 'text and binary' in requests.get(base + '/log/trunk').text
+    r = requests.get(base + '/export/%d/trunk/README.txt' % rev)
+    assert r.status_code == 200 and r.content == README
+    with requests.Session() as s:
+        for _ in range(2):
+            r = s.get(base + '/export/%d/trunk/data/big.bin' % rev)
+            assert r.status_code == 200 and r.content == BIG, (r.status_code, len(r.content))
+    # A commit made while Trac runs shows up (sync_per_request).
+    rev2 = tracsite.svn_commit(os.path.join(apache.root, 'site', 'svn', 'mysite'),
+                               {'README.txt': README + b'Second revision.\n'}, 'second commit')
+    r = requests.get(base + '/export/%d/trunk/README.txt' % rev2)
+    assert r.status_code == 200 and r.content.endswith(b'Second revision.\n')
+    assert requests.get(base + '/browser/trunk/no-such-file').status_code == 404
+
+
+# ---- several environments --------------------------------------------------------------------
+
+PROJECTS = ('alpha', 'beta', 'gamma')
+
+PROJECTS_CONFIG = '''
 WSGIPythonHome {venv}
 
-WSGIScriptAlias /trac {root}/deploy/cgi-bin/trac.wsgi
+# The page's script with TRAC_ENV_PARENT_DIR (setup.sh writes it for several projects).
+WSGIScriptAlias /projects {site}/apache/trac.wsgi
+# trac-admin deploy's script: one environment (alpha) ...
+WSGIScriptAlias /trac {site}/deploy/cgi-bin/trac.wsgi
+# ... or, with trac.env_parent_dir in the request's environ, all of them.
+WSGIScriptAlias /envs {site}/deploy/cgi-bin/trac.wsgi
+<Location /envs>
+    SetEnv trac.env_parent_dir {site}/projects
+</Location>
 
-<Directory {root}/deploy/cgi-bin>
+# The page's <Directory> blocks, Order/Allow as written there (mod_access_compat).
+<Directory {site}/apache>
+    WSGIApplicationGroup %{GLOBAL}
+    Order deny,allow
+    Allow from all
+</Directory>
+<Directory {site}/deploy/cgi-bin>
     WSGIApplicationGroup %{GLOBAL}
     Order deny,allow
     Allow from all
 </Directory>
 
-<Location "/trac/login">
+<LocationMatch "^/(trac|projects/[^/]+|envs/[^/]+)/login$">
     AuthType Basic
     AuthName "Trac"
-    AuthUserFile "{root}/htpasswd"
-    Require valid-user
-</Location>
-
-WSGIScriptAlias /seed {root}/scripts/seed.wsgi
-# The seed script's os.environ['TRAC_ENV'] is process-wide (putenv) and Trac prefers it to a
-# parent directory: the projects index sets both in the request environ, which Trac reads first.
-WSGIScriptAlias /projects {root}/scripts/projects.wsgi
-<Location /projects>
-    SetEnv trac.env_path ""
-    SetEnv trac.env_parent_dir {root}/state/envs
-</Location>
-<Directory {root}/scripts>
-    WSGIApplicationGroup %{GLOBAL}
-    Order deny,allow
-    Allow from all
-</Directory>
-<LocationMatch "^/projects/[^/]+/login">
-    AuthType Basic
-    AuthName "Trac"
-    AuthUserFile "{root}/htpasswd"
+    AuthUserFile "{site}/htpasswd"
     Require valid-user
 </LocationMatch>
 '''
 
 
 @pytest.fixture(scope='module')
-def trac():
-    admin = trac_venv()
-    apache = Apache(CONFIG.replace('{venv}', TRAC_VENV))
-    root = apache.root
-    parent = os.path.join(apache.state, 'envs')
-    os.makedirs(parent)
-    for name in ('main', 'alpha', 'beta'):
-        env = os.path.join(parent, name)
-        trac_admin(admin, env, 'initenv', 'Project %s' % name, 'sqlite:db/trac.db')
-        trac_admin(admin, env, 'permission', 'add', 'admin', 'TRAC_ADMIN')
-        trac_admin(admin, env, 'config', 'set', 'attachment', 'max_size', str(16 << 20))
-    trac_admin(admin, os.path.join(parent, 'main'), 'deploy', os.path.join(root, 'deploy'))
-    os.makedirs(os.path.join(root, 'scripts'))
-    eggs = os.path.join(apache.state, 'eggs')
-    site_packages = subprocess.run([os.path.join(TRAC_VENV, 'bin', 'python'), '-c',
-                                    'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
-                                   capture_output=True, text=True, check=True).stdout.strip()
-    with open(os.path.join(root, 'scripts', 'seed.wsgi'), 'w') as f:
-        f.write(SEED_SCRIPT % {'env': os.path.join(parent, 'alpha'), 'eggs': eggs})
-    with open(os.path.join(root, 'scripts', 'projects.wsgi'), 'w') as f:
-        f.write(SEED_SITEDIR_SCRIPT % {'site': site_packages, 'parent': parent, 'eggs': eggs})
-    subprocess.run(['htpasswd', '-bc', os.path.join(root, 'htpasswd'), 'admin', 'admin-password'],
-                   check=True, capture_output=True)
-    subprocess.run(['chown', '-R', 'www-data:www-data', apache.state], check=True)
-    subprocess.run(['chmod', '-R', 'a+rX', root], check=True)
-    apache.start()
-    yield apache
-    apache.stop()
-    log = apache.log()
-    apache.cleanup()
-    assert 'still did not exit' not in log and 'Segmentation' not in log
+def projects():
+    venv = tracsite.venv()
+    # Outside the Apache root, which the harness opens with Require: only the page's
+    # Order/Allow lines open the site.
+    site = tempfile.mkdtemp(prefix='swiftwsgi-trac-site-')
+    os.chmod(site, 0o755)
+    apache = TracApache(PROJECTS_CONFIG.replace('{venv}', venv).replace('{site}', site))
+    try:
+        args = ['--svn']
+        for p in PROJECTS:
+            args += ['--project', p]
+        make_site(site, *args)
+        rev = tracsite.svn_commit(os.path.join(site, 'svn', 'beta'), {'data/big.bin': BIG}, 'binary in beta')
+        apache.start()
+        yield apache, site, rev
+        apache.finish()
+    finally:
+        apache.cleanup()
+        shutil.rmtree(site, ignore_errors=True)
 
 
-def login(trac, base):
-    s = requests.Session()
-    r = s.get(base + '/login', auth=('admin', 'admin-password'))
-    assert r.status_code == 200, r.text[:500]
-    assert 'trac_auth' in s.cookies
-    return s
+def test_parent_dir_script_and_project_index(projects):
+    apache, site, _ = projects
+    with open(os.path.join(site, 'apache', 'trac.wsgi')) as f:
+        assert "os.environ['TRAC_ENV_PARENT_DIR'] = %r" % os.path.join(site, 'projects') in f.read()
+    for mount in ('/projects', '/envs'):
+        index = requests.get(apache.url(mount + '/'))
+        assert index.status_code == 200 and 'Available Projects' in index.text, index.text[:2000]
+        for p in PROJECTS:
+            assert 'href="%s/%s"' % (mount, p) in index.text, index.text
+        for p in PROJECTS:
+            r = requests.get(apache.url('%s/%s/wiki/WikiStart' % (mount, p)))
+            assert r.status_code == 200 and re.search(r'<title>\s*%s\s*</title>' % p, r.text), r.text[:600]
+        assert requests.get(apache.url(mount + '/nosuchproject/wiki')).status_code == 404
 
 
-def form_token(session, url):
-    r = session.get(url)
-    assert r.status_code == 200, r.status_code
-    return re.search(r'name="__FORM_TOKEN" value="([^"]+)"', r.text).group(1)
+def test_deploy_script(projects):
+    apache, site, _ = projects
+    with open(os.path.join(site, 'deploy', 'cgi-bin', 'trac.wsgi')) as f:
+        assert 'def application(environ, start_request)' in f.read()
+    r = requests.get(apache.url('/trac/wiki/WikiStart'))
+    assert r.status_code == 200 and re.search(r'<title>\s*alpha\s*</title>', r.text)
+    s = login(apache.url('/trac'))
+    ticket = create_ticket(s, apache.url('/trac'), 'Ticket in alpha through the deploy script')
+    # The same environment through the page's script sees it.
+    r = requests.get(apache.url('/projects/alpha/ticket/%d' % ticket))
+    assert 'Ticket in alpha through the deploy script' in r.text
 
 
-def test_deployed_trac_full_session(trac):
-    base = 'http://127.0.0.1:%d/trac' % trac.port
-    assert requests.get(base + '/wiki/WikiStart').status_code == 200
-    s = login(trac, base)
-
-    # About: Trac reports the WSGI frontend with the module's version and groups.
-    about = s.get(base + '/about').text
-    assert 'mod_wsgi' in about
-
-    # A ticket through the web form (form token and session cookie).
-    token = form_token(s, base + '/newticket')
-    r = s.post(base + '/newticket', data={'__FORM_TOKEN': token, 'field_summary': 'Made by the test suite',
-                                          'field_description': 'Ticket body', 'field_type': 'defect',
-                                          'submit': 'Create ticket'})
-    assert r.status_code == 200 and re.search(r'/ticket/\d+$', r.url), r.url
-    ticket = r.url.rsplit('/', 1)[1]
-    assert 'Made by the test suite' in s.get(base + '/ticket/' + ticket).text
-
-    # A wiki edit.
-    token = form_token(s, base + '/wiki/TestPage?action=edit')
-    r = s.post(base + '/wiki/TestPage', data={'__FORM_TOKEN': token, 'action': 'edit', 'version': '0',
-                                              'text': '= Test page =\nEdited through mod_swiftwsgi.', 'save': 'Submit changes'})
-    assert r.status_code == 200
-    assert 'Edited through mod_swiftwsgi' in s.get(base + '/wiki/TestPage').text
-
-    # A multi-MB binary attachment, downloaded byte-identical.
-    data = bytes(range(256)) * 16384 + b'\x00' * 1000 + os.urandom(1 << 20)
-    token = form_token(s, base + '/attachment/ticket/%s/?action=new' % ticket)
-    r = s.post(base + '/attachment/ticket/%s/?action=new' % ticket,
-               data={'__FORM_TOKEN': token, 'action': 'new', 'realm': 'ticket', 'id': ticket},
-               files={'attachment': ('blob.bin', data, 'application/octet-stream')})
-    assert r.status_code == 200, r.status_code
-    for _ in range(3):  # several times, on keep-alive connections
-        r = s.get(base + '/raw-attachment/ticket/%s/blob.bin' % ticket)
-        assert r.status_code == 200 and r.content == data
-
-    assert s.get(base + '/timeline').status_code == 200
-    assert 'Made by the test suite' in s.get(base + '/search', params={'q': 'suite', 'ticket': 'on'}).text
-    assert s.get(base + '/no-such-page').status_code == 404
-
-    css = s.get(base + '/chrome/common/css/trac.css')
-    assert css.status_code == 200
-    again = s.get(base + '/chrome/common/css/trac.css', headers={'If-Modified-Since': css.headers['Last-Modified']})
-    assert again.status_code == 304
+def test_projects_are_separate(projects):
+    apache, _, _ = projects
+    s = login(apache.url('/projects/beta'))
+    assert s.get(apache.url('/projects/beta/admin')).status_code == 200
+    ticket = create_ticket(s, apache.url('/projects/beta'), 'Only in beta')
+    assert 'Only in beta' in requests.get(apache.url('/envs/beta/ticket/%d' % ticket)).text
+    r = requests.get(apache.url('/projects/gamma/ticket/%d' % ticket))
+    assert 'Only in beta' not in r.text
+    # The login of one project is not the login of another.
+    assert logged_in_as(s.get(apache.url('/projects/gamma/wiki/WikiStart')).text) is None
+    assert s.get(apache.url('/projects/gamma/admin')).status_code in (403, 404)
+    g = login(apache.url('/envs/gamma'))
+    line = about(g, apache.url('/envs/gamma'))
+    assert 'WSGIApplicationGroup %{GLOBAL}' in line
 
 
-def test_seed_script_with_trac_env(trac):
-    r = requests.get('http://127.0.0.1:%d/seed/wiki/WikiStart' % trac.port)
-    assert r.status_code == 200 and 'Project alpha' in r.text
-
-
-def test_env_parent_dir_and_project_index(trac):
-    base = 'http://127.0.0.1:%d/projects' % trac.port
-    index = requests.get(base + '/')
-    assert index.status_code == 200
-    for name in ('main', 'alpha', 'beta'):
-        assert '/projects/%s' % name in index.text, index.text[-3000:]
-    assert 'Project beta' in requests.get(base + '/beta/wiki/WikiStart').text
-    s = login(trac, base + '/beta')
-    assert s.get(base + '/beta/admin').status_code == 200
+def test_subversion_through_the_venv(projects):
+    apache, _, rev = projects
+    # WSGIPythonHome is the venv: Debian's bindings come through the venv's .pth file.
+    r = requests.get(apache.url('/projects/beta/browser/trunk/data'))
+    assert r.status_code == 200 and 'big.bin' in r.text
+    r = requests.get(apache.url('/envs/beta/export/%d/trunk/data/big.bin' % rev))
+    assert r.status_code == 200 and r.content == BIG
