@@ -65,6 +65,12 @@ struct swiftwsgi_daemon_group {
     long virtual_memory_limit;         /* bytes (RLIMIT_AS), 0: none */
     int shutdown_timeout;              /* seconds a daemon told to stop gets for its requests */
     int startup_timeout;               /* seconds start-up may take, 0: no limit */
+    int eviction_timeout;              /* seconds for requests at SIGUSR1, 0: graceful_timeout */
+    int deadlock_timeout;              /* seconds the GIL may stay held, 0: no check */
+    int header_buffer_size;            /* largest response header from the daemon */
+    int send_buffer_size;              /* SO_SNDBUF, 0: system default */
+    int receive_buffer_size;           /* SO_RCVBUF, 0: system default */
+    int cpu_priority;                  /* nice value, 0: unchanged */
     uid_t socket_uid;                  /* owner of the socket (socket-user=, default User) */
     long response_buffer_size;         /* bytes the daemon buffers before sending, 0: default */
     int script_uid;                    /* script-user=: the script must be owned by it, -1: any */
@@ -117,6 +123,7 @@ const swiftwsgi_daemon_group_t *swiftwsgi_daemon_group(const char *name)
 const char *swiftwsgi_daemon_socket(const swiftwsgi_daemon_group_t *g) { return g->socket_path; }
 int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *g) { return g->connect_timeout; }
 int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *g) { return g->socket_timeout; }
+int swiftwsgi_daemon_header_buffer_size(const swiftwsgi_daemon_group_t *g) { return g->header_buffer_size; }
 
 int swiftwsgi_daemon_script_allowed(const swiftwsgi_daemon_group_t *g, const apr_finfo_t *finfo)
 {
@@ -151,8 +158,8 @@ static const char *number_option(cmd_parms *cmd, const char *option, const char 
 
 /* Options mod_wsgi has that this version does not implement yet: refused by name. */
 static const char *const unsupported_options[] = {
-    "deadlock-timeout", "eviction-timeout", "header-buffer-size", "maximum-processes", "send-buffer-size", "receive-buffer-size",
-    "response-socket-timeout", "server-metrics", "cpu-priority", "chroot", "proxy-buffer-size",
+    "maximum-processes", "response-socket-timeout", "server-metrics", "chroot", "proxy-buffer-size",
+    "interrupt-timeout",
     NULL
 };
 
@@ -182,6 +189,8 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
     g->socket_timeout = (int)apr_time_sec(cmd->server->timeout ? cmd->server->timeout : apr_time_from_sec(60));
     g->graceful_timeout = 15;
     g->shutdown_timeout = 5;
+    g->deadlock_timeout = 300;
+    g->header_buffer_size = 32768;
     g->socket_uid = ap_unixd_config.user_id;
     g->script_uid = -1;
     g->script_gid = -1;
@@ -263,6 +272,24 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
         else if (!strcmp(key, "startup-timeout")) {
             if ((err = number_option(cmd, key, value, 0, 3600, &n))) return err;
             g->startup_timeout = (int)n;
+        }
+        else if (!strcmp(key, "eviction-timeout") || !strcmp(key, "deadlock-timeout")) {
+            if ((err = number_option(cmd, key, value, 0, 86400, &n))) return err;
+            if (key[0] == 'e') g->eviction_timeout = (int)n;
+            else g->deadlock_timeout = (int)n;
+        }
+        else if (!strcmp(key, "header-buffer-size")) {
+            if ((err = number_option(cmd, key, value, 8192, 1L << 24, &n))) return err;
+            g->header_buffer_size = (int)n;
+        }
+        else if (!strcmp(key, "send-buffer-size") || !strcmp(key, "receive-buffer-size")) {
+            if ((err = number_option(cmd, key, value, 512, 1L << 26, &n))) return err;
+            if (key[0] == 's') g->send_buffer_size = (int)n;
+            else g->receive_buffer_size = (int)n;
+        }
+        else if (!strcmp(key, "cpu-priority")) {
+            if ((err = number_option(cmd, key, value, -20, 20, &n))) return err;
+            g->cpu_priority = (int)n;
         }
         else if (!strcmp(key, "shutdown-timeout")) {
             if ((err = number_option(cmd, key, value, 0, 3600, &n))) return err;
@@ -427,6 +454,10 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
 
     if (g->umask >= 0) umask((mode_t)g->umask);
     set_limits(g);
+    /* Before the privileges go: only root may raise a priority (a negative value). */
+    if (g->cpu_priority && setpriority(PRIO_PROCESS, 0, g->cpu_priority) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, APLOGNO(10937)
+                     "mod_swiftwsgi (pid=%d): cannot set cpu-priority=%d", (int)getpid(), g->cpu_priority);
     drop_privileges(g);
     if (g->home && chdir(g->home) < 0)
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, APLOGNO(10934)
@@ -449,6 +480,10 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     config.queue_timeout = g->queue_timeout;
     config.shutdown_timeout = g->shutdown_timeout;
     config.startup_timeout = g->startup_timeout;
+    config.eviction_timeout = g->eviction_timeout;
+    config.deadlock_timeout = g->deadlock_timeout;
+    config.send_buffer_size = g->send_buffer_size;
+    config.receive_buffer_size = g->receive_buffer_size;
     config.response_buffer_size = (size_t)g->response_buffer_size;
     swiftwsgi_fill_process_config(&config.process, s, s->process->pconf);
     config.process.python_home = g->python_home ? g->python_home : config.process.python_home;

@@ -286,6 +286,20 @@ static void replace_env(apr_array_header_t *env, const char *name, const char *v
     add_env(env, name, value);
 }
 
+/* Ends the output stream as soon as the application's response is complete, before Apache
+ * finalises the request: the response headers then decide keep-alive first, so a request
+ * body the application never read is not waited for (nor a "100 Continue" sent for it)
+ * when the client expects 100-continue or the connection closes. */
+static void end_response(request_rec *r)
+{
+    apr_bucket_brigade *bb;
+    if (r->eos_sent || r->connection->aborted) return;
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    ap_pass_brigade(r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+}
+
 int swiftwsgi_hook_handler(request_rec *r)
 {
     const swiftwsgi_alias_t *alias = swiftwsgi_request_alias(r);
@@ -404,8 +418,10 @@ int swiftwsgi_hook_handler(request_rec *r)
         request.daemon_socket = swiftwsgi_daemon_socket(daemon);
         request.connect_timeout = swiftwsgi_daemon_connect_timeout(daemon);
         request.socket_timeout = swiftwsgi_daemon_socket_timeout(daemon);
+        request.header_buffer_size = swiftwsgi_daemon_header_buffer_size(daemon);
     }
 
     rc = swiftwsgi_handle_request(&request);
+    if (rc == 0) end_response(r);
     return rc == 0 ? OK : rc;
 }

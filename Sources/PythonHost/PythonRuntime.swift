@@ -141,6 +141,12 @@ public final class PythonRuntime: @unchecked Sendable {
         return Py.swiftString(s) ?? "unknown error"
     }
 
+    /// Takes the GIL and gives it back (deadlock-timeout's probe). Without the GIL; never
+    /// during or after `shutdown`.
+    public func probeGIL() {
+        withGIL(in: main) {}
+    }
+
     // MARK: process exit
 
     /// Tears Python down at child exit without ever hanging on application threads.

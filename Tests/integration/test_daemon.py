@@ -70,6 +70,7 @@ def application(environ, start_response):
 import json, os, resource, sys
 def application(environ, start_response):
     body = json.dumps({'groups': sorted(os.getgroups()), 'cpu': resource.getrlimit(resource.RLIMIT_CPU)[0],
+                       'nice': os.getpriority(os.PRIO_PROCESS, 0),
                        'as': resource.getrlimit(resource.RLIMIT_AS)[0], 'pid': os.getpid(),
                        'preloaded': [m for m in sys.modules if m.startswith('_mod_wsgi_')]}).encode()
     start_response('200 OK', [('Content-Type', 'application/json')])
@@ -86,13 +87,35 @@ def application(environ, start_response):
 def application(environ, start_response):
     raise RuntimeError('daemon application failure')
 ''',
+    'wedge.wsgi': r'''
+import ctypes, os
+def application(environ, start_response):
+    if environ['QUERY_STRING'] == 'wedge':
+        # libc's sleep() called through PyDLL keeps the GIL: no other thread can run Python.
+        ctypes.PyDLL(None).sleep(30)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [str(os.getpid()).encode()]
+''',
+    'header.wsgi': r'''
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Big', 'x' * int(environ['QUERY_STRING']))])
+    return [b'ok']
+''',
 }
 
 CONFIG = '''
 WSGIDaemonProcess main processes=2 threads=4 display-name=%{GROUP} home={root} maximum-requests=0
 WSGIDaemonProcess recycled processes=1 threads=2 maximum-requests=3
 WSGIDaemonProcess timed processes=1 threads=2 request-timeout=2
-WSGIDaemonProcess limited processes=1 threads=2 supplementary-groups=adm cpu-time-limit=3600 virtual-memory-limit=8589934592
+WSGIDaemonProcess limited processes=1 threads=2 supplementary-groups=adm cpu-time-limit=3600 virtual-memory-limit=8589934592 cpu-priority=5 send-buffer-size=65536 receive-buffer-size=65536
+WSGIDaemonProcess wedged processes=1 threads=2 deadlock-timeout=2 display-name=%{GROUP}
+WSGIDaemonProcess evictable processes=1 threads=2 graceful-timeout=0 eviction-timeout=10 display-name=%{GROUP}
+WSGIDaemonProcess headers processes=1 threads=1 header-buffer-size=8192
+WSGIDaemonProcess jammed processes=1 threads=1 listen-backlog=1 connect-timeout=1
+WSGIScriptAlias /wedge {apps}/wedge.wsgi process-group=wedged application-group=%{GLOBAL}
+WSGIScriptAlias /evictable {apps}/slow.wsgi process-group=evictable application-group=%{GLOBAL}
+WSGIScriptAlias /header {apps}/header.wsgi process-group=headers application-group=%{GLOBAL}
+WSGIScriptAlias /jammed {apps}/slow.wsgi process-group=jammed application-group=%{GLOBAL}
 WSGIDaemonProcess queued processes=1 threads=1 queue-timeout=1
 WSGIDaemonProcess idle processes=1 threads=1 inactivity-timeout=1
 WSGIDaemonProcess aged processes=1 threads=1 restart-interval=2
@@ -307,6 +330,7 @@ def test_limits_supplementary_groups_and_preloaded_script(server):
     r = json.loads(server.get('/limits').body)
     assert grp.getgrnam('adm').gr_gid in r['groups']
     assert r['cpu'] == 3600 and r['as'] == 8589934592
+    assert r['nice'] == 5  # cpu-priority
     # WSGIScriptAlias with both process-group= and application-group= is loaded at start.
     assert len(r['preloaded']) == 1
 
@@ -398,3 +422,91 @@ def test_group_of_a_virtual_host_serves_only_that_host():
         assert apache.unexpected_lines(0) == []
     finally:
         apache.cleanup()
+
+
+def daemon_sockets(server, name):
+    """The socket inodes the daemon processes of a group hold (listening and connections)."""
+    found = set()
+    for pid in daemon_pids(server, name):
+        fds = '/proc/%d/fd' % pid
+        for fd in os.listdir(fds):
+            try:
+                target = os.readlink(os.path.join(fds, fd))
+            except OSError:
+                continue
+            if target.startswith('socket:'):
+                found.add(target)
+    return found
+
+
+def test_an_apache_child_keeps_its_daemon_connection(server):
+    import http.client
+    c = http.client.HTTPConnection('127.0.0.1', server.port, timeout=10)
+    try:
+        # One keep-alive client connection: every request goes through one Apache child, one
+        # at a time, so after the first one no new daemon connection may appear.
+        c.request('GET', '/info')
+        assert c.getresponse().read()
+        before = daemon_sockets(server, 'main')
+        for _ in range(20):
+            c.request('GET', '/info')
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+        # The listening socket (shared) and the kept connection.
+        assert len(before) >= 2, before
+        assert daemon_sockets(server, 'main') == before
+    finally:
+        c.close()
+
+
+def test_connect_timeout_answers_503_when_the_backlog_stays_full(server):
+    # One thread, busy for 2 s; a backlog of 1 holds two waiting connections; the others
+    # cannot connect within connect-timeout=1.
+    server.expect_log(r'Unable to connect to WSGI daemon process')
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(server.get('/jammed?2', timeout=60).status))
+               for _ in range(6)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join(60)
+    assert 503 in results and 200 in results, results
+    assert set(results) <= {200, 503}, results
+
+
+def test_deadlock_timeout_replaces_a_process_that_keeps_the_gil(server):
+    server.expect_log(r'Truncated or missing response', r'deadlock')
+    first = int(server.get('/wedge').body)
+    started = time.time()
+    assert server.get('/wedge?wedge', timeout=30).status == 502
+    assert time.time() - started < 10
+    assert server.wait_for_log(r"process='wedged'\): Python GIL held for more than deadlock-timeout", 0)
+    r = server.get('/wedge')
+    assert r.status == 200 and int(r.body) != first
+
+
+def test_sigusr1_evicts_within_eviction_timeout(server):
+    first = daemon_pids(server, 'evictable')
+    assert len(first) == 1
+    results = []
+    slow = threading.Thread(target=lambda: results.append(server.get('/evictable?2').status))
+    slow.start()
+    time.sleep(0.5)
+    os.kill(first[0], signal.SIGUSR1)
+    # graceful-timeout=0 would cut the running request short; eviction-timeout=10 lets it end.
+    assert server.get('/evictable?0').status == 200
+    slow.join(30)
+    assert results == [200]
+    deadline = time.time() + 10
+    while time.time() < deadline and daemon_pids(server, 'evictable') in ([], first):
+        time.sleep(0.1)
+    assert daemon_pids(server, 'evictable') not in ([], first)
+
+
+def test_header_buffer_size_limits_a_response_header(server):
+    server.expect_log(r'larger than header-buffer-size')
+    assert server.get('/header?8000').status == 200
+    assert server.get('/header?9000').status == 500
+    assert server.get('/header?10').status == 200

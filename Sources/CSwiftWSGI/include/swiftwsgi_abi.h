@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 6
+#define SWIFTWSGI_ABI_VERSION 7
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -114,6 +114,12 @@ typedef struct swiftwsgi_daemon_config {
     size_t response_buffer_size;      /* response-buffer-size=: output buffered before sending, 0: 64 KB */
     int startup_timeout;              /* startup-timeout=: seconds Python and the preloaded scripts
                                          may take before the process gives up and is replaced */
+    int eviction_timeout;             /* eviction-timeout=: seconds for running requests at SIGUSR1,
+                                         0: graceful-timeout */
+    int deadlock_timeout;             /* deadlock-timeout=: seconds the GIL may stay held before the
+                                         process is replaced, 0: never */
+    int send_buffer_size;             /* send-buffer-size=: SO_SNDBUF of connections, 0: system's */
+    int receive_buffer_size;          /* receive-buffer-size=: SO_RCVBUF of connections, 0: system's */
     swiftwsgi_process_config_t process;
 } swiftwsgi_daemon_config_t;
 
@@ -137,6 +143,7 @@ typedef struct swiftwsgi_request {
     const char *daemon_socket;        /* daemon mode: the group's socket path, else NULL */
     int connect_timeout;              /* daemon mode: seconds to wait for a daemon to accept */
     int socket_timeout;               /* daemon mode: seconds of silence before 504 */
+    int header_buffer_size;           /* daemon mode: largest response header (name and value) */
 } swiftwsgi_request_t;
 
 /** What an authentication or access script is asked (the function called in the script). */

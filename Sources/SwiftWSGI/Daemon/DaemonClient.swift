@@ -1,9 +1,11 @@
 @preconcurrency import CSwiftWSGI
 import Glibc
 import PythonHost
+import Synchronization
 
 /// The Apache child's side of daemon mode: forwards one request to the group's daemon
-/// processes and relays the response through Apache. No Python runs here.
+/// processes and relays the response through Apache. No Python runs here. A connection whose
+/// response ended cleanly goes back to a per-process pool for the next request.
 enum DaemonClient {
     /// Runs request in the daemon listening on socket. Returns 0 or an HTTP status: 503 when no
     /// daemon accepts within connect-timeout, 504 when it stays silent for socket-timeout,
@@ -14,21 +16,32 @@ enum DaemonClient {
         let frame = encode(req, queueStart: Int64(monotonicWallSeconds() * 1e6))
         let deadline = monotonicNow() + Double(max(1, req.connect_timeout))
         while true {
-            let fd: Int32
-            do {
-                fd = try connect(socket, deadline: deadline)
-            } catch {
-                ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Unable to connect to WSGI daemon process on '\(socket)': \(error)")
-                return 503
+            let connection: FrameConnection
+            let reused: Bool
+            if let idle = DaemonConnectionPool.shared.take(socket) {
+                connection = idle
+                reused = true
+            } else {
+                let fd: Int32
+                do {
+                    fd = try connect(socket, deadline: deadline)
+                } catch {
+                    ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Unable to connect to WSGI daemon process on '\(socket)' within connect-timeout (\(req.connect_timeout)s): \(error)")
+                    return 503
+                }
+                let timeout = Double(max(0, req.socket_timeout))
+                Sys.setTimeouts(fd, receive: timeout, send: timeout)
+                connection = FrameConnection(fd: fd)
+                reused = false
             }
-            let connection = FrameConnection(fd: fd)
-            Sys.setTimeouts(fd, seconds: Int(req.socket_timeout))
             switch relay(connection, frame, req, ops) {
-            case .done(let status):
+            case .done(let status, let reusable):
+                if reusable { DaemonConnectionPool.shared.put(socket, connection) }
                 return status
-            case .retry where monotonicNow() < deadline:
-                // The daemon closed the connection before it started on the request (it was
-                // recycling): nothing was consumed or sent, so another daemon can take it.
+            case .retry where reused || monotonicNow() < deadline:
+                // The daemon process closed the connection without reading the request (it
+                // is stopping, or it died while the connection was idle): nothing ran, so
+                // another process can take it.
                 continue
             case .retry:
                 ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): WSGI daemon process on '\(socket)' closed the connection without answering")
@@ -37,12 +50,15 @@ enum DaemonClient {
         }
     }
 
-    private enum Outcome { case done(Int32), retry }
+    private enum Outcome { case done(Int32, reusable: Bool), retry }
 
+    /// Connects to the group's socket; a full backlog (EAGAIN after SO_SNDTIMEO), a missing
+    /// socket or a refused connection are retried until the deadline.
     private static func connect(_ path: String, deadline: Double) throws(SystemError) -> Int32 {
         while true {
             let fd = try Sys.socketUnix()
             do {
+                Sys.setTimeouts(fd, receive: 0, send: max(0.01, deadline - monotonicNow()))
                 try Sys.connect(fd, path: path)
                 return fd
             } catch {
@@ -90,25 +106,30 @@ enum DaemonClient {
                     for _ in 0..<count {
                         names.append(try p.cString())
                         values.append(try p.cString())
+                        // header-buffer-size: each header (name, ": ", value) must fit.
+                        if req.header_buffer_size > 0 && names[names.count - 1].count + values[values.count - 1].count > Int(req.header_buffer_size) {
+                            ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Response header '\(String(decoding: names[names.count - 1].dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self))' from the WSGI daemon process is larger than header-buffer-size (\(req.header_buffer_size) bytes)")
+                            return .done(500, reusable: false)
+                        }
                     }
                     let rc = withHeaders(names, values) { kvs in
                         line.withUnsafeBufferPointer { ops.table.set_response?(req.handle, status, $0.baseAddress, kvs.baseAddress, kvs.count) ?? -1 }
                     }
-                    if rc != 0 { return .done(500) }
+                    if rc != 0 { return .done(500, reusable: false) }
                     headersSent = true
                 case .write:
                     let rc = payload.withUnsafeBufferPointer { b in
                         b.withMemoryRebound(to: CChar.self) { ops.table.write_body?(req.handle, $0.baseAddress, $0.count, 0) ?? -1 }
                     }
-                    if rc != 0 { return .done(0) }  // client gone: closing the socket tells the daemon
+                    if rc != 0 { return .done(0, reusable: false) }  // client gone: closing the socket tells the daemon
                 case .flush:
-                    if (ops.table.write_body?(req.handle, nil, 0, 1) ?? -1) != 0 { return .done(0) }
+                    if (ops.table.write_body?(req.handle, nil, 0, 1) ?? -1) != 0 { return .done(0, reusable: false) }
                 case .sendFile:
                     let offset = try p.i64(), length = try p.i64(), sendfile = try p.u8()
                     guard let fd = connection.takeDescriptor() else { throw SystemError(call: "protocol", errno: EPROTO) }
                     let rc = ops.table.send_file?(req.handle, fd, offset, length, Int32(sendfile)) ?? -1
                     close(fd)
-                    if rc != 0 { return .done(0) }
+                    if rc != 0 { return .done(0, reusable: false) }
                 case .log:
                     let level = try p.u32()
                     let message = try p.cString()
@@ -116,19 +137,22 @@ enum DaemonClient {
                 case .abort:
                     ops.table.abort_connection?(req.handle)
                 case .end:
-                    return .done(try p.i32())
+                    return .done(try p.i32(), reusable: connection.isReusable)
                 case .request, .data, .readError:
                     throw SystemError(call: "protocol", errno: EPROTO)
                 }
             }
-            if !started { return .retry }
-            return daemonFailed(req, ops, headersSent, "the daemon process closed the connection mid-response")
+            // A clean end of stream before any frame: the daemon read the request, then died.
+            return daemonFailed(req, ops, headersSent, "the daemon process closed the connection "
+                                + (started ? "mid-response" : "before answering"))
         } catch let error as SystemError {
+            // EPIPE: it had closed before the request went out; ECONNRESET: it closed with the
+            // request unread (a unix socket reports that only then). Either way nothing ran.
             if !started && (error.errno == EPIPE || error.errno == ECONNRESET) { return .retry }
             if error.errno == EAGAIN || error.errno == EWOULDBLOCK {
-                if headersSent { ops.table.abort_connection?(req.handle); return .done(0) }
+                if headersSent { ops.table.abort_connection?(req.handle); return .done(0, reusable: false) }
                 ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Timeout when reading response from WSGI daemon process (socket-timeout \(req.socket_timeout)s)")
-                return .done(504)
+                return .done(504, reusable: false)
             }
             return daemonFailed(req, ops, headersSent, "\(error)")
         } catch {
@@ -140,9 +164,9 @@ enum DaemonClient {
         ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Truncated or missing response from WSGI daemon process: \(why)")
         if headersSent {
             ops.table.abort_connection?(req.handle)
-            return .done(0)
+            return .done(0, reusable: false)
         }
-        return .done(502)
+        return .done(502, reusable: false)
     }
 
     private static func withHeaders<R>(_ names: [[CChar]], _ values: [[CChar]], _ body: (UnsafeBufferPointer<swiftwsgi_kv_t>) -> R) -> R {
@@ -193,4 +217,20 @@ func monotonicNow() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// The idle daemon connections of this Apache child, per group socket. Most recently used
+/// first: it is the likeliest to be alive, and the pool never holds more than the child's peak
+/// of concurrent daemon requests.
+final class DaemonConnectionPool: Sendable {
+    static let shared = DaemonConnectionPool()
+    private let idle = Mutex<[String: [FrameConnection]]>([:])
+
+    func take(_ socket: String) -> FrameConnection? {
+        idle.withLock { $0[socket]?.popLast() }
+    }
+
+    func put(_ socket: String, _ connection: FrameConnection) {
+        idle.withLock { $0[socket, default: []].append(connection) }
+    }
 }

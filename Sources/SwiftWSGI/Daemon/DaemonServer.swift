@@ -5,10 +5,17 @@ import PythonHost
 import Synchronization
 
 /// A daemon process of a WSGIDaemonProcess group: Python initialised after fork, `threads`
-/// threads taking connections from the group's shared socket, each running one request at a
-/// time through the same WSGI host as embedded mode, with Apache's operations replaced by
-/// frames to the Apache child (`DaemonOps`). It stops on SIGTERM (finishing running requests
-/// within graceful-timeout) or after maximum-requests, and the Apache parent starts another.
+/// threads serving requests through the same WSGI host as embedded mode, with Apache's
+/// operations replaced by frames to the Apache child (`DaemonOps`).
+///
+/// Apache children keep their connection between requests. The process's epoll instance
+/// watches the group's shared listening socket and every idle connection, each one-shot: the
+/// free worker that gets an event accepts or claims that connection, serves one request,
+/// then re-arms it. Only free workers wait, so a request never waits behind an idle
+/// connection. It stops on SIGTERM (finishing running requests within shutdown-timeout), on
+/// SIGUSR1 (within eviction-timeout), or on a recycle (maximum-requests, restart-interval,
+/// inactivity-timeout, a changed script: within graceful-timeout); the Apache parent starts
+/// another. Idle connections are closed as it begins to stop, so the children go elsewhere.
 final class DaemonServer: @unchecked Sendable {
     let name: String
     let listenFD: Int32
@@ -23,6 +30,10 @@ final class DaemonServer: @unchecked Sendable {
     let queueTimeout: Double
     let shutdownTimeout: Double
     let startupTimeout: Int
+    let evictionTimeout: Double
+    let deadlockTimeout: Double
+    let sendBufferSize: Int32
+    let receiveBufferSize: Int32
     let responseBufferSize: Int
     let processConfig: ProcessConfig
     /// Whether Apache asked the process to stop (SIGTERM), as opposed to a recycle.
@@ -43,9 +54,23 @@ final class DaemonServer: @unchecked Sendable {
     private let parent = getppid()
     private var mainThread: pthread_t?
     private let stopping = Atomic<Bool>(false)
+    /// SIGUSR1 asked for the restart (eviction-timeout applies).
+    private let evicted = Atomic<Bool>(false)
+    /// deadlock-timeout: when a probe thread last got the GIL (monotonic milliseconds), and
+    /// whether the GIL then stayed held too long. The probe takes `probing` around each
+    /// attempt; shutdown takes it for good first (a probe during finalisation would crash).
+    private let lastGIL = Atomic<Int64>(0)
+    private let deadlocked = Atomic<Bool>(false)
+    private let probing = Mutex<Bool>(true)
     private let active = Atomic<Int>(0)
     private let served = Atomic<Int>(0)
     private var runtime: PythonRuntime?
+    private var epoll: Int32 = -1
+    private var wakeFD: Int32 = -1
+    private let connections = Connections()
+    /// epoll tokens: the listening socket, the stop eventfd, then one per connection.
+    private static let listenToken: UInt64 = 0
+    private static let wakeToken: UInt64 = 1
 
     init(_ c: swiftwsgi_daemon_config_t) {
         name = c.name.map { String(cString: $0) } ?? ""
@@ -61,6 +86,10 @@ final class DaemonServer: @unchecked Sendable {
         queueTimeout = Double(c.queue_timeout)
         shutdownTimeout = Double(c.shutdown_timeout)
         startupTimeout = Int(c.startup_timeout)
+        evictionTimeout = Double(c.eviction_timeout)
+        deadlockTimeout = Double(c.deadlock_timeout)
+        sendBufferSize = c.send_buffer_size
+        receiveBufferSize = c.receive_buffer_size
         responseBufferSize = c.response_buffer_size > 0 ? Int(c.response_buffer_size) : 65536
         processConfig = ProcessConfig(c.process)
         slots = (0..<max(1, Int(c.threads))).map { _ in Slot() }
@@ -84,15 +113,32 @@ final class DaemonServer: @unchecked Sendable {
             return 1
         }
         runtime?.scriptChanged = { [weak self] in self?.requestRestart("a WSGI script changed") }
+        do {
+            epoll = try Sys.epollCreate()
+            wakeFD = try Sys.eventFD()
+            // Several processes wait on the socket: the ones that lose a race get EAGAIN.
+            try Sys.setNonBlocking(listenFD)
+            try Sys.epollWatch(epoll, listenFD, token: Self.listenToken, add: true, oneShot: true)
+            try Sys.epollWatch(epoll, wakeFD, token: Self.wakeToken, add: true, oneShot: false)
+        } catch {
+            DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(error)")
+            return 1
+        }
+        raiseDescriptorLimit()
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): daemon process ready with \(threads) threads")
         touch()
         for slot in 0..<threads { startWorker(slot) }
+        startGILProbe()
 
         var timeout = timespec(tv_sec: 1, tv_nsec: 0)
         while !stopping.load(ordering: .acquiring) {
             let s = sigtimedwait(&signals, nil, &timeout)
             // SIGUSR2 only wakes this loop (a worker reached maximum-requests).
-            if s > 0 && s != SIGUSR2 {
+            if s == SIGUSR1 {
+                evicted.store(true, ordering: .releasing)
+                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): evicted (SIGUSR1), restarting")
+                stopping.store(true, ordering: .releasing)
+            } else if s > 0 && s != SIGUSR2 {
                 terminated.store(true, ordering: .releasing)
                 stopping.store(true, ordering: .releasing)
             }
@@ -101,13 +147,25 @@ final class DaemonServer: @unchecked Sendable {
                 stopping.store(true, ordering: .releasing)
             }
         }
+        // Idle workers leave; idle connections are closed, so a request an Apache child sent
+        // on one fails with ECONNRESET, unread, and the child sends it to another process.
+        Sys.signal(eventFD: wakeFD)
+        connections.closeIdle()
         // Finish what is running, then tear Python down — unless a request is still running
         // (a wedged thread may hold the GIL): then the process simply exits.
         // Requests ended by request-timeout are not waited for.
-        let grace = terminated.load(ordering: .acquiring) ? shutdownTimeout : Double(gracefulTimeout)
+        let grace = terminated.load(ordering: .acquiring) ? shutdownTimeout
+            : evicted.load(ordering: .acquiring) && evictionTimeout > 0 ? evictionTimeout : Double(gracefulTimeout)
+        // A wedged GIL will not be given back: nothing to wait for, nothing to finalise.
+        if deadlocked.load(ordering: .acquiring) { return 0 }
         let deadline = monotonicNow() + grace
         while busySlots() > 0 && monotonicNow() < deadline { usleep(20_000) }
-        if active.load(ordering: .acquiring) == 0 { runtime?.shutdown() }
+        if active.load(ordering: .acquiring) == 0 {
+            probing.withLock { running in
+                running = false
+                runtime?.shutdown()
+            }
+        }
         return 0
     }
 
@@ -117,6 +175,35 @@ final class DaemonServer: @unchecked Sendable {
         if stopping.exchange(true, ordering: .acquiringAndReleasing) { return }
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(reason), restarting")
         if let mainThread { pthread_kill(mainThread, SIGUSR2) }
+    }
+
+    /// Lets the process keep one descriptor per Apache-child connection: the soft limit goes
+    /// up to the hard one.
+    private func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = min(limit.rlim_max, 65536)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    /// deadlock-timeout: a thread takes the GIL once a second; the main thread's housekeeping
+    /// restarts the process when it has not managed to for deadlock-timeout seconds (a C
+    /// extension blocking without releasing the GIL stops every thread of the process).
+    private func startGILProbe() {
+        guard deadlockTimeout > 0, let runtime else { return }
+        lastGIL.store(Int64(monotonicNow() * 1000), ordering: .releasing)
+        spawnThread { [self] in
+            while true {
+                let probed = probing.withLock { running -> Bool in
+                    guard running else { return false }
+                    runtime.probeGIL()
+                    return true
+                }
+                guard probed else { return }
+                lastGIL.store(Int64(monotonicNow() * 1000), ordering: .releasing)
+                usleep(1_000_000)
+            }
+        }
     }
 
     private func busySlots() -> Int {
@@ -132,6 +219,10 @@ final class DaemonServer: @unchecked Sendable {
         let now = monotonicNow()
         if getppid() != parent { return "the Apache parent process has gone" }
         if restartInterval > 0 && now - started >= restartInterval { return "restart-interval reached" }
+        if deadlockTimeout > 0 && now - Double(lastGIL.load(ordering: .acquiring)) / 1000 >= deadlockTimeout {
+            deadlocked.store(true, ordering: .releasing)
+            return "Python GIL held for more than deadlock-timeout (\(Int(deadlockTimeout))s): deadlock"
+        }
         if inactivityTimeout > 0 && active.load(ordering: .acquiring) == 0
             && now - Double(lastActivity.load(ordering: .acquiring)) / 1000 >= inactivityTimeout {
             return "inactivity-timeout reached"
@@ -152,63 +243,84 @@ final class DaemonServer: @unchecked Sendable {
     }
 
     private func startWorker(_ slot: Int) {
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        if stackSize > 0 { pthread_attr_setstacksize(&attributes, stackSize) }
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(Worker(server: self, slot: slot)).toOpaque()
-        pthread_create(&thread, &attributes, { raw in
-            let worker = Unmanaged<Worker>.fromOpaque(raw!).takeRetainedValue()
-            worker.server.acceptLoop(slot: worker.slot)
-            return nil
-        }, box)
-        pthread_detach(thread)
-        pthread_attr_destroy(&attributes)
+        spawnThread(stackSize: stackSize) { [self] in workerLoop(slot: slot) }
     }
 
-    private final class Worker {
-        let server: DaemonServer
-        let slot: Int
-        init(server: DaemonServer, slot: Int) { self.server = server; self.slot = slot }
-    }
-
-    /// Each worker blocks in accept(): the kernel wakes one waiter per connection, so idle
-    /// threads cost nothing (no thundering herd across threads and processes). A worker that
-    /// takes a connection after the process began to stop closes it unanswered; the Apache
-    /// child then retries on another daemon.
-    private func acceptLoop(slot: Int) {
+    /// A free worker waits for one event: a new connection on the listening socket (accepted,
+    /// the socket re-armed at once for the next free worker) or a request on an idle
+    /// connection (claimed). It serves one request, then hands the connection back.
+    private func workerLoop(slot: Int) {
         while !stopping.load(ordering: .acquiring) {
-            guard let fd = try? Sys.accept(listenFD) else {
+            let token: UInt64
+            do {
+                guard let t = try Sys.epollWaitOne(epoll, timeoutMilliseconds: -1) else { continue }
+                token = t
+            } catch {
                 usleep(10_000)
                 continue
             }
-            let connection = FrameConnection(fd: fd, outputLimit: responseBufferSize)
-            let admitted: Bool = slots[slot].running.withLock { running in
-                running = Running(connection: connection, started: monotonicNow())
-                if stopping.load(ordering: .acquiring) {
-                    running = nil
-                    return false
-                }
-                return true
+            let connection: FrameConnection
+            let id: UInt64
+            switch token {
+            case Self.wakeToken:
+                continue
+            case Self.listenToken:
+                let fd = try? Sys.accept(listenFD)  // nil: another process took it
+                try? Sys.epollWatch(epoll, listenFD, token: Self.listenToken, add: false, oneShot: true)
+                guard let fd else { continue }
+                guard let newID = connections.register() else { close(fd); continue }
+                Sys.setTimeouts(fd, seconds: socketTimeout)
+                Sys.setBufferSizes(fd, send: sendBufferSize, receive: receiveBufferSize)
+                connection = FrameConnection(fd: fd, outputLimit: responseBufferSize)
+                id = newID
+            default:
+                guard let claimed = connections.claim(token) else { continue }
+                connection = claimed
+                id = token
             }
-            guard admitted else { return }
-            active.add(1, ordering: .acquiringAndReleasing)
-            Sys.setTimeouts(fd, seconds: socketTimeout)
-            serve(connection)
-            slots[slot].running.withLock { $0 = nil }
-            touch()
-            active.subtract(1, ordering: .acquiringAndReleasing)
-            let count = served.add(1, ordering: .acquiringAndReleasing).newValue
-            if maximumRequests > 0 && count >= maximumRequests {
-                requestRestart("maximum requests reached")
+            // A process that began to stop closes the connection unread (dropping it): the
+            // Apache child sees ECONNRESET and retries elsewhere.
+            guard serveOne(connection, slot: slot) else { continue }
+            connections.release(id, connection) { () throws(SystemError) in
+                try Sys.epollWatch(epoll, connection.fd, token: id, add: !connection.watched, oneShot: true)
+                connection.watched = true
             }
         }
     }
 
-    private func serve(_ connection: FrameConnection) {
-        guard let runtime, let frame = try? connection.readFrame(), frame.0 == .request,
-              let request = try? DaemonRequest(connection: connection, payload: frame.1)
-        else { return }
+    /// Serves the request waiting on connection; returns whether the connection can carry
+    /// another one.
+    private func serveOne(_ connection: FrameConnection, slot: Int) -> Bool {
+        // Marked busy before the stop check: the main thread, once it set `stopping`, either
+        // sees this slot busy and waits, or this thread sees `stopping` and leaves.
+        let admitted: Bool = slots[slot].running.withLock { running in
+            running = Running(connection: connection, started: monotonicNow())
+            if stopping.load(ordering: .acquiring) {
+                running = nil
+                return false
+            }
+            return true
+        }
+        guard admitted else { return false }
+        active.add(1, ordering: .acquiringAndReleasing)
+        let reusable = serve(connection)
+        slots[slot].running.withLock { $0 = nil }
+        touch()
+        active.subtract(1, ordering: .acquiringAndReleasing)
+        if reusable == nil { return false }  // the Apache child closed an idle connection
+        let count = served.add(1, ordering: .acquiringAndReleasing).newValue
+        if maximumRequests > 0 && count >= maximumRequests {
+            requestRestart("maximum requests reached")
+        }
+        return reusable == true
+    }
+
+    /// Runs one request: nil when none came (the peer closed), else whether the connection is
+    /// still in a state to carry the next one.
+    private func serve(_ connection: FrameConnection) -> Bool? {
+        guard let runtime, let frame = try? connection.readFrame() else { return nil }
+        guard frame.0 == .request, let request = try? DaemonRequest(connection: connection, payload: frame.1)
+        else { return false }
         let waited = monotonicWallSeconds() - Double(request.queueStart) / 1e6
         let status: Int32
         if queueTimeout > 0 && request.queueStart > 0 && waited >= queueTimeout {
@@ -219,47 +331,106 @@ final class DaemonServer: @unchecked Sendable {
         }
         var b = FrameBuilder()
         b.i32(status)
-        try? connection.queue(.end, b.bytes)
-        try? connection.flush()
+        do {
+            try connection.queue(.end, b.bytes)
+            try connection.flush()
+        } catch {
+            return false
+        }
+        return !request.failed && connection.isReusable
     }
+}
+
+/// The connections of a daemon process. An idle one sits here, watched by epoll; the worker
+/// that gets its event claims it (takes it out), so no two threads ever read one connection,
+/// and hands it back after the request. Re-arming happens under the lock, so the main thread
+/// closing the idle ones at stop can never leave a stale registration on a reused descriptor.
+private final class Connections: Sendable {
+    private struct State {
+        var next: UInt64 = 2
+        var idle: [UInt64: FrameConnection] = [:]
+        var closed = false
+    }
+    private let state = Mutex(State())
+
+    /// A token for a new connection, or nil once the process stops.
+    func register() -> UInt64? {
+        state.withLock { s in
+            if s.closed { return nil }
+            defer { s.next += 1 }
+            return s.next
+        }
+    }
+
+    func claim(_ token: UInt64) -> FrameConnection? {
+        state.withLock { $0.idle.removeValue(forKey: token) }
+    }
+
+    /// Makes the connection idle again and re-arms it; dropped (closed) when the process is
+    /// stopping or re-arming fails.
+    func release(_ token: UInt64, _ connection: FrameConnection, rearm: () throws(SystemError) -> Void) {
+        state.withLock { s in
+            guard !s.closed else { return }
+            do {
+                try rearm()
+                s.idle[token] = connection
+            } catch {}
+        }
+    }
+
+    /// Closes every idle connection and refuses new ones.
+    func closeIdle() {
+        let dropped = state.withLock { s in
+            s.closed = true
+            defer { s.idle.removeAll() }
+            return Array(s.idle.values)
+        }
+        _ = dropped  // closed as the last reference goes
+    }
+}
+
+/// Starts a detached thread (stackSize 0: the default size).
+func spawnThread(stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) {
+    final class Box {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    if stackSize > 0 { pthread_attr_setstacksize(&attributes, stackSize) }
+    var thread = pthread_t()
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    if pthread_create(&thread, &attributes, { raw in
+        Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, box) == 0 {
+        pthread_detach(thread)
+    } else {
+        Unmanaged<Box>.fromOpaque(box).release()
+    }
+    pthread_attr_destroy(&attributes)
 }
 
 /// startup-timeout: a process whose Python start-up and preloaded scripts take longer exits,
 /// and the Apache parent starts another (a wedged import must not hold the group forever).
-final class StartupWatchdog: @unchecked Sendable {
+final class StartupWatchdog: Sendable {
     private let finished = Atomic<Bool>(false)
 
     init(seconds: Int, name: String) {
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(Box(watchdog: self, seconds: seconds, name: name)).toOpaque()
-        pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            let deadline = monotonicNow() + Double(box.seconds)
+        spawnThread { [self] in
+            let deadline = monotonicNow() + Double(seconds)
             while monotonicNow() < deadline {
-                if box.watchdog.finished.load(ordering: .acquiring) { return nil }
+                if finished.load(ordering: .acquiring) { return }
                 usleep(50_000)
             }
-            if !box.watchdog.finished.load(ordering: .acquiring) {
-                DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(box.name)'): start-up took longer than startup-timeout (\(box.seconds)s); restarting")
+            if !finished.load(ordering: .acquiring) {
+                DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): start-up took longer than startup-timeout (\(seconds)s); restarting")
                 _exit(1)
             }
-            return nil
-        }, box)
-        pthread_detach(thread)
+        }
     }
 
     func done() { finished.store(true, ordering: .releasing) }
-
-    private final class Box {
-        let watchdog: StartupWatchdog
-        let seconds: Int
-        let name: String
-        init(watchdog: StartupWatchdog, seconds: Int, name: String) {
-            self.watchdog = watchdog
-            self.seconds = seconds
-            self.name = name
-        }
-    }
 }
 
 /// One request inside a daemon: the decoded frame (kept alive while the WSGI host runs) and

@@ -47,13 +47,62 @@ enum Sys {
         try check("accept") { csys_accept_cloexec(fd) }
     }
 
+    static func setNonBlocking(_ fd: Int32) throws(SystemError) {
+        let flags = try check("fcntl") { fcntl(fd, F_GETFL) }
+        try check("fcntl") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
+    }
+
+    static func epollCreate() throws(SystemError) -> Int32 {
+        try check("epoll_create1") { csys_epoll_create() }
+    }
+
+    /// Adds fd to epfd (add) or re-arms it, for input, tagged with token.
+    static func epollWatch(_ epfd: Int32, _ fd: Int32, token: UInt64, add: Bool, oneShot: Bool) throws(SystemError) {
+        try check("epoll_ctl") { csys_epoll_watch(epfd, fd, token, add ? 1 : 0, oneShot ? 1 : 0) }
+    }
+
+    /// The token of the next ready descriptor, or nil after timeoutMilliseconds (-1: none).
+    static func epollWaitOne(_ epfd: Int32, timeoutMilliseconds: Int32) throws(SystemError) -> UInt64? {
+        var token: UInt64 = 0
+        let n = try check("epoll_wait") { csys_epoll_wait_one(epfd, &token, timeoutMilliseconds) }
+        return n == 1 ? token : nil
+    }
+
+    static func eventFD() throws(SystemError) -> Int32 {
+        try check("eventfd") { csys_eventfd() }
+    }
+
+    /// Makes every epoll waiter on an eventfd ready for good (it is never read).
+    static func signal(eventFD fd: Int32) {
+        var one: UInt64 = 1
+        _ = Glibc.write(fd, &one, 8)
+    }
+
     /// Sets SO_RCVTIMEO and SO_SNDTIMEO (seconds; 0 = none).
     static func setTimeouts(_ fd: Int32, seconds: Int) {
         guard seconds > 0 else { return }
-        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        setTimeouts(fd, receive: Double(seconds), send: Double(seconds))
+    }
+
+    /// Sets SO_RCVTIMEO and SO_SNDTIMEO in seconds (0 = none). A blocking connect() to a unix
+    /// socket whose backlog is full waits for SO_SNDTIMEO, then fails with EAGAIN.
+    static func setTimeouts(_ fd: Int32, receive: Double, send: Double) {
+        func tv(_ s: Double) -> timeval {
+            let whole = Int(s)
+            return timeval(tv_sec: whole, tv_usec: Int((s - Double(whole)) * 1e6))
+        }
         let size = socklen_t(MemoryLayout<timeval>.size)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, size)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, size)
+        var r = tv(receive), w = tv(send)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &r, size)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &w, size)
+    }
+
+    /// Sets SO_SNDBUF and SO_RCVBUF (0: leave the system's size).
+    static func setBufferSizes(_ fd: Int32, send: Int32, receive: Int32) {
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        var s = send, r = receive
+        if s > 0 { setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s, size) }
+        if r > 0 { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r, size) }
     }
 
     /// Writes all bytes, optionally passing one descriptor with the first byte (SCM_RIGHTS).

@@ -1,8 +1,8 @@
 import Glibc
 import Synchronization
 
-/// The protocol between an Apache child and a daemon process, over one unix-socket connection
-/// per request. Every frame is a type byte, a little-endian UInt32 payload length, then the
+/// The protocol between an Apache child and a daemon process, over a unix-socket connection
+/// that the child keeps for its next request once a response has ended. Every frame is a type byte, a little-endian UInt32 payload length, then the
 /// payload. The child sends one `request` frame; from then on the daemon drives: it asks for
 /// body bytes (`read`, answered by `data` or `readError`) and sends the response as `headers`,
 /// `write`, `flush`, `sendFile` (the descriptor rides along as SCM_RIGHTS), `log` and `abort`
@@ -78,9 +78,12 @@ struct FrameParser {
 }
 
 /// One end of a connection: buffered frame output and buffered frame input (with any
-/// descriptors passed alongside).
-final class FrameConnection {
+/// descriptors passed alongside). One thread owns it at a time (it moves between a pool and
+/// the thread serving a request); only `terminate` is called from another thread.
+final class FrameConnection: @unchecked Sendable {
     let fd: Int32
+    /// Whether the daemon's epoll instance watches it yet (daemon side).
+    var watched = false
     private var output: [UInt8] = []
     private let input = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
     private var start = 0
@@ -155,6 +158,13 @@ final class FrameConnection {
             shutdown(fd, Int32(SHUT_RDWR))
         }
     }
+
+    /// Whether another thread ended the request (request-timeout): the connection is not reused.
+    var isTerminated: Bool { sending.withLock { $0 } }
+
+    /// Whether it can carry another request: nothing unread, no descriptor left over, not
+    /// terminated.
+    var isReusable: Bool { start == end && descriptors.isEmpty && !isTerminated }
 
     /// Sends the queue then a frame carrying a descriptor.
     func send(_ type: FrameType, _ payload: [UInt8], passing descriptor: Int32) throws(SystemError) {
