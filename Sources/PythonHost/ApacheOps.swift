@@ -3,11 +3,19 @@
 import Glibc
 
 /// The Apache operations the shim registered (see swiftwsgi_abi.h). Each call can block, so
-/// callers holding the GIL release it around them.
+/// callers holding the GIL release it around them — except a body write that `buffersWrite`
+/// says will only be buffered.
 public struct ApacheOps: @unchecked Sendable {
     public let table: swiftwsgi_ops_t
+    /// Whether write_body(request, length, flush) will only copy into a buffer, without any
+    /// I/O: then the GIL is kept (releasing and taking it back costs more, under contention a
+    /// wake-up). nil: every write may block.
+    public let buffersWrite: (@Sendable (swiftwsgi_request_handle_t?, Int, Bool) -> Bool)?
 
-    public init(_ table: swiftwsgi_ops_t) { self.table = table }
+    public init(_ table: swiftwsgi_ops_t, buffersWrite: (@Sendable (swiftwsgi_request_handle_t?, Int, Bool) -> Bool)? = nil) {
+        self.table = table
+        self.buffersWrite = buffersWrite
+    }
 
     /// Logs message line by line (Apache escapes newlines inside one entry). Without the GIL.
     public func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ message: String) {

@@ -13,7 +13,7 @@ public final class PythonRuntime: @unchecked Sendable {
     let apache: ApacheOps
     /// Called when a loaded script changed on disk (daemon processes restart themselves).
     nonisolated(unsafe) public var scriptChanged: (() -> Void)?
-    private let interpreters = Mutex<[String: Interpreter]>([:])
+    private let interpreters = PlainLock<[String: Interpreter]>([:])
     private let main: Interpreter
     private let mainThreadState: UnsafeMutablePointer<PyThreadState>
 
@@ -196,7 +196,7 @@ public final class PythonRuntime: @unchecked Sendable {
     }
 
     /// How long, in seconds, application threads get to finish at child exit.
-    static let shutdownGracePeriod = 2.0
+    static let shutdownGracePeriod = 1.5
 
     private static func hasOtherThreads(_ interp: OpaquePointer, than keep: UnsafeMutablePointer<PyThreadState>) -> Bool {
         var ts = PyInterpreterState_ThreadHead(interp)

@@ -205,7 +205,10 @@ final class RequestContext {
         }
         if n == 0 && !flush { return true }
         guard let write = ops.table.write_body else { return false }
-        let rc = withoutGIL { write(handle, data.assumingMemoryBound(to: CChar.self), n, flush ? 1 : 0) }
+        let bytes = data.assumingMemoryBound(to: CChar.self)
+        let rc = ops.buffersWrite?(handle, n, flush) == true
+            ? write(handle, bytes, n, 0)
+            : withoutGIL { write(handle, bytes, n, flush ? 1 : 0) }
         if rc != 0 { clientGone = true }
         return rc == 0
     }

@@ -41,9 +41,8 @@ extension PythonRuntime {
     private func run(_ req: swiftwsgi_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
                      _ interpreter: Interpreter, _ context: RequestContext) -> Int32 {
         let script = String(cString: req.script_filename)
-        let pid = getpid()
         guard let module = interpreter.script(path: script, mtime: req.script_mtime, reloading: req.script_reloading != 0,
-                                              log: { message in self.apache.log(req.handle, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(pid)): \(message)") })
+                                              log: { message in self.apache.log(req.handle, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): \(message)") })
         else {
             apache.logException(req.handle, interpreter: interpreter,
                                 intro: "Failed to exec Python script file '\(script)'.")
@@ -54,7 +53,7 @@ extension PythonRuntime {
             PyErr_Clear()
             withoutGIL {
                 apache.log(req.handle, SWIFTWSGI_LOG_ERR,
-                           "mod_swiftwsgi (pid=\(pid)): Target WSGI script '\(script)' does not contain WSGI application '\(callableName)'.")
+                           "mod_swiftwsgi (pid=\(getpid())): Target WSGI script '\(script)' does not contain WSGI application '\(callableName)'.")
             }
             return 500
         }

@@ -510,3 +510,44 @@ def test_header_buffer_size_limits_a_response_header(server):
     assert server.get('/header?8000').status == 200
     assert server.get('/header?9000').status == 500
     assert server.get('/header?10').status == 200
+
+
+def test_a_busy_process_sends_requests_on_its_idle_connections_elsewhere():
+    # One Apache child, so one pool of daemon connections, spread over both processes of a
+    # group with one thread each. While a slow request occupies one process, requests the
+    # child sends on its other connections to that process must not wait for it: the busy
+    # process closes them unread and the child connects again, reaching the free process.
+    apache = Apache('''
+WSGIDaemonProcess shed processes=2 threads=1 display-name=%{GROUP}
+WSGIScriptAlias /slow {apps}/slow.wsgi process-group=shed application-group=%{GLOBAL}
+''', APPS, mpm_settings='StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMaxRequestWorkers 16\n'
+                         'MinSpareThreads 1\nMaxSpareThreads 16')
+    try:
+        apache.start()
+
+        def run(path, n):
+            results = []
+
+            def one():
+                started = time.time()
+                status = apache.get(path, timeout=30).status
+                results.append((status, time.time() - started))
+            threads = [threading.Thread(target=one) for _ in range(n)]
+            for t in threads:
+                t.start()
+            return threads, results
+
+        threads, _ = run('/slow?0.3', 8)  # fills the pool with connections to both processes
+        for t in threads:
+            t.join(30)
+        slow, slow_results = run('/slow?3', 1)
+        time.sleep(0.3)
+        fast, fast_results = run('/slow?0', 6)
+        for t in fast + slow:
+            t.join(30)
+        assert [s for s, _ in fast_results] == [200] * 6
+        assert max(d for _, d in fast_results) < 1.5, fast_results
+        assert slow_results[0][0] == 200
+        assert apache.unexpected_lines(0) == []
+    finally:
+        apache.cleanup()

@@ -13,7 +13,7 @@ enum DaemonClient {
     /// aborted instead).
     static func proxy(_ request: UnsafePointer<swiftwsgi_request_t>, socket: String, ops: ApacheOps) -> Int32 {
         let req = request.pointee
-        let frame = encode(req, queueStart: Int64(monotonicWallSeconds() * 1e6))
+        let frame = DaemonRequest.encode(req, queueStart: Int64(monotonicWallSeconds() * 1e6))
         let deadline = monotonicNow() + Double(max(1, req.connect_timeout))
         while true {
             let connection: FrameConnection
@@ -100,20 +100,29 @@ enum DaemonClient {
                     try connection.flush()
                 case .headers:
                     let status = try p.i32()
-                    let line = try p.cString()
+                    let line = try p.cStringOffset()
                     let count = Int(try p.u32())
-                    var names: [[CChar]] = [], values: [[CChar]] = []
+                    guard count <= 10_000 else { throw SystemError(call: "protocol", errno: EPROTO) }
+                    var offsets: [(Int, Int)] = []
+                    offsets.reserveCapacity(count)
                     for _ in 0..<count {
-                        names.append(try p.cString())
-                        values.append(try p.cString())
+                        let name = try p.cStringOffset(), nameEnd = p.offset
+                        let value = try p.cStringOffset()
                         // header-buffer-size: each header (name, ": ", value) must fit.
-                        if req.header_buffer_size > 0 && names[names.count - 1].count + values[values.count - 1].count > Int(req.header_buffer_size) {
-                            ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Response header '\(String(decoding: names[names.count - 1].dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self))' from the WSGI daemon process is larger than header-buffer-size (\(req.header_buffer_size) bytes)")
+                        if req.header_buffer_size > 0 && p.offset - name > Int(req.header_buffer_size) {
+                            let text = String(decoding: payload[name..<(nameEnd - 1)], as: UTF8.self)
+                            ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Response header '\(text)' from the WSGI daemon process is larger than header-buffer-size (\(req.header_buffer_size) bytes)")
                             return .done(500, reusable: false)
                         }
+                        offsets.append((name, value))
                     }
-                    let rc = withHeaders(names, values) { kvs in
-                        line.withUnsafeBufferPointer { ops.table.set_response?(req.handle, status, $0.baseAddress, kvs.baseAddress, kvs.count) ?? -1 }
+                    // The strings are NUL-terminated in the payload: Apache gets pointers into it.
+                    let rc = payload.withUnsafeBufferPointer { bytes in
+                        let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+                        let kvs = offsets.map { swiftwsgi_kv_t(name: base + $0.0, value: base + $0.1) }
+                        return kvs.withUnsafeBufferPointer {
+                            ops.table.set_response?(req.handle, status, base + line, $0.baseAddress, $0.count) ?? -1
+                        }
                     }
                     if rc != 0 { return .done(500, reusable: false) }
                     headersSent = true
@@ -169,48 +178,7 @@ enum DaemonClient {
         return .done(502, reusable: false)
     }
 
-    private static func withHeaders<R>(_ names: [[CChar]], _ values: [[CChar]], _ body: (UnsafeBufferPointer<swiftwsgi_kv_t>) -> R) -> R {
-        let copies = zip(names, values).map { name, value in
-            (name.withUnsafeBufferPointer { strdup($0.baseAddress!) }, value.withUnsafeBufferPointer { strdup($0.baseAddress!) })
-        }
-        defer { for (n, v) in copies { free(n); free(v) } }
-        let kvs = copies.map { swiftwsgi_kv_t(name: UnsafePointer($0.0), value: UnsafePointer($0.1)) }
-        return kvs.withUnsafeBufferPointer(body)
-    }
 
-    /// The request frame: metadata pairs (DaemonRequest.metaKeys), then the environ pairs.
-    static func encode(_ req: swiftwsgi_request_t, queueStart: Int64) -> [UInt8] {
-        var b = FrameBuilder()
-        b.bytes.reserveCapacity(4096)
-        b.u32(UInt32(DaemonRequest.metaKeys.count))
-        b.u32(UInt32(req.environ_count))
-        func pair(_ key: String, _ value: UnsafePointer<CChar>?, _ fallback: String) {
-            b.string(key)
-            if let value { b.string(value) } else { b.string(fallback) }
-        }
-        func pair(_ key: String, _ value: Int64) {
-            b.string(key)
-            b.string(String(value))
-        }
-        pair("script_filename", req.script_filename, "")
-        pair("script_mtime", req.script_mtime)
-        pair("server_hostname", req.server_hostname, "")
-        pair("server_port", Int64(req.server_port))
-        pair("application_group", req.application_group, "%{RESOURCE}")
-        pair("callable_object", req.callable_object, "application")
-        pair("process_group", req.process_group, "")
-        pair("script_reloading", Int64(req.script_reloading))
-        pair("enable_sendfile", Int64(req.enable_sendfile))
-        pair("header_only", Int64(req.header_only))
-        pair("request_handler", req.request_handler, "wsgi-script")
-        pair("error_override", Int64(req.error_override))
-        pair("queue_start", queueStart)
-        for i in 0..<req.environ_count {
-            b.string(req.environ[i].name)
-            b.string(req.environ[i].value)
-        }
-        return b.bytes
-    }
 }
 
 func monotonicNow() -> Double {
@@ -224,7 +192,7 @@ func monotonicNow() -> Double {
 /// of concurrent daemon requests.
 final class DaemonConnectionPool: Sendable {
     static let shared = DaemonConnectionPool()
-    private let idle = Mutex<[String: [FrameConnection]]>([:])
+    private let idle = PlainLock<[String: [FrameConnection]]>([:])
 
     func take(_ socket: String) -> FrameConnection? {
         idle.withLock { $0[socket]?.popLast() }

@@ -94,7 +94,11 @@ enum DaemonOps {
             guard let r = request(h) else { return }
             _ = attempt(r) { () throws(SystemError) in try r.connection.queue(.abort) }
         }
-    ))
+    ), buffersWrite: { h, length, flush in
+        // A write without flush that fits in the output buffer is a copy.
+        guard !flush, let r = request(h), !r.failed else { return false }
+        return r.connection.buffers(length)
+    })
 
     /// A line in Apache's error log format on stderr (the daemon inherits the error log).
     static func logServer(_ level: Int, _ message: String) {

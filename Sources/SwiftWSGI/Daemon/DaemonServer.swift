@@ -67,6 +67,11 @@ final class DaemonServer: @unchecked Sendable {
     private var runtime: PythonRuntime?
     private var epoll: Int32 = -1
     private var wakeFD: Int32 = -1
+    /// Written by the worker that makes every worker busy: wakes the shedder.
+    private var saturatedFD: Int32 = -1
+    /// The shedder left the listening socket disarmed while every worker was busy; the next
+    /// worker to become free re-arms it.
+    private let listenParked = Atomic<Bool>(false)
     private let connections = Connections()
     /// epoll tokens: the listening socket, the stop eventfd, then one per connection.
     private static let listenToken: UInt64 = 0
@@ -116,6 +121,7 @@ final class DaemonServer: @unchecked Sendable {
         do {
             epoll = try Sys.epollCreate()
             wakeFD = try Sys.eventFD()
+            saturatedFD = try Sys.eventFD()
             // Several processes wait on the socket: the ones that lose a race get EAGAIN.
             try Sys.setNonBlocking(listenFD)
             try Sys.epollWatch(epoll, listenFD, token: Self.listenToken, add: true, oneShot: true)
@@ -128,6 +134,7 @@ final class DaemonServer: @unchecked Sendable {
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): daemon process ready with \(threads) threads")
         touch()
         for slot in 0..<threads { startWorker(slot) }
+        spawnThread { [self] in shedderLoop() }
         startGILProbe()
 
         var timeout = timespec(tv_sec: 1, tv_nsec: 0)
@@ -150,6 +157,7 @@ final class DaemonServer: @unchecked Sendable {
         // Idle workers leave; idle connections are closed, so a request an Apache child sent
         // on one fails with ECONNRESET, unread, and the child sends it to another process.
         Sys.signal(eventFD: wakeFD)
+        Sys.signal(eventFD: saturatedFD)
         connections.closeIdle()
         // Finish what is running, then tear Python down — unless a request is still running
         // (a wedged thread may hold the GIL): then the process simply exits.
@@ -282,9 +290,52 @@ final class DaemonServer: @unchecked Sendable {
             // Apache child sees ECONNRESET and retries elsewhere.
             guard serveOne(connection, slot: slot) else { continue }
             connections.release(id, connection) { () throws(SystemError) in
-                try Sys.epollWatch(epoll, connection.fd, token: id, add: !connection.watched, oneShot: true)
+                // Before the call: once armed, another worker may own the connection.
+                let add = !connection.watched
                 connection.watched = true
+                try Sys.epollWatch(epoll, connection.fd, token: id, add: add, oneShot: true)
             }
+        }
+    }
+
+    /// While every worker is busy, requests sent on this process's idle connections would wait
+    /// for one of its threads although another process of the group may be free (mod_wsgi
+    /// connects anew for each request, so its requests go to whichever process accepts
+    /// first). The shedder then takes the events itself: a connection with a request is closed
+    /// unread (the Apache child gets ECONNRESET and connects again, through the group's shared
+    /// backlog), and the listening socket stays disarmed until a worker is free.
+    private func shedderLoop() {
+        var count: UInt64 = 0
+        while !stopping.load(ordering: .acquiring) {
+            _ = read(saturatedFD, &count, 8)  // blocks until a worker makes the process saturated
+            while !stopping.load(ordering: .acquiring) && active.load(ordering: .acquiring) >= threads {
+                guard let token = try? Sys.epollWaitOne(epoll, timeoutMilliseconds: 20) else { continue }
+                let saturated = active.load(ordering: .acquiring) >= threads
+                switch token {
+                case Self.wakeToken:
+                    continue
+                case Self.listenToken:
+                    if saturated {
+                        listenParked.store(true, ordering: .releasing)
+                        // A worker that became free meanwhile may have looked before the store.
+                        if active.load(ordering: .acquiring) < threads { unparkListener() }
+                    } else {
+                        try? Sys.epollWatch(epoll, listenFD, token: Self.listenToken, add: false, oneShot: true)
+                    }
+                default:
+                    guard let connection = connections.claim(token) else { continue }
+                    if saturated { continue }  // dropped: closed unread
+                    connections.release(token, connection) { () throws(SystemError) in
+                        try Sys.epollWatch(epoll, connection.fd, token: token, add: false, oneShot: true)
+                    }
+                }
+            }
+        }
+    }
+
+    private func unparkListener() {
+        if listenParked.exchange(false, ordering: .acquiringAndReleasing) {
+            try? Sys.epollWatch(epoll, listenFD, token: Self.listenToken, add: false, oneShot: true)
         }
     }
 
@@ -302,11 +353,14 @@ final class DaemonServer: @unchecked Sendable {
             return true
         }
         guard admitted else { return false }
-        active.add(1, ordering: .acquiringAndReleasing)
+        if active.add(1, ordering: .acquiringAndReleasing).newValue >= threads {
+            Sys.signal(eventFD: saturatedFD)
+        }
         let reusable = serve(connection)
         slots[slot].running.withLock { $0 = nil }
         touch()
         active.subtract(1, ordering: .acquiringAndReleasing)
+        unparkListener()
         if reusable == nil { return false }  // the Apache child closed an idle connection
         let count = served.add(1, ordering: .acquiringAndReleasing).newValue
         if maximumRequests > 0 && count >= maximumRequests {
@@ -343,15 +397,14 @@ final class DaemonServer: @unchecked Sendable {
 
 /// The connections of a daemon process. An idle one sits here, watched by epoll; the worker
 /// that gets its event claims it (takes it out), so no two threads ever read one connection,
-/// and hands it back after the request. Re-arming happens under the lock, so the main thread
-/// closing the idle ones at stop can never leave a stale registration on a reused descriptor.
+/// and hands it back after the request. The main thread closes the idle ones at stop.
 private final class Connections: Sendable {
     private struct State {
         var next: UInt64 = 2
         var idle: [UInt64: FrameConnection] = [:]
         var closed = false
     }
-    private let state = Mutex(State())
+    private let state = PlainLock(State())
 
     /// A token for a new connection, or nil once the process stops.
     func register() -> UInt64? {
@@ -366,15 +419,22 @@ private final class Connections: Sendable {
         state.withLock { $0.idle.removeValue(forKey: token) }
     }
 
-    /// Makes the connection idle again and re-arms it; dropped (closed) when the process is
-    /// stopping or re-arming fails.
+    /// Makes the connection idle again, then re-arms it (outside the lock: no event can come
+    /// before, so nobody claims it early); dropped (closed) when the process is stopping or
+    /// re-arming fails. The caller's reference keeps the descriptor open while it re-arms, and
+    /// once stopping no new connection is registered, so a descriptor closed by `closeIdle`
+    /// meanwhile can never be another registered connection's.
     func release(_ token: UInt64, _ connection: FrameConnection, rearm: () throws(SystemError) -> Void) {
-        state.withLock { s in
-            guard !s.closed else { return }
-            do {
-                try rearm()
-                s.idle[token] = connection
-            } catch {}
+        let kept = state.withLock { s in
+            guard !s.closed else { return false }
+            s.idle[token] = connection
+            return true
+        }
+        guard kept else { return }
+        do {
+            try rearm()
+        } catch {
+            _ = claim(token)
         }
     }
 
@@ -433,78 +493,98 @@ final class StartupWatchdog: Sendable {
     func done() { finished.store(true, ordering: .releasing) }
 }
 
-/// One request inside a daemon: the decoded frame (kept alive while the WSGI host runs) and
-/// the connection its Apache operations write to.
+/// One request inside a daemon: the request frame, decoded in place (its strings are
+/// NUL-terminated on the wire, so the environ points into the payload), and the connection
+/// its Apache operations write to.
+///
+/// The frame: UInt32 environ count; Int64 script mtime, Int64 queue start; Int32 server
+/// port, script reloading, sendfile, header only, error override; the strings script
+/// filename, server hostname, application group, callable object, process group, request
+/// handler; then the environ's (name, value) strings.
 final class DaemonRequest {
     let connection: FrameConnection
-    /// The decoded strings (NUL-terminated), kept alive while the WSGI host runs.
-    private var storage: [UnsafeMutablePointer<CChar>] = []
-    private var meta: [UnsafeMutablePointer<CChar>?] = Array(repeating: nil, count: DaemonRequest.metaKeys.count)
-    private var kvs: [swiftwsgi_kv_t] = []
+    private let payload: [UInt8]
+    private let offsets: [Int]  // the six strings, then name and value of each environ pair
+    private let scriptMTime: Int64
+    /// When the Apache child began to wait for a daemon (wall clock, microseconds).
+    let queueStart: Int64
+    private let numbers: (Int32, Int32, Int32, Int32, Int32)
     var failed = false
 
-    /// The metadata the Apache child sends before the environ, in this order.
-    static let metaKeys = ["script_filename", "script_mtime", "server_hostname", "server_port", "application_group",
-                           "callable_object", "process_group", "script_reloading", "enable_sendfile", "header_only",
-                           "request_handler", "error_override", "queue_start"]
+    static let stringCount = 6
 
     init(connection: FrameConnection, payload: [UInt8]) throws(FrameParser.Malformed) {
         self.connection = connection
         var p = FrameParser(payload)
-        let metaCount = Int(try p.u32()), environCount = Int(try p.u32())
-        guard metaCount <= 64, environCount <= 100_000 else { throw FrameParser.Malformed() }
-        kvs.reserveCapacity(environCount)
-        storage.reserveCapacity(metaCount + 2 * environCount)
-        for _ in 0..<metaCount {
-            let key = try p.cString(), value = try p.cString()
-            let name = String(decoding: key.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if let i = Self.metaKeys.firstIndex(of: name) { meta[i] = keep(value) }
+        let environCount = Int(try p.u32())
+        guard environCount <= 100_000 else { throw FrameParser.Malformed() }
+        scriptMTime = try p.i64()
+        queueStart = try p.i64()
+        numbers = (try p.i32(), try p.i32(), try p.i32(), try p.i32(), try p.i32())
+        var offsets: [Int] = []
+        offsets.reserveCapacity(Self.stringCount + 2 * environCount)
+        for _ in 0..<(Self.stringCount + 2 * environCount) {
+            offsets.append(try p.cStringOffset())
         }
-        for _ in 0..<environCount {
-            let n = keep(try p.cString()), v = keep(try p.cString())
-            kvs.append(swiftwsgi_kv_t(name: UnsafePointer(n), value: UnsafePointer(v)))
+        self.offsets = offsets
+        self.payload = p.bytes
+    }
+
+    /// The frame for a request (the Apache child's side).
+    static func encode(_ req: swiftwsgi_request_t, queueStart: Int64) -> [UInt8] {
+        var b = FrameBuilder()
+        b.bytes.reserveCapacity(4096)
+        b.u32(UInt32(req.environ_count))
+        b.i64(req.script_mtime)
+        b.i64(queueStart)
+        for n in [req.server_port, req.script_reloading, req.enable_sendfile, req.header_only, req.error_override] {
+            b.i32(n)
         }
+        func string(_ value: UnsafePointer<CChar>?, _ fallback: String) {
+            if let value { b.string(value) } else { b.string(fallback) }
+        }
+        string(req.script_filename, "")
+        string(req.server_hostname, "")
+        string(req.application_group, "%{RESOURCE}")
+        string(req.callable_object, "application")
+        string(req.process_group, "")
+        string(req.request_handler, "wsgi-script")
+        for i in 0..<req.environ_count {
+            b.string(req.environ[i].name)
+            b.string(req.environ[i].value)
+        }
+        return b.bytes
     }
-
-    private func keep(_ bytes: [CChar]) -> UnsafeMutablePointer<CChar> {
-        let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
-        p.initialize(from: bytes, count: bytes.count)
-        storage.append(p)
-        return p
-    }
-
-    deinit { storage.forEach { $0.deallocate() } }
-
-    private func string(_ key: String) -> UnsafePointer<CChar>? {
-        Self.metaKeys.firstIndex(of: key).flatMap { meta[$0] }.map { UnsafePointer($0) }
-    }
-
-    private func int(_ key: String) -> Int64 {
-        string(key).flatMap { Int64(String(cString: $0)) } ?? 0
-    }
-
-    /// When the Apache child began to wait for a daemon (wall clock, microseconds).
-    var queueStart: Int64 { int("queue_start") }
 
     func withRequest<R>(_ body: (UnsafePointer<swiftwsgi_request_t>) -> R) -> R {
-        kvs.withUnsafeBufferPointer { env in
-            var req = swiftwsgi_request_t()
-            req.handle = Unmanaged.passUnretained(self).toOpaque()
-            req.environ = env.baseAddress
-            req.environ_count = env.count
-            req.script_filename = string("script_filename")
-            req.script_mtime = int("script_mtime")
-            req.server_hostname = string("server_hostname")
-            req.server_port = Int32(truncatingIfNeeded: int("server_port"))
-            req.application_group = string("application_group")
-            req.callable_object = string("callable_object")
-            req.process_group = string("process_group")
-            req.script_reloading = Int32(truncatingIfNeeded: int("script_reloading"))
-            req.enable_sendfile = Int32(truncatingIfNeeded: int("enable_sendfile"))
-            req.header_only = Int32(truncatingIfNeeded: int("header_only"))
-            req.request_handler = string("request_handler")
-            req.error_override = Int32(truncatingIfNeeded: int("error_override"))
-            return withUnsafePointer(to: &req, body)
+        payload.withUnsafeBufferPointer { bytes in
+            let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+            let strings = offsets.map { base + $0 }
+            let environCount = (strings.count - Self.stringCount) / 2
+            var kvs: [swiftwsgi_kv_t] = []
+            kvs.reserveCapacity(environCount)
+            for i in 0..<environCount {
+                kvs.append(swiftwsgi_kv_t(name: strings[Self.stringCount + 2 * i], value: strings[Self.stringCount + 2 * i + 1]))
+            }
+            return kvs.withUnsafeBufferPointer { env in
+                var req = swiftwsgi_request_t()
+                req.handle = Unmanaged.passUnretained(self).toOpaque()
+                req.environ = env.baseAddress
+                req.environ_count = env.count
+                req.script_filename = strings[0]
+                req.script_mtime = scriptMTime
+                req.server_hostname = strings[1]
+                req.server_port = numbers.0
+                req.application_group = strings[2]
+                req.callable_object = strings[3]
+                req.process_group = strings[4]
+                req.script_reloading = numbers.1
+                req.enable_sendfile = numbers.2
+                req.header_only = numbers.3
+                req.request_handler = strings[5]
+                req.error_override = numbers.4
+                return withUnsafePointer(to: &req, body)
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ import Synchronization
 /// frames, ending with `end`. The daemon buffers output frames, so a small response is one
 /// send() and one recv() on each side.
 enum FrameType: UInt8 {
-    case request = 0x51     // Q: meta count, environ count, then (name, value) pairs
+    case request = 0x51     // Q: fixed fields, strings, environ pairs (DaemonRequest)
     case read = 0x52        // R: UInt32 maximum
     case data = 0x44        // D: body bytes; empty = end of body
     case readError = 0x58   // X: UInt32 HTTP status
@@ -30,17 +30,17 @@ struct FrameBuilder {
     mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
     mutating func i64(_ v: Int64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func u8(_ v: UInt8) { bytes.append(v) }
-    /// A length-prefixed byte string.
+    /// A string: UInt32 length, the bytes, then a NUL (so the receiver can use it in place).
     mutating func string(_ p: UnsafePointer<CChar>?) {
-        guard let p else { u32(0); return }
+        guard let p else { u32(0); bytes.append(0); return }
         let n = strlen(p)
         u32(UInt32(n))
-        p.withMemoryRebound(to: UInt8.self, capacity: n) { bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
+        p.withMemoryRebound(to: UInt8.self, capacity: n + 1) { bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: n + 1)) }
     }
     mutating func string(_ s: String) {
-        let utf8 = Array(s.utf8)
-        u32(UInt32(utf8.count))
-        bytes.append(contentsOf: utf8)
+        u32(UInt32(s.utf8.count))
+        bytes.append(contentsOf: s.utf8)
+        bytes.append(0)
     }
 }
 
@@ -68,12 +68,19 @@ struct FrameParser {
         return Int64(bitPattern: s.reversed().reduce(0) { $0 << 8 | UInt64($1) })
     }
     mutating func u8() throws(Malformed) -> UInt8 { try take(1).first! }
-    /// A length-prefixed byte string, NUL-terminated for C.
+    /// A string as a NUL-terminated copy.
     mutating func cString() throws(Malformed) -> [CChar] {
+        let start = try cStringOffset()
+        return bytes[start..<offset].map { CChar(bitPattern: $0) }
+    }
+
+    /// A string left in place: the offset of its first byte in `bytes` (NUL-terminated there).
+    mutating func cStringOffset() throws(Malformed) -> Int {
         let n = Int(try u32())
-        var out = try take(n).map { CChar(bitPattern: $0) }
-        out.append(0)
-        return out
+        let start = offset
+        let s = try take(n + 1)
+        guard s.last == 0 else { throw Malformed() }
+        return start
     }
 }
 
@@ -104,6 +111,11 @@ final class FrameConnection: @unchecked Sendable {
         input.deallocate()
         for d in descriptors { close(d) }
         close(fd)
+    }
+
+    /// Whether queueing a frame of payloadLength bytes only copies (sends nothing).
+    func buffers(_ payloadLength: Int) -> Bool {
+        payloadLength <= outputLimit && output.count + 5 + payloadLength <= outputLimit
     }
 
     /// Queues a frame; sends the queue when it grows large.
