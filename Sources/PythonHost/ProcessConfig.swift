@@ -18,6 +18,9 @@ public struct ProcessConfig: Sendable {
     public var maximumProcesses = 1
     public var multithread: Bool { threadsPerProcess > 1 }
     public var multiprocess: Bool { maximumProcesses > 1 }
+    /// A daemon process with one thread and maximum-requests=1: each process serves one
+    /// request (wsgi.run_once).
+    public var runOnce = false
     /// (script path, application group) pairs to load at process start (WSGIImportScript).
     public var importScripts: [(path: String, applicationGroup: String)] = []
     /// "" in Apache's children; the WSGIDaemonProcess name in a daemon process.

@@ -363,7 +363,7 @@ extension ProcessConfig {
         put("wsgi.version", Py.tuple([PyLong_FromLong(1), PyLong_FromLong(0)]))
         PyDict_SetItemString(d, "wsgi.multithread", multithread ? Py.true : Py.false)
         PyDict_SetItemString(d, "wsgi.multiprocess", multiprocess ? Py.true : Py.false)
-        PyDict_SetItemString(d, "wsgi.run_once", Py.false)
+        PyDict_SetItemString(d, "wsgi.run_once", runOnce ? Py.true : Py.false)
         PyDict_SetItemString(d, "wsgi.input_terminated", Py.true)
         put("wsgi.file_wrapper", types.fileWrapper, steal: false)
         put("mod_wsgi.version", versionTuple())

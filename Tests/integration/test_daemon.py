@@ -23,6 +23,7 @@ def application(environ, start_response):
     body = json.dumps({'pid': os.getpid(), 'uid': os.getuid(), 'gid': os.getgid(),
                        'group': environ['mod_wsgi.process_group'], 'module_group': mod_wsgi.process_group,
                        'multithread': environ['wsgi.multithread'], 'multiprocess': environ['wsgi.multiprocess'],
+                       'run_once': environ['wsgi.run_once'],
                        'cwd': os.getcwd(), 'threads': mod_wsgi.threads_per_process}).encode()
     start_response('200 OK', [('Content-Type', 'application/json')])
     return [body]
@@ -111,6 +112,8 @@ WSGIDaemonProcess limited processes=1 threads=2 supplementary-groups=adm cpu-tim
 WSGIDaemonProcess wedged processes=1 threads=2 deadlock-timeout=2 display-name=%{GROUP}
 WSGIDaemonProcess evictable processes=1 threads=2 graceful-timeout=0 eviction-timeout=10 display-name=%{GROUP}
 WSGIDaemonProcess headers processes=1 threads=1 header-buffer-size=8192
+WSGIDaemonProcess once processes=1 threads=1 maximum-requests=1
+WSGIScriptAlias /once {apps}/info.wsgi process-group=once application-group=%{GLOBAL}
 WSGIDaemonProcess jammed processes=1 threads=1 listen-backlog=1 connect-timeout=1
 WSGIScriptAlias /wedge {apps}/wedge.wsgi process-group=wedged application-group=%{GLOBAL}
 WSGIScriptAlias /evictable {apps}/slow.wsgi process-group=evictable application-group=%{GLOBAL}
@@ -170,7 +173,7 @@ def daemon_pids(server, name):
 def test_request_runs_in_daemon_with_group_name(server):
     i = info(server)
     assert i['group'] == 'main' and i['module_group'] == 'main'
-    assert i['multithread'] is True and i['multiprocess'] is True
+    assert i['multithread'] is True and i['multiprocess'] is True and i['run_once'] is False
     assert i['threads'] == 4
     assert i['cwd'] == server.root
     assert i['pid'] in daemon_pids(server, 'main')
@@ -548,6 +551,56 @@ WSGIScriptAlias /slow {apps}/slow.wsgi process-group=shed application-group=%{GL
         assert [s for s, _ in fast_results] == [200] * 6
         assert max(d for _, d in fast_results) < 1.5, fast_results
         assert slow_results[0][0] == 200
+        assert apache.unexpected_lines(0) == []
+    finally:
+        apache.cleanup()
+
+
+def test_one_thread_and_maximum_requests_1_is_run_once(server):
+    first, second = info(server, '/once'), info(server, '/once')
+    assert first['run_once'] is True and first['multithread'] is False
+    assert first['pid'] != second['pid']
+
+
+def test_recycling_and_reloading_under_load_fail_no_request():
+    # maximum-requests recycles each process every 25 requests while 6 clients keep
+    # requesting, and the script is touched twice (each process restarts as it sees that).
+    apache = Apache('''
+WSGIDaemonProcess busy processes=2 threads=3 maximum-requests=25 display-name=%{GROUP}
+WSGIScriptAlias /touched {apps}/touched.wsgi process-group=busy application-group=%{GLOBAL}
+''', APPS)
+    try:
+        apache.start()
+        failures, pids = [], []
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    r = apache.get('/touched', timeout=30)
+                    if r.status == 200:
+                        pids.append(int(r.body.split()[1]))
+                    else:
+                        failures.append(r.status)
+                except Exception as e:
+                    failures.append(repr(e))
+
+        threads = [threading.Thread(target=load) for _ in range(6)]
+        for t in threads:
+            t.start()
+        path = os.path.join(apache.apps, 'touched.wsgi')
+        for version in (2, 3):
+            time.sleep(1.5)
+            apache.write_app('touched.wsgi', open(path).read().replace('VERSION = %d' % (version - 1), 'VERSION = %d' % version))
+            later = time.time() + version * 10
+            os.utime(path, (later, later))
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        assert failures == []
+        assert len(pids) > 100 and len(set(pids)) >= 6
+        assert apache.get('/touched').body.split()[0] == b'3'
         assert apache.unexpected_lines(0) == []
     finally:
         apache.cleanup()

@@ -96,7 +96,9 @@ final class DaemonServer: @unchecked Sendable {
         sendBufferSize = c.send_buffer_size
         receiveBufferSize = c.receive_buffer_size
         responseBufferSize = c.response_buffer_size > 0 ? Int(c.response_buffer_size) : 65536
-        processConfig = ProcessConfig(c.process)
+        var process = ProcessConfig(c.process)
+        process.runOnce = c.threads == 1 && c.maximum_requests == 1
+        processConfig = process
         slots = (0..<max(1, Int(c.threads))).map { _ in Slot() }
     }
 
