@@ -113,6 +113,8 @@ WSGIDaemonProcess wedged processes=1 threads=2 deadlock-timeout=2 display-name=%
 WSGIDaemonProcess evictable processes=1 threads=2 graceful-timeout=0 eviction-timeout=10 display-name=%{GROUP}
 WSGIDaemonProcess headers processes=1 threads=1 header-buffer-size=8192
 WSGIDaemonProcess once processes=1 threads=1 maximum-requests=1
+WSGIDaemonProcess quickstart processes=1 threads=1 startup-timeout=1
+WSGIScriptAlias /quickstart {apps}/info.wsgi process-group=quickstart application-group=%{GLOBAL}
 WSGIScriptAlias /once {apps}/info.wsgi process-group=once application-group=%{GLOBAL}
 WSGIDaemonProcess jammed processes=1 threads=1 listen-backlog=1 connect-timeout=1
 WSGIScriptAlias /wedge {apps}/wedge.wsgi process-group=wedged application-group=%{GLOBAL}
@@ -604,3 +606,9 @@ WSGIScriptAlias /touched {apps}/touched.wsgi process-group=busy application-grou
         assert apache.unexpected_lines(0) == []
     finally:
         apache.cleanup()
+
+
+def test_startup_timeout_spares_a_process_that_started(server):
+    first = info(server, '/quickstart')['pid']
+    time.sleep(2.5)
+    assert info(server, '/quickstart')['pid'] == first

@@ -79,7 +79,7 @@ def stop(p, project):
     time.sleep(0.5)
     left = subprocess.run(['pgrep', '-f', str(project / 'server')], capture_output=True, text=True).stdout.split()
     assert left == [], 'processes left behind: %s' % left
-    assert 'still did not exit' not in out and 'Segmentation' not in out
+    assert 'still did not exit' not in out and 'Segmentation' not in out, out
     return out
 
 

@@ -110,11 +110,14 @@ final class DaemonServer: @unchecked Sendable {
         mainThread = pthread_self()
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
+        // Start-up is Python's initialisation and the preloaded scripts; the watchdog stands
+        // down as soon as they are done.
         let watchdog = startupTimeout > 0 ? StartupWatchdog(seconds: startupTimeout, name: name) : nil
-        defer { watchdog?.done() }
         do {
             runtime = try PythonRuntime.initialize(config: processConfig, apache: DaemonOps.ops)
+            watchdog?.done()
         } catch {
+            watchdog?.done()
             DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(error)")
             sleep(1)  // do not spin if Python can never start
             return 1
