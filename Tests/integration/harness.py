@@ -318,6 +318,26 @@ class Apache:
             return b''.join(chunks)
 
 
+def state_file(server, name):
+    """A fresh path in the server's state directory, for an application to report through."""
+    return os.path.join(server.state, '%s-%d' % (name, time.time_ns()))
+
+
+def wait_for_file(path, timeout=10):
+    """The content of a state file the application writes (waits until it is not empty)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with open(path) as f:
+                text = f.read()
+            if text or time.time() >= deadline:
+                return text
+        except FileNotFoundError:
+            if time.time() >= deadline:
+                raise
+        time.sleep(0.05)
+
+
 class RawClient:
     """One raw HTTP connection, for what http.client cannot do: chunked request bodies, bad
     requests, reading the first chunk of a stream while the application still blocks, and

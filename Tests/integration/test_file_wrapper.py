@@ -5,9 +5,10 @@ without fileno(), the wrapper iterated by middleware); Content-Length rules; clo
 import http.client
 import json
 import os
-import time
 
 import pytest
+
+from harness import state_file, wait_for_file
 
 SIZES = [0, 1, 254, 255, 256, 8000, 8192, 65537, 3 * 1024 * 1024 + 7]
 MODES = ['file', 'bytesio', 'nofileno', 'middleware']
@@ -84,25 +85,6 @@ def setup_server(apache):
         with open(os.path.join(d, 'f%d' % n), 'wb') as f:
             f.write(content(n))
     os.chmod(d, 0o755)
-
-
-def state_file(server, name):
-    return os.path.join(server.state, '%s-%d' % (name, time.time_ns()))
-
-
-def wait_for_file(path, timeout=10):
-    """The content of a state file the application writes (waits until it is not empty)."""
-    deadline = time.time() + timeout
-    while True:
-        try:
-            with open(path) as f:
-                text = f.read()
-            if text or time.time() >= deadline:
-                return text
-        except FileNotFoundError:
-            if time.time() >= deadline:
-                raise
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize('mode', MODES)

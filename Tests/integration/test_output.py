@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import dechunk, split_response
+from harness import dechunk, split_response, state_file, wait_for_file
 
 APPS = {
     'headers.wsgi': r'''
@@ -217,25 +217,6 @@ WSGIScriptAliasMatch ^/(\\w+)$ {apps}/$1.wsgi
 '''
 
 HEADER_ERROR = r'^(ValueError|TypeError|AssertionError): '
-
-
-def state_file(server, name):
-    return os.path.join(server.state, '%s-%d' % (name, time.time_ns()))
-
-
-def wait_for_file(path, timeout=10):
-    """The content of a state file the application writes (waits until it is not empty)."""
-    deadline = time.time() + timeout
-    while True:
-        try:
-            with open(path) as f:
-                text = f.read()
-            if text or time.time() >= deadline:
-                return text
-        except FileNotFoundError:
-            if time.time() >= deadline:
-                raise
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize('kind', ['crlf', 'lf', 'cr', 'namecrlf', 'name', 'latin1', 'status', 'statuslatin1',

@@ -62,7 +62,7 @@ enum DaemonClient {
                 try Sys.connect(fd, path: path)
                 return fd
             } catch {
-                close(fd)
+                Sys.close(fd)
                 let transient = error.errno == ECONNREFUSED || error.errno == ENOENT || error.errno == EAGAIN
                 if !transient || monotonicNow() >= deadline { throw error }
                 usleep(20_000)
@@ -137,7 +137,7 @@ enum DaemonClient {
                     let offset = try p.i64(), length = try p.i64(), sendfile = try p.u8()
                     guard let fd = connection.takeDescriptor() else { throw SystemError(call: "protocol", errno: EPROTO) }
                     let rc = ops.table.send_file?(req.handle, fd, offset, length, Int32(sendfile)) ?? -1
-                    close(fd)
+                    Sys.close(fd)
                     if rc != 0 { return .done(0, reusable: false) }
                 case .log:
                     let level = try p.u32()

@@ -191,12 +191,9 @@ final class DaemonServer: @unchecked Sendable {
     }
 
     /// Lets the process keep one descriptor per Apache-child connection: the soft limit goes
-    /// up to the hard one.
+    /// up towards the hard one.
     private func raiseDescriptorLimit() {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-        limit.rlim_cur = min(limit.rlim_max, 65536)
-        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        Sys.raiseDescriptorLimit(to: 65536)
     }
 
     /// deadlock-timeout: a thread takes the GIL once a second; the main thread's housekeeping
@@ -281,7 +278,7 @@ final class DaemonServer: @unchecked Sendable {
                 let fd = try? Sys.accept(listenFD)  // nil: another process took it
                 try? Sys.epollWatch(epoll, listenFD, token: Self.listenToken, add: false, oneShot: true)
                 guard let fd else { continue }
-                guard let newID = connections.register() else { close(fd); continue }
+                guard let newID = connections.register() else { Sys.close(fd); continue }
                 Sys.setTimeouts(fd, seconds: socketTimeout)
                 Sys.setBufferSizes(fd, send: sendBufferSize, receive: receiveBufferSize)
                 connection = FrameConnection(fd: fd, outputLimit: responseBufferSize)
@@ -310,9 +307,8 @@ final class DaemonServer: @unchecked Sendable {
     /// unread (the Apache child gets ECONNRESET and connects again, through the group's shared
     /// backlog), and the listening socket stays disarmed until a worker is free.
     private func shedderLoop() {
-        var count: UInt64 = 0
         while !stopping.load(ordering: .acquiring) {
-            _ = read(saturatedFD, &count, 8)  // blocks until a worker makes the process saturated
+            Sys.wait(eventFD: saturatedFD)  // until a worker makes the process saturated
             while !stopping.load(ordering: .acquiring) && active.load(ordering: .acquiring) >= threads {
                 guard let token = try? Sys.epollWaitOne(epoll, timeoutMilliseconds: 20) else { continue }
                 let saturated = active.load(ordering: .acquiring) >= threads

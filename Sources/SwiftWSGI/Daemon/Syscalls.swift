@@ -72,10 +72,33 @@ enum Sys {
         try check("eventfd") { csys_eventfd() }
     }
 
-    /// Makes every epoll waiter on an eventfd ready for good (it is never read).
+    /// Adds one to an eventfd: wakes a reader, or makes epoll waiters on it ready for good
+    /// when it is never read.
     static func signal(eventFD fd: Int32) {
         var one: UInt64 = 1
         _ = Glibc.write(fd, &one, 8)
+    }
+
+    /// Blocks until the eventfd was signalled, and resets it.
+    static func wait(eventFD fd: Int32) {
+        var count: UInt64 = 0
+        _ = try? check("read") { Glibc.read(fd, &count, 8) }
+    }
+
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    static func shutdown(_ fd: Int32) {
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    /// Raises the soft RLIMIT_NOFILE to limit (or the hard limit, if lower).
+    static func raiseDescriptorLimit(to limit: rlim_t) {
+        var l = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l) == 0, l.rlim_cur < min(l.rlim_max, limit) else { return }
+        l.rlim_cur = min(l.rlim_max, limit)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &l)
     }
 
     /// Sets SO_RCVTIMEO and SO_SNDTIMEO (seconds; 0 = none).

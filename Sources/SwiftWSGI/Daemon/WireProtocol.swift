@@ -109,8 +109,8 @@ final class FrameConnection: @unchecked Sendable {
 
     deinit {
         input.deallocate()
-        for d in descriptors { close(d) }
-        close(fd)
+        for d in descriptors { Sys.close(d) }
+        Sys.close(fd)
     }
 
     /// Whether queueing a frame of payloadLength bytes only copies (sends nothing).
@@ -167,7 +167,7 @@ final class FrameConnection: @unchecked Sendable {
             b.u32(4)
             b.i32(status)
             b.bytes.withUnsafeBytes { p in _ = try? Sys.sendAll(fd, p) }
-            shutdown(fd, Int32(SHUT_RDWR))
+            Sys.shutdown(fd)
         }
     }
 
