@@ -502,7 +502,24 @@ GLOBAL_FLAG_SETTER(set_restrict_stdin, restrict_stdin)
 GLOBAL_FLAG_SETTER(set_restrict_stdout, restrict_stdout)
 GLOBAL_FLAG_SETTER(set_restrict_signal, restrict_signal)
 GLOBAL_FLAG_SETTER(set_destroy_interpreter, destroy_interpreter)
-GLOBAL_FLAG_SETTER(set_restrict_embedded, restrict_embedded)
+/* Whether Apache's children need Python: -1 undecided (yes), 0 when WSGIRestrictEmbedded On
+ * leaves them only proxying to daemons, 1 once a script that always runs in the children
+ * (authentication, access, dispatch, an import into %{GLOBAL} of the children) is configured. */
+static int python_required = -1;
+
+void swiftwsgi_reset_python_required(void) { python_required = -1; }
+int swiftwsgi_python_required(void) { return python_required != 0; }
+
+static const char *set_restrict_embedded(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    int on;
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err || (err = parse_on_off(cmd, value, &on))) return err;
+    server_config(cmd->server)->restrict_embedded = on;
+    if (on && python_required == -1) python_required = 0;
+    return NULL;
+}
 
 /* Accepted for compatibility; mod_swiftwsgi always initialises Python in the child process. */
 static const char *set_accepted_flag(cmd_parms *cmd, void *mconfig, const char *value)
@@ -532,6 +549,7 @@ static const char *set_import_script(cmd_parms *cmd, void *mconfig, const char *
 
     if (options.application_group[0] == '%' && strcmp(options.application_group, "%{GLOBAL}") != 0)
         return "WSGIImportScript: application-group= must be %{GLOBAL} or a name (it is loaded before any request)";
+    if (!strcmp(options.process_group, "%{GLOBAL}") || !*options.process_group) python_required = 1;
     imp = apr_array_push(server_config(cmd->server)->import_scripts);
     imp->path = ap_server_root_relative(cmd->pool, path);
     imp->application_group = options.application_group;
@@ -556,6 +574,7 @@ static const char *set_auth_script(cmd_parms *cmd, void *mconfig, const char *ar
         return apr_psprintf(cmd->pool, "%s takes only the application-group= option", cmd->cmd->name);
     script->path = ap_server_root_relative(cmd->pool, path);
     script->application_group = options.application_group ? options.application_group : "%{GLOBAL}";
+    python_required = 1;  /* these scripts run in Apache's children */
     if (!strcmp(which, "user")) c->auth_user_script = script;
     else if (!strcmp(which, "group")) c->auth_group_script = script;
     else if (!strcmp(which, "dispatch")) c->dispatch_script = script;

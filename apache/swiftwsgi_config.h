@@ -106,6 +106,11 @@ int swiftwsgi_restrict_stdout(server_rec *s);
 int swiftwsgi_restrict_signal(server_rec *s);
 int swiftwsgi_destroy_interpreter(server_rec *s);
 int swiftwsgi_restrict_embedded(server_rec *s);
+/** Whether Apache's children initialise Python (not when WSGIRestrictEmbedded On leaves them
+ *  only proxying to daemon processes and no script runs in them). */
+int swiftwsgi_python_required(void);
+/** Forgets what the previous configuration needed (pre_config). */
+void swiftwsgi_reset_python_required(void);
 const apr_array_header_t *swiftwsgi_import_scripts(server_rec *s);
 /** WSGISocketPrefix as an absolute path (default DefaultRuntimeDir/wsgi). */
 const char *swiftwsgi_socket_prefix(server_rec *s, apr_pool_t *p);

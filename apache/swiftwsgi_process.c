@@ -158,6 +158,7 @@ int swiftwsgi_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
 {
     (void)pconf; (void)plog; (void)ptemp;
     swiftwsgi_daemon_reset();
+    swiftwsgi_reset_python_required();
     return OK;
 }
 
@@ -169,6 +170,9 @@ void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s)
     swiftwsgi_fill_process_config(&config, s, pchild);
     swiftwsgi_io_set_server(s);
     swiftwsgi_register_ops(swiftwsgi_io_ops());
+    /* A child that only proxies to daemon processes needs no Python (less memory, faster
+     * start); as with mod_wsgi, that is WSGIRestrictEmbedded On without scripts run here. */
+    if (!swiftwsgi_python_required()) return;
     if (swiftwsgi_child_init(&config) != 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, APLOGNO(10911)
                      "mod_swiftwsgi: Python could not be initialised in this child; "

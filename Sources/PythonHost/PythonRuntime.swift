@@ -39,6 +39,7 @@ public final class PythonRuntime: @unchecked Sendable {
     public static func initialize(config: ProcessConfig, apache: ApacheOps) throws(HostError) -> PythonRuntime {
         if let shared { return shared }
         let runtime = try PythonRuntime(config: config, apache: apache)
+        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Initializing Python.")
         shared = runtime
         for script in config.importScripts {
             runtime.importScript(path: script.path, applicationGroup: script.applicationGroup)

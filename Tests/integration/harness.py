@@ -52,6 +52,29 @@ def parse_log_line(line):
     return m.groupdict() if m else None
 
 
+def process_age(pid):
+    """Seconds since pid started, or None when it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        with open('/proc/uptime') as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    return uptime - int(fields[19]) / os.sysconf('SC_CLK_TCK')
+
+
+def wait_until_settled(pids, age=1.0):
+    """Waits until every process of pids is at least `age` seconds old. Apache 2.4's event MPM
+    can crash a child it stops within about 0.2 s of starting it (a race between the child's
+    start-up thread and its exit, with or without any module): a stop right after a start
+    would otherwise fail tests on Apache's account."""
+    for pid in pids:
+        a = process_age(pid)
+        if a is not None and a < age:
+            time.sleep(age - a)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -195,6 +218,7 @@ class Apache:
         pid = self.pid()
         if pid is None:
             return
+        wait_until_settled(self.children())
         subprocess.run([APACHE, '-f', self.conf, '-k', 'stop'], env=self.env())
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -113,7 +113,7 @@ WSGIDaemonProcess wedged processes=1 threads=2 deadlock-timeout=2 display-name=%
 WSGIDaemonProcess evictable processes=1 threads=2 graceful-timeout=0 eviction-timeout=10 display-name=%{GROUP}
 WSGIDaemonProcess headers processes=1 threads=1 header-buffer-size=8192
 WSGIDaemonProcess once processes=1 threads=1 maximum-requests=1
-WSGIDaemonProcess quickstart processes=1 threads=1 startup-timeout=1
+WSGIDaemonProcess quickstart processes=1 threads=1 startup-timeout=4
 WSGIScriptAlias /quickstart {apps}/info.wsgi process-group=quickstart application-group=%{GLOBAL}
 WSGIScriptAlias /once {apps}/info.wsgi process-group=once application-group=%{GLOBAL}
 WSGIDaemonProcess jammed processes=1 threads=1 listen-backlog=1 connect-timeout=1
@@ -609,6 +609,28 @@ WSGIScriptAlias /touched {apps}/touched.wsgi process-group=busy application-grou
 
 
 def test_startup_timeout_spares_a_process_that_started(server):
+    # The watchdog would fire 4 s after the process started; it has stood down.
     first = info(server, '/quickstart')['pid']
-    time.sleep(2.5)
+    time.sleep(4.5)
     assert info(server, '/quickstart')['pid'] == first
+
+
+def test_restrict_embedded_leaves_python_out_of_apaches_children():
+    apache = Apache('''
+WSGIRestrictEmbedded On
+WSGIDaemonProcess only processes=1 threads=2 display-name=%{GROUP}
+WSGIScriptAlias /info {apps}/info.wsgi process-group=only application-group=%{GLOBAL}
+WSGIScriptAlias /embedded {apps}/info.wsgi
+''', APPS)
+    try:
+        apache.start()
+        assert json.loads(apache.get('/info').body)['group'] == 'only'
+        apache.expect_log(r'Embedded mode of mod_swiftwsgi disabled')
+        assert apache.get('/embedded').status == 500
+        # Only the daemon process initialised Python, not Apache's children.
+        assert apache.wait_for_log(r'Initializing Python', 0)
+        initialised = {int(e['pid']) for e in apache.log_entries() if 'Initializing Python' in e['message']}
+        assert initialised and initialised <= set(daemon_pids(apache, 'only')), (initialised, apache.children())
+        assert apache.unexpected_lines(0) == []
+    finally:
+        apache.cleanup()

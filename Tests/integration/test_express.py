@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from harness import REPO, OURS, free_port
+from harness import REPO, OURS, free_port, wait_until_settled
 
 pytestmark = pytest.mark.ours_only
 
@@ -74,6 +74,9 @@ def fetch(port, path):
 
 
 def stop(p, project):
+    # Apache is express's process (exec); its children and daemons are its children.
+    children = subprocess.run(['pgrep', '-P', str(p.pid)], capture_output=True, text=True).stdout.split()
+    wait_until_settled([int(c) for c in children])
     p.send_signal(signal.SIGTERM)
     out = p.communicate(timeout=30)[0].decode()
     time.sleep(0.5)
