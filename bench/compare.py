@@ -7,7 +7,7 @@ the script prints per-round figures, medians and ratios; quote the ratios.
 
     bench/compare.py hello   [--mpm event|prefork] [--seconds 5] [--rounds 5]
     bench/compare.py daemon  [--seconds 5] [--rounds 5]     # daemon mode, both modules
-    bench/compare.py files   [--rounds 5] [--megabytes 100]  # file_wrapper download + upload
+    bench/compare.py files   [--rounds 5] [--megabytes 100]  # file_wrapper download + upload, embedded and daemon
     bench/compare.py rss     [--requests 100000]             # one child's RSS over 100k requests
 """
 
@@ -173,6 +173,7 @@ SetEnv BENCH_FILE {root}/static/big
     daemon_config = config + '''
 WSGIDaemonProcess files processes=1 threads=4
 WSGIScriptAlias /dfile {apps}/file.wsgi process-group=files application-group=%{GLOBAL}
+WSGIScriptAlias /dupload {apps}/upload.wsgi process-group=files application-group=%{GLOBAL}
 '''
     servers = start_pair(daemon_config, {'file.wsgi': FILE_APP, 'upload.wsgi': UPLOAD_APP})
     try:
@@ -185,6 +186,7 @@ WSGIScriptAlias /dfile {apps}/file.wsgi process-group=files application-group=%{
         cases = [('file_wrapper embedded', '/file'), ('file_wrapper daemon', '/dfile'), ('static file', '/static/big')]
         dl = {(n, c): [] for n in servers for c, _ in cases}
         up = {n: [] for n in servers}
+        dup = {n: [] for n in servers}
         for n, a in servers.items():
             for _, path in cases:
                 timed_download(a.port, path)  # warm the page cache and the processes
@@ -195,6 +197,7 @@ WSGIScriptAlias /dfile {apps}/file.wsgi process-group=files application-group=%{
                     assert got == size, (n, c, got)
                     dl[(n, c)].append(mbps)
                 up[n].append(timed_upload(a.port, '/upload', data))
+                dup[n].append(timed_upload(a.port, '/dupload', data))
         print('\n%d MB downloads, MB/s (median of %d)' % (args.megabytes, args.rounds))
         for (n, c), xs in dl.items():
             print('  %-14s %-22s %s  median %.0f' % (n, c, ' '.join('%.0f' % x for x in xs), median(xs)))
@@ -205,6 +208,7 @@ WSGIScriptAlias /dfile {apps}/file.wsgi process-group=files application-group=%{
         print('  ours daemon/mod_wsgi embedded:               %.2fx' % (m[('mod_swiftwsgi', 'file_wrapper daemon')] / m[('mod_wsgi', 'file_wrapper embedded')]))
         print('  mod_wsgi daemon/mod_wsgi embedded:           %.2fx' % (m[('mod_wsgi', 'file_wrapper daemon')] / m[('mod_wsgi', 'file_wrapper embedded')]))
         report('%d MB upload through wsgi.input (64 KB reads), MB/s' % args.megabytes, up, 'MB/s')
+        report('%d MB upload through wsgi.input in daemon mode (64 KB reads), MB/s' % args.megabytes, dup, 'MB/s')
     finally:
         for a in servers.values():
             a.cleanup()

@@ -26,8 +26,17 @@ enum DaemonOps {
         read_body: { h, buffer, len, status in
             guard let r = request(h), let buffer else { return -1 }
             status?.pointee = 0
+            // Body bytes fetched ahead by an earlier read come first.
+            if r.inputOffset < r.input.count {
+                let n = min(len, r.input.count - r.inputOffset)
+                r.input.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress! + r.inputOffset, byteCount: n) }
+                r.inputOffset += n
+                return n
+            }
+            // Ask for at least 256 KB: one round trip to the Apache child serves several of
+            // the application's usual 8-64 KB reads.
             var b = FrameBuilder()
-            b.u32(UInt32(min(len, 1 << 20)))
+            b.u32(UInt32(min(max(len, DaemonRequest.readAhead), 1 << 20)))
             guard attempt(r, { () throws(SystemError) in
                 try r.connection.queue(.read, b.bytes)
                 try r.connection.flush()
@@ -36,7 +45,13 @@ enum DaemonOps {
             switch frame.0 {
             case .data:
                 let n = min(frame.1.count, len)
-                frame.1.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: n) }
+                if n > 0 {
+                    frame.1.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: n) }
+                }
+                if frame.1.count > n {
+                    r.input = frame.1
+                    r.inputOffset = n
+                }
                 return n
             case .readError:
                 var p = FrameParser(frame.1)

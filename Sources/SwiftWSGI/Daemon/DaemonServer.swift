@@ -511,6 +511,11 @@ final class DaemonRequest {
     let queueStart: Int64
     private let numbers: (Int32, Int32, Int32, Int32, Int32)
     var failed = false
+    /// Body bytes received beyond what the application asked for, served to its next reads.
+    var input: [UInt8] = []
+    var inputOffset = 0
+    /// The least a body read asks the Apache child for.
+    static let readAhead = 256 * 1024
 
     static let stringCount = 6
 
