@@ -71,6 +71,7 @@ struct swiftwsgi_daemon_group {
     int send_buffer_size;              /* SO_SNDBUF, 0: system default */
     int receive_buffer_size;           /* SO_RCVBUF, 0: system default */
     int cpu_priority;                  /* nice value, 0: unchanged */
+    int processes_given;               /* processes= was given: wsgi.multiprocess is True even for 1 */
     uid_t socket_uid;                  /* owner of the socket (socket-user=, default User) */
     long response_buffer_size;         /* bytes the daemon buffers before sending, 0: default */
     int script_uid;                    /* script-user=: the script must be owned by it, -1: any */
@@ -214,6 +215,7 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
         if (!strcmp(key, "processes")) {
             if ((err = number_option(cmd, key, value, 1, 1024, &n))) return err;
             g->processes = (int)n;
+            g->processes_given = 1;
         }
         else if (!strcmp(key, "threads")) {
             if ((err = number_option(cmd, key, value, 1, 4096, &n))) return err;
@@ -484,6 +486,7 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     config.deadlock_timeout = g->deadlock_timeout;
     config.send_buffer_size = g->send_buffer_size;
     config.receive_buffer_size = g->receive_buffer_size;
+    config.multiprocess = g->processes_given || g->processes > 1;
     config.response_buffer_size = (size_t)g->response_buffer_size;
     swiftwsgi_fill_process_config(&config.process, s, s->process->pconf);
     config.process.python_home = g->python_home ? g->python_home : config.process.python_home;

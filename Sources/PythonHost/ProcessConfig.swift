@@ -17,7 +17,10 @@ public struct ProcessConfig: Sendable {
     public var threadsPerProcess = 1
     public var maximumProcesses = 1
     public var multithread: Bool { threadsPerProcess > 1 }
-    public var multiprocess: Bool { maximumProcesses > 1 }
+    /// wsgi.multiprocess when the process's settings decide it (a daemon group given
+    /// processes=, even processes=1, as mod_wsgi); else more than one process.
+    public var multiprocessOverride: Bool?
+    public var multiprocess: Bool { multiprocessOverride ?? (maximumProcesses > 1) }
     /// A daemon process with one thread and maximum-requests=1: each process serves one
     /// request (wsgi.run_once).
     public var runOnce = false

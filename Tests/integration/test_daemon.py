@@ -113,7 +113,7 @@ WSGIDaemonProcess wedged processes=1 threads=2 deadlock-timeout=2 display-name=%
 WSGIDaemonProcess evictable processes=1 threads=2 graceful-timeout=0 eviction-timeout=10 display-name=%{GROUP}
 WSGIDaemonProcess headers processes=1 threads=1 header-buffer-size=8192
 WSGIDaemonProcess once processes=1 threads=1 maximum-requests=1
-WSGIDaemonProcess quickstart processes=1 threads=1 startup-timeout=4
+WSGIDaemonProcess quickstart threads=1 startup-timeout=4
 WSGIScriptAlias /quickstart {apps}/info.wsgi process-group=quickstart application-group=%{GLOBAL}
 WSGIScriptAlias /once {apps}/info.wsgi process-group=once application-group=%{GLOBAL}
 WSGIDaemonProcess jammed processes=1 threads=1 listen-backlog=1 connect-timeout=1
@@ -561,6 +561,9 @@ WSGIScriptAlias /slow {apps}/slow.wsgi process-group=shed application-group=%{GL
 def test_one_thread_and_maximum_requests_1_is_run_once(server):
     first, second = info(server, '/once'), info(server, '/once')
     assert first['run_once'] is True and first['multithread'] is False
+    # processes=1 given explicitly means multiprocess, as with mod_wsgi; left out, it does not.
+    assert first['multiprocess'] is True
+    assert info(server, '/quickstart')['multiprocess'] is False
     assert first['pid'] != second['pid']
 
 

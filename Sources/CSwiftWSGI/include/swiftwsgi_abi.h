@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 7
+#define SWIFTWSGI_ABI_VERSION 8
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -120,6 +120,7 @@ typedef struct swiftwsgi_daemon_config {
                                          process is replaced, 0: never */
     int send_buffer_size;             /* send-buffer-size=: SO_SNDBUF of connections, 0: system's */
     int receive_buffer_size;          /* receive-buffer-size=: SO_RCVBUF of connections, 0: system's */
+    int multiprocess;                 /* wsgi.multiprocess: processes= given (even =1), or more than 1 */
     swiftwsgi_process_config_t process;
 } swiftwsgi_daemon_config_t;
 

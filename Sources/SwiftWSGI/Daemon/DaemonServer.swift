@@ -98,6 +98,7 @@ final class DaemonServer: @unchecked Sendable {
         responseBufferSize = c.response_buffer_size > 0 ? Int(c.response_buffer_size) : 65536
         var process = ProcessConfig(c.process)
         process.runOnce = c.threads == 1 && c.maximum_requests == 1
+        process.multiprocessOverride = c.multiprocess != 0
         processConfig = process
         slots = (0..<max(1, Int(c.threads))).map { _ in Slot() }
     }
