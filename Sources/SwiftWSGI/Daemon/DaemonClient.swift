@@ -15,12 +15,16 @@ enum DaemonClient {
         let req = request.pointee
         let frame = DaemonRequest.encode(req, queueStart: Int64(monotonicWallSeconds() * 1e6))
         let deadline = monotonicNow() + Double(max(1, req.connect_timeout))
+        var pooledAttempts = 0
         while true {
             let connection: FrameConnection
             let reused: Bool
-            if let idle = DaemonConnectionPool.shared.take(socket) {
+            // Kept connections first; after a few were refused (their daemon is stopping or
+            // busy), a new connection through the group's shared backlog.
+            if pooledAttempts < 4, let idle = DaemonConnectionPool.shared.take(socket) {
                 connection = idle
                 reused = true
+                pooledAttempts += 1
             } else {
                 let fd: Int32
                 do {
