@@ -1,0 +1,110 @@
+@preconcurrency import CSwiftWSGI
+import Glibc
+
+/// One request inside a daemon: the request frame, decoded in place (its strings are
+/// NUL-terminated on the wire, so the environ points into the payload), and the connection
+/// its Apache operations write to.
+///
+/// The frame: UInt32 environ count; Int64 script mtime, Int64 queue start; Int32 server
+/// port, script reloading, sendfile, header only, error override; the strings script
+/// filename, server hostname, application group, callable object, process group, request
+/// handler; then the environ's (name, value) strings.
+final class DaemonRequest {
+    let connection: FrameConnection
+    private let payload: [UInt8]
+    private let offsets: [Int]  // the six strings, then name and value of each environ pair
+    private let scriptMTime: Int64
+    /// When the Apache child began to wait for a daemon (wall clock, microseconds).
+    let queueStart: Int64
+    private let numbers: (Int32, Int32, Int32, Int32, Int32)
+    var failed = false
+    /// Body bytes received beyond what the application asked for, served to its next reads.
+    var input: [UInt8] = []
+    var inputOffset = 0
+    /// The least a body read asks the Apache child for.
+    static let readAhead = 256 * 1024
+
+    static let stringCount = 6
+
+    init(connection: FrameConnection, payload: [UInt8]) throws(FrameParser.Malformed) {
+        self.connection = connection
+        var p = FrameParser(payload)
+        let environCount = Int(try p.u32())
+        guard environCount <= 100_000 else { throw FrameParser.Malformed() }
+        scriptMTime = try p.i64()
+        queueStart = try p.i64()
+        numbers = (try p.i32(), try p.i32(), try p.i32(), try p.i32(), try p.i32())
+        var offsets: [Int] = []
+        offsets.reserveCapacity(Self.stringCount + 2 * environCount)
+        for _ in 0..<(Self.stringCount + 2 * environCount) {
+            offsets.append(try p.cStringOffset())
+        }
+        self.offsets = offsets
+        self.payload = p.bytes
+    }
+
+    /// The frame for a request (the Apache child's side).
+    static func encode(_ req: swiftwsgi_request_t, queueStart: Int64) -> [UInt8] {
+        var b = FrameBuilder()
+        b.bytes.reserveCapacity(4096)
+        b.u32(UInt32(req.environ_count))
+        b.i64(req.script_mtime)
+        b.i64(queueStart)
+        for n in [req.server_port, req.script_reloading, req.enable_sendfile, req.header_only, req.error_override] {
+            b.i32(n)
+        }
+        func string(_ value: UnsafePointer<CChar>?, _ fallback: String) {
+            if let value { b.string(value) } else { b.string(fallback) }
+        }
+        string(req.script_filename, "")
+        string(req.server_hostname, "")
+        string(req.application_group, "%{RESOURCE}")
+        string(req.callable_object, "application")
+        string(req.process_group, "")
+        string(req.request_handler, "wsgi-script")
+        for i in 0..<req.environ_count {
+            b.string(req.environ[i].name)
+            b.string(req.environ[i].value)
+        }
+        return b.bytes
+    }
+
+    func withRequest<R>(_ body: (UnsafePointer<swiftwsgi_request_t>) -> R) -> R {
+        payload.withUnsafeBufferPointer { bytes in
+            let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+            let strings = offsets.map { base + $0 }
+            let environCount = (strings.count - Self.stringCount) / 2
+            var kvs: [swiftwsgi_kv_t] = []
+            kvs.reserveCapacity(environCount)
+            for i in 0..<environCount {
+                kvs.append(swiftwsgi_kv_t(name: strings[Self.stringCount + 2 * i], value: strings[Self.stringCount + 2 * i + 1]))
+            }
+            return kvs.withUnsafeBufferPointer { env in
+                var req = swiftwsgi_request_t()
+                req.handle = Unmanaged.passUnretained(self).toOpaque()
+                req.environ = env.baseAddress
+                req.environ_count = env.count
+                req.script_filename = strings[0]
+                req.script_mtime = scriptMTime
+                req.server_hostname = strings[1]
+                req.server_port = numbers.0
+                req.application_group = strings[2]
+                req.callable_object = strings[3]
+                req.process_group = strings[4]
+                req.script_reloading = numbers.1
+                req.enable_sendfile = numbers.2
+                req.header_only = numbers.3
+                req.request_handler = strings[5]
+                req.error_override = numbers.4
+                return withUnsafePointer(to: &req, body)
+            }
+        }
+    }
+}
+
+/// Wall-clock seconds (the queue start crosses processes, so it cannot be monotonic).
+func monotonicWallSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
