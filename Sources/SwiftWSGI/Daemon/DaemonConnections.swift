@@ -20,6 +20,11 @@ final class DaemonConnections: Sendable {
         }
     }
 
+    /// Whether any connection is idle (one could receive a request no worker would take).
+    var hasIdle: Bool {
+        state.withLock { !$0.idle.isEmpty }
+    }
+
     func claim(_ token: UInt64) -> FrameConnection? {
         state.withLock { $0.idle.removeValue(forKey: token) }
     }

@@ -355,7 +355,9 @@ final class DaemonServer: @unchecked Sendable {
             return true
         }
         guard admitted else { return false }
-        if active.add(1, ordering: .acquiringAndReleasing).newValue >= threads {
+        // No connection becomes idle while every worker is busy: with none idle now, there is
+        // nothing to shed (a new connection waits in the shared backlog for any process).
+        if active.add(1, ordering: .acquiringAndReleasing).newValue >= threads && connections.hasIdle {
             Sys.signal(eventFD: saturatedFD)
         }
         let reusable = serve(connection)
