@@ -110,7 +110,7 @@ WSGIDaemonProcess recycled processes=1 threads=2 maximum-requests=3
 WSGIDaemonProcess timed processes=1 threads=2 request-timeout=2
 WSGIDaemonProcess limited processes=1 threads=2 supplementary-groups=adm cpu-time-limit=3600 virtual-memory-limit=8589934592 cpu-priority=5 send-buffer-size=65536 receive-buffer-size=65536
 WSGIDaemonProcess wedged processes=1 threads=2 deadlock-timeout=2 display-name=%{GROUP}
-WSGIDaemonProcess evictable processes=1 threads=2 graceful-timeout=0 eviction-timeout=10 display-name=%{GROUP}
+WSGIDaemonProcess evictable processes=1 threads=2 graceful-timeout=0 shutdown-timeout=0 eviction-timeout=10 display-name=%{GROUP}
 WSGIDaemonProcess headers processes=1 threads=1 header-buffer-size=8192
 WSGIDaemonProcess once processes=1 threads=1 maximum-requests=1
 WSGIDaemonProcess quickstart threads=1 startup-timeout=4
@@ -500,7 +500,8 @@ def test_sigusr1_evicts_within_eviction_timeout(server):
     slow.start()
     time.sleep(0.5)
     os.kill(first[0], signal.SIGUSR1)
-    # graceful-timeout=0 would cut the running request short; eviction-timeout=10 lets it end.
+    # graceful-timeout=0 (and shutdown-timeout=0) would cut the running request short;
+    # eviction-timeout=10 lets it end.
     assert server.get('/evictable?0').status == 200
     slow.join(30)
     assert results == [200]
