@@ -638,3 +638,15 @@ WSGIScriptAlias /embedded {apps}/info.wsgi
         assert apache.unexpected_lines(0) == []
     finally:
         apache.cleanup()
+
+
+def test_send_and_receive_buffer_sizes_apply_to_daemon_connections(server):
+    import re
+    import subprocess
+    pid = json.loads(server.get('/limits').body)['pid']
+    # The connection the Apache child keeps: its daemon end has the group's buffer sizes
+    # (the kernel doubles what setsockopt asked for).
+    out = subprocess.run(['ss', '-xmp'], capture_output=True, text=True).stdout
+    mine = [l for l in out.splitlines() if 'ESTAB' in l and 'pid=%d,' % pid in l]
+    assert mine, out[-2000:]
+    assert all(re.search(r'rb131072\b', l) and re.search(r'tb131072\b', l) for l in mine), mine
