@@ -709,7 +709,7 @@ const command_rec swiftwsgi_directives[] = {
     AP_INIT_TAKE1("WSGIRestrictEmbedded", set_restrict_embedded, NULL, RSRC_CONF,
                   "Refuse to run applications in Apache's children (default Off)"),
     AP_INIT_TAKE1("WSGILazyInitialization", set_accepted_flag, NULL, RSRC_CONF,
-                  "Accepted for compatibility: Python is always initialised in the child"),
+                  "Accepted for compatibility: Python is initialised in each child that needs it"),
     AP_INIT_TAKE1("WSGICaseSensitivity", set_accepted_flag, NULL, RSRC_CONF,
                   "Accepted for compatibility: file names are case-sensitive on Linux"),
     AP_INIT_RAW_ARGS("WSGIImportScript", set_import_script, NULL, RSRC_CONF,

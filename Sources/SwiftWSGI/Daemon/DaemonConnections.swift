@@ -52,9 +52,11 @@ final class DaemonConnections: Sendable {
     func closeIdle() {
         let dropped = state.withLock { s in
             s.closed = true
-            defer { s.idle.removeAll() }
-            return Array(s.idle.values)
+            let idle = s.idle
+            s.idle = [:]
+            return idle
         }
-        _ = dropped  // closed as the last reference goes
+        // Their descriptors close here, outside the lock, as the last references go.
+        withExtendedLifetime(dropped) {}
     }
 }

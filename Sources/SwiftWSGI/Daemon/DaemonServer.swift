@@ -136,7 +136,8 @@ final class DaemonServer: @unchecked Sendable {
             DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(error)")
             return 1
         }
-        raiseDescriptorLimit()
+        // One descriptor per Apache-child connection: the soft limit goes up towards the hard one.
+        Sys.raiseDescriptorLimit(to: 65536)
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): daemon process ready with \(threads) threads")
         touch()
         for slot in 0..<threads { startWorker(slot) }
@@ -189,12 +190,6 @@ final class DaemonServer: @unchecked Sendable {
         if stopping.exchange(true, ordering: .acquiringAndReleasing) { return }
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(reason), restarting")
         if let mainThread { pthread_kill(mainThread, SIGUSR2) }
-    }
-
-    /// Lets the process keep one descriptor per Apache-child connection: the soft limit goes
-    /// up towards the hard one.
-    private func raiseDescriptorLimit() {
-        Sys.raiseDescriptorLimit(to: 65536)
     }
 
     /// deadlock-timeout: a thread takes the GIL once a second; the main thread's housekeeping
