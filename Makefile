@@ -11,6 +11,8 @@ SYSCONFDIR := $(shell $(APXS) -q SYSCONFDIR)
 ABI_INCLUDE := Sources/CSwiftWSGI/include
 C_SOURCES  := $(wildcard apache/*.c)
 C_HEADERS  := $(wildcard apache/*.h) $(ABI_INCLUDE)/swiftwsgi_abi.h
+# WERROR=1 (CI, Tests/run) turns the shim's compiler warnings into errors.
+C_WARNINGS := -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Wc,-Werror)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift' -o -name '*.h' -o -name '*.c' -o -name '*.modulemap') Package.swift
 
 .PHONY: all swift module install uninstall test unit-test integration-test clean
@@ -29,9 +31,10 @@ $(BUILD)/swiftwsgi-express: $(SWIFT_SOURCES)
 
 # apxs compiles the shim; the module finds libswiftwsgi.so next to itself ($ORIGIN).
 $(BUILD)/mod_swiftwsgi.so: $(C_SOURCES) $(C_HEADERS) $(BUILD)/libswiftwsgi.so
-	cd apache && $(APXS) -c -o mod_swiftwsgi.la -I../$(ABI_INCLUDE) -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter \
+	cd apache && $(APXS) -c -o mod_swiftwsgi.la -I../$(ABI_INCLUDE) $(C_WARNINGS) \
 		$(notdir $(C_SOURCES)) -L../$(BUILD) -lswiftwsgi '-Wl,-rpath=\$$ORIGIN' > .libs-build.log 2>&1 \
 		|| { cat .libs-build.log; exit 1; }
+	@grep -E 'warning:' apache/.libs-build.log || true
 	cp apache/.libs/mod_swiftwsgi.so $@.tmp && mv $@.tmp $@
 
 install: all

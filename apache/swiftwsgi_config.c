@@ -379,7 +379,7 @@ static const char *parse_on_off(cmd_parms *cmd, const char *value, int *on)
 #define FLAG_SETTER(name, field) \
     static const char *name(cmd_parms *cmd, void *mconfig, const char *value) \
     { \
-        int on; \
+        int on = 0; \
         const char *err = parse_on_off(cmd, value, &on); \
         if (err) return err; \
         ((swiftwsgi_dir_config_t *)mconfig)->field = on; \
@@ -489,7 +489,7 @@ static const char *set_python_eggs(cmd_parms *cmd, void *mconfig, const char *va
 #define GLOBAL_FLAG_SETTER(name, field) \
     static const char *name(cmd_parms *cmd, void *mconfig, const char *value) \
     { \
-        int on; \
+        int on = 0; \
         const char *err = global_only(cmd); \
         (void)mconfig; \
         if (err || (err = parse_on_off(cmd, value, &on))) return err; \

@@ -275,6 +275,8 @@ BAD = [
     ('WSGIImportScript /x.py', 'WSGIImportScript', 'group'),
     ('WSGIImportScript /x.py application-group=%{GLOBAL}', 'WSGIImportScript', 'process-group'),
     ('WSGIDaemonProcess g bogus-option=1', 'WSGIDaemonProcess', 'bogus-option'),
+    ('WSGIDaemonProcess g processes', 'WSGIDaemonProcess', 'processes'),
+    ('WSGIDaemonProcess g user=no-such-user-here', 'WSGIDaemonProcess', 'no-such-user-here'),
     ('<Location /x>\nWSGIPythonPath /tmp\n</Location>', 'WSGIPythonPath', 'not allowed'),
     ('<Location /x>\nWSGIPythonOptimize 1\n</Location>', 'WSGIPythonOptimize', 'not allowed'),
     ('<Location /x>\nWSGIRestrictStdout On\n</Location>', 'WSGIRestrictStdout', 'not allowed'),
@@ -292,6 +294,13 @@ BAD_OURS_ONLY = [
     ('WSGIScriptAlias nourl /y.wsgi', 'WSGIScriptAlias', 'nourl'),
     ('WSGIPythonHome /nonexistent/python/home', 'WSGIPythonHome', 'does not exist'),
     ('WSGIDaemonProcess g memory-limit=100', 'WSGIDaemonProcess', 'memory-limit'),
+    ('WSGIDaemonProcess g shutdown-timeout=soon', 'WSGIDaemonProcess', 'shutdown-timeout= must be a number'),
+    ('WSGIDaemonProcess g threads=5000', 'WSGIDaemonProcess', 'threads= must be a number from 1 to 4096'),
+    ('WSGIDaemonProcess g umask=0999', 'WSGIDaemonProcess', 'umask= must be an octal mask'),
+    ('WSGIDaemonProcess g socket-user=no-such-user-here', 'WSGIDaemonProcess', "socket-user=: no user"),
+    ('WSGIDaemonProcess g script-group=no-such-group-here', 'WSGIDaemonProcess', "script-group=: no group"),
+    ('WSGIDaemonProcess g supplementary-groups=adm,no-such-group-here', 'WSGIDaemonProcess',
+     "no group 'no-such-group-here'"),
 ]
 
 
