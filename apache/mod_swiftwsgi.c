@@ -13,15 +13,18 @@
 
 static void swiftwsgi_register_hooks(apr_pool_t *p)
 {
-    static const char *const run_before[] = { "mod_alias.c", "mod_userdir.c", NULL };
+    /* mod_wsgi's ordering: WSGIScriptAlias is tried after mod_alias (so an Alias such as
+     * Django's /static/ wins over WSGIScriptAlias /, whatever the order of the directives)
+     * and before mod_userdir and mod_vhost_alias. */
+    static const char *const after_alias[] = { "mod_alias.c", NULL };
+    static const char *const before_userdir[] = { "mod_userdir.c", "mod_vhost_alias.c", NULL };
     (void)p;
     /* <IfModule mod_wsgi.c> in existing configurations must see this module. */
     wsgi_module.name = "mod_wsgi.c";
     ap_hook_pre_config(swiftwsgi_hook_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(swiftwsgi_hook_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(swiftwsgi_hook_child_init, NULL, NULL, APR_HOOK_MIDDLE);
-    /* Before mod_alias, as mod_wsgi does, so WSGIScriptAlias wins over a broader Alias. */
-    ap_hook_translate_name(swiftwsgi_hook_translate_name, NULL, run_before, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(swiftwsgi_hook_translate_name, after_alias, before_userdir, APR_HOOK_MIDDLE);
     ap_hook_handler(swiftwsgi_hook_handler, NULL, NULL, APR_HOOK_MIDDLE);
     swiftwsgi_auth_register(p);
 }

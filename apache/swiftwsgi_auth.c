@@ -44,7 +44,7 @@ swiftwsgi_auth_result_t swiftwsgi_call_script(request_rec *r, const swiftwsgi_sc
 static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
                                            const char *user, const char *argument, auth_values_t *values)
 {
-    apr_array_header_t *env = swiftwsgi_environ(r);
+    apr_array_header_t *env = swiftwsgi_environ_ex(r, 0);
     swiftwsgi_auth_request_t request;
     swiftwsgi_io_t io;
     apr_finfo_t finfo;
@@ -169,9 +169,13 @@ static const authz_provider authz = { check_group, NULL };
 
 void swiftwsgi_auth_register(apr_pool_t *p)
 {
+    static const char *const after_ssl[] = { "mod_ssl.c", NULL };
+    static const char *const before_authz_host[] = { "mod_authz_host.c", NULL };
     ap_register_auth_provider(p, AUTHN_PROVIDER_GROUP, "wsgi", AUTHN_PROVIDER_VERSION, &authn,
                               AP_AUTH_INTERNAL_PER_CONF);
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "wsgi-group", AUTHZ_PROVIDER_VERSION, &authz,
                               AP_AUTH_INTERNAL_PER_CONF);
-    ap_hook_check_access(check_access, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
+    /* mod_wsgi's place: the access_checker phase (every hook runs; an OK here does not skip
+     * authentication or Require as an access_checker_ex hook's would), after mod_ssl's. */
+    ap_hook_access_checker(check_access, after_ssl, before_authz_host, APR_HOOK_MIDDLE);
 }

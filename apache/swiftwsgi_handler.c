@@ -189,7 +189,30 @@ static void apply_proxy_headers(request_rec *r)
     }
 }
 
+/* ap_add_cgi_vars without PATH_TRANSLATED, which Apache finds through a subrequest: that
+ * subrequest runs the access checkers again, so an access script's environ must not ask for it
+ * (it would recurse); mod_wsgi's environ for these scripts has no PATH_TRANSLATED either. */
+static void add_cgi_vars(request_rec *r, int path_translated)
+{
+    const char *path_info = r->path_info;
+    if (path_translated || !path_info || !*path_info) {
+        ap_add_cgi_vars(r);
+        return;
+    }
+    r->path_info = NULL;
+    ap_add_cgi_vars(r);
+    r->path_info = (char *)path_info;
+    apr_table_setn(r->subprocess_env, "SCRIPT_NAME",
+                   apr_pstrndup(r->pool, r->uri, ap_find_path_info(r->uri, path_info)));
+    apr_table_setn(r->subprocess_env, "PATH_INFO", path_info);
+}
+
 apr_array_header_t *swiftwsgi_environ(request_rec *r)
+{
+    return swiftwsgi_environ_ex(r, 1);
+}
+
+apr_array_header_t *swiftwsgi_environ_ex(request_rec *r, int path_translated)
 {
     const apr_array_header_t *vars;
     const apr_table_entry_t *e;
@@ -197,7 +220,7 @@ apr_array_header_t *swiftwsgi_environ(request_rec *r)
     int i;
 
     ap_add_common_vars(r);
-    ap_add_cgi_vars(r);
+    add_cgi_vars(r, path_translated);
     fix_script_name(r);
     apply_proxy_headers(r);
     if (r->header_only && head_maps_to_get(r)) apr_table_setn(r->subprocess_env, "REQUEST_METHOD", "GET");

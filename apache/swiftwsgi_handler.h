@@ -19,5 +19,8 @@ int swiftwsgi_hook_handler(request_rec *r);
  * @return an array of swiftwsgi_kv_t from r->pool
  */
 apr_array_header_t *swiftwsgi_environ(request_rec *r);
+/** The same without PATH_TRANSLATED when path_translated is 0 (no subrequest: for the
+ *  authentication and access scripts, which run inside Apache's access checks). */
+apr_array_header_t *swiftwsgi_environ_ex(request_rec *r, int path_translated);
 
 #endif
