@@ -28,37 +28,30 @@ static void add_value(void *context, const char *value)
     *(const char **)apr_array_push(v->values) = apr_pstrdup(v->r->pool, value);
 }
 
-static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
-                                           const char *user, const char *argument, auth_values_t *values);
-
-swiftwsgi_auth_result_t swiftwsgi_call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
-                                              const char *user, const char *argument, apr_array_header_t *values)
-{
-    auth_values_t v;
-    swiftwsgi_auth_result_t result = call_script(r, script, kind, user, argument, &v);
-    apr_array_cat(values, v.values);
-    return result;
-}
-
-/* Calls kind in script for r; values receives the realm hash or group names. */
+/* Calls kind in script for r; values (made here, whatever the outcome) receives the realm hash
+ * or group names. A script that cannot be stat'ed is an error, except for a dispatch script:
+ * as in mod_wsgi, it then has no opinion and the request goes on with the defaults. */
 static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
                                            const char *user, const char *argument, auth_values_t *values)
 {
-    apr_array_header_t *env = swiftwsgi_environ_ex(r, 0);
+    apr_array_header_t *env;
     swiftwsgi_auth_request_t request;
     swiftwsgi_io_t io;
     apr_finfo_t finfo;
+    apr_status_t rv;
 
-    if (apr_stat(&finfo, script->path, APR_FINFO_MTIME, r->pool) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10920)
-                      "Target WSGI authentication script not found or unable to stat: %s", script->path);
-        return SWIFTWSGI_AUTH_ERROR;
+    values->r = r;
+    values->values = apr_array_make(r->pool, 4, sizeof(const char *));
+    if ((rv = apr_stat(&finfo, script->path, APR_FINFO_MTIME, r->pool)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, APLOGNO(10920)
+                      "Target WSGI %s script not found or unable to stat: %s",
+                      kind == SWIFTWSGI_AUTH_DISPATCH ? "dispatch" : "authentication", script->path);
+        return kind == SWIFTWSGI_AUTH_DISPATCH ? SWIFTWSGI_AUTH_NOT_FOUND : SWIFTWSGI_AUTH_ERROR;
     }
+    env = swiftwsgi_environ_ex(r, 0);
     memset(&io, 0, sizeof(io));
     io.r = r;
     io.body_done = 1;
-    values->r = r;
-    values->values = apr_array_make(r->pool, 4, sizeof(const char *));
 
     memset(&request, 0, sizeof(request));
     request.handle = &io;
@@ -75,6 +68,15 @@ static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_scrip
     request.add_value = add_value;
     request.context = values;
     return (swiftwsgi_auth_result_t)swiftwsgi_auth(&request);
+}
+
+swiftwsgi_auth_result_t swiftwsgi_call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
+                                              const char *user, const char *argument, apr_array_header_t *values)
+{
+    auth_values_t v;
+    swiftwsgi_auth_result_t result = call_script(r, script, kind, user, argument, &v);
+    apr_array_cat(values, v.values);
+    return result;
 }
 
 static authn_status check_password(request_rec *r, const char *user, const char *password)

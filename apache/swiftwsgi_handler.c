@@ -281,8 +281,11 @@ static int dispatch(request_rec *r, const char **application_group, const char *
     int i;
     if (!script) return OK;
     answers = apr_array_make(r->pool, 3, sizeof(const char *));
-    if (swiftwsgi_call_script(r, script, SWIFTWSGI_AUTH_DISPATCH, NULL, NULL, answers) != SWIFTWSGI_AUTH_GRANTED)
-        return HTTP_INTERNAL_SERVER_ERROR;
+    switch (swiftwsgi_call_script(r, script, SWIFTWSGI_AUTH_DISPATCH, NULL, NULL, answers)) {
+    case SWIFTWSGI_AUTH_GRANTED: break;
+    case SWIFTWSGI_AUTH_NOT_FOUND: return OK;  /* no dispatch script: the defaults */
+    default: return HTTP_INTERNAL_SERVER_ERROR;
+    }
     for (i = 0; i < answers->nelts; i++) {
         const char *answer = ((const char **)answers->elts)[i], *value = strchr(answer, '=');
         if (!value) continue;

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from harness import TRACEBACK
+
 APPS = {
     'ok.wsgi': '''
 import os
@@ -22,6 +24,8 @@ def application(environ, start_response):
     return [b'never']
 ''',
     'nocallable.wsgi': 'x = 1\n',
+    'vanished.wsgi': 'def application(environ, start_response):\n    start_response("200 OK", [])\n    return [b"x"]\n',
+    'vanishedauth.wsgi': 'def application(environ, start_response):\n    start_response("200 OK", [])\n    return [b"x"]\n',
     'notcallable.wsgi': 'application = 42\n',
     'raises.wsgi': '''
 def application(environ, start_response):
@@ -95,6 +99,16 @@ def application(environ, start_response):
 
 CONFIG = '''
 WSGIScriptAliasMatch ^/(\\w+)$ {apps}/$1.wsgi
+<Location /vanished>
+    WSGIDispatchScript {apps}/vanishing/dispatch.wsgi
+</Location>
+<Location /vanishedauth>
+    AuthType Basic
+    AuthName "vanished"
+    AuthBasicProvider wsgi
+    WSGIAuthUserScript {apps}/vanishing/auth.wsgi
+    Require valid-user
+</Location>
 '''
 
 # (script, the last line of the logged traceback)
@@ -133,6 +147,24 @@ def test_failure_is_500_with_traceback_and_child_keeps_serving(server, name, log
     assert server.alive(int(entry['pid']))
     for _ in range(5):
         assert server.get('/ok').body.startswith(b'ok ')
+
+
+@pytest.mark.parametrize('url,script,headers,status', [
+    ('/vanished', 'dispatch.wsgi', {}, 200),
+    ('/vanishedauth', 'auth.wsgi', {'Authorization': 'Basic dXNlcjpwYXNz'}, 500),
+])
+def test_script_removed_after_configtest_is_logged_and_child_keeps_serving(server, url, script, headers, status):
+    # A dispatch or authentication script that vanished (or cannot be stat'ed) after
+    # configtest is logged; as in mod_wsgi, the request then goes on with the defaults (a
+    # dispatch script has no opinion) or answers 500 (authentication). The child keeps
+    # serving: it once read an uninitialised pointer here and crashed.
+    path = server.write_app('vanishing/' + script, 'def process_group(environ):\n    return None\n'
+                            'def check_password(environ, user, password):\n    return True\n')
+    os.remove(path)
+    server.expect_log(r'vanishing/' + script, *TRACEBACK)
+    for _ in range(3):
+        assert server.get(url, headers=headers).status == status
+    assert server.get('/ok').body.startswith(b'ok ')
 
 
 def test_broken_script_stays_broken_and_is_not_cached_as_a_module(server):
