@@ -339,10 +339,20 @@ static void daemon_maintenance(int reason, void *data, apr_wait_t status)
     }
 }
 
-/* Stops this configuration's daemons: SIGTERM, a grace period, then SIGKILL. */
+/* Seconds the parent allows a daemon, beyond its shutdown-timeout, to tear Python down. */
+#define SWIFTWSGI_TEARDOWN_SECONDS 2
+
+/*
+ * Stops this configuration's daemons (at stop and at every restart): SIGTERM, then each gets
+ * its group's shutdown-timeout to finish its running requests (the daemon enforces it
+ * itself) plus SWIFTWSGI_TEARDOWN_SECONDS; one still alive after that is killed.
+ * mod_wsgi leaves this to APR's APR_KILL_AFTER_TIMEOUT, which kills after about 3 s whatever
+ * shutdown-timeout says.
+ */
 static apr_status_t stop_daemons(void *data)
 {
-    int i, j, waited;
+    apr_time_t start = apr_time_now();
+    int i, j, alive;
     (void)data;
     stopping = 1;
     if (!groups) return APR_SUCCESS;
@@ -354,31 +364,39 @@ static apr_status_t stop_daemons(void *data)
             if (g->slots[j].running) kill(g->slots[j].proc.pid, SIGTERM);
         }
     }
-    for (waited = 0; waited < 100; waited++) {
-        int alive = 0;
+    do {
+        apr_time_t now = apr_time_now();
+        alive = 0;
         for (i = 0; i < groups->nelts; i++) {
             swiftwsgi_daemon_group_t *g = ((swiftwsgi_daemon_group_t **)groups->elts)[i];
+            apr_time_t deadline = start + apr_time_from_sec(g->options.config.shutdown_timeout
+                                                            + SWIFTWSGI_TEARDOWN_SECONDS);
             if (!g->slots) continue;
             for (j = 0; j < g->options.processes; j++) {
                 daemon_slot_t *slot = &g->slots[j];
                 if (!slot->running) continue;
-                if (waitpid(slot->proc.pid, NULL, WNOHANG) == slot->proc.pid) slot->running = 0;
-                else alive++;
+                if (waitpid(slot->proc.pid, NULL, WNOHANG) == slot->proc.pid) {
+                    slot->running = 0;
+                }
+                else if (now >= deadline) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, g->server, APLOGNO(10938)
+                                 "mod_swiftwsgi: daemon process %d of group '%s' still running %d s after "
+                                 "SIGTERM (shutdown-timeout=%d); killing it", (int)slot->proc.pid,
+                                 g->options.config.name, g->options.config.shutdown_timeout
+                                 + SWIFTWSGI_TEARDOWN_SECONDS, g->options.config.shutdown_timeout);
+                    kill(slot->proc.pid, SIGKILL);
+                    waitpid(slot->proc.pid, NULL, 0);
+                    slot->running = 0;
+                }
+                else {
+                    alive++;
+                }
             }
         }
-        if (!alive) break;
-        usleep(50000);
-    }
+        if (alive) usleep(50000);
+    } while (alive);
     for (i = 0; i < groups->nelts; i++) {
         swiftwsgi_daemon_group_t *g = ((swiftwsgi_daemon_group_t **)groups->elts)[i];
-        if (!g->slots) continue;
-        for (j = 0; j < g->options.processes; j++) {
-            if (g->slots[j].running) {
-                kill(g->slots[j].proc.pid, SIGKILL);
-                waitpid(g->slots[j].proc.pid, NULL, 0);
-                g->slots[j].running = 0;
-            }
-        }
         if (g->options.config.listen_fd >= 0) close(g->options.config.listen_fd);
         if (g->socket_path) unlink(g->socket_path);
     }

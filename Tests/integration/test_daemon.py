@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import pwd
+import re
 import signal
 import socket
 import stat
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from harness import Apache, OURS
+from harness import Apache, OURS, state_file, wait_for_file
 
 pytestmark = pytest.mark.ours_only
 
@@ -326,6 +327,62 @@ WSGIScriptAlias /info {apps}/info.wsgi process-group=lonely
         time.sleep(0.5)
         assert daemon_pids(apache, 'lonely') == []
         assert 'still did not exit' not in apache.log()
+    finally:
+        apache.cleanup()
+
+
+PATIENT_APP = r'''
+import time
+def application(environ, start_response):
+    path, seconds = environ['QUERY_STRING'].split('&')
+    with open(path + '.started', 'w') as f:
+        f.write('started')
+    time.sleep(float(seconds))
+    with open(path, 'w') as f:
+        f.write('finished')
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'finished']
+'''
+
+
+@pytest.mark.parametrize('how,seconds', [('graceful', 12), ('stop', 20)])
+def test_restart_and_stop_give_running_requests_the_shutdown_timeout(how, seconds):
+    # shutdown-timeout=25 lets a long request finish when Apache restarts or stops (the
+    # parent used to kill every daemon 5 s after SIGTERM, whatever the option said). At stop
+    # the daemons get SIGTERM only once Apache has stopped its children (about 10 s: the
+    # child waiting for the daemon's answer is killed, so the client gets none). Not run
+    # against mod_wsgi: its parent kills daemons about 3 s after SIGTERM (APR_KILL_AFTER_TIMEOUT).
+    apache = Apache('''
+WSGIDaemonProcess patient processes=1 threads=2 shutdown-timeout=25
+WSGIScriptAlias /patient {apps}/patient.wsgi process-group=patient application-group=%{GLOBAL}
+''', {'patient.wsgi': PATIENT_APP})
+    try:
+        apache.start()
+        path = state_file(apache, 'patient')
+        results = []
+
+        def request():
+            try:
+                results.append(apache.get('/patient?%s&%d' % (path, seconds), timeout=60))
+            except Exception as e:  # at stop, Apache's child is stopped under the client
+                results.append(e)
+
+        client = threading.Thread(target=request)
+        client.start()
+        assert wait_for_file(path + '.started') == 'started'
+        if how == 'graceful':
+            apache.graceful(wait=0)
+        else:
+            apache.stop()
+        assert wait_for_file(path, timeout=seconds + 10) == 'finished'
+        client.join(60)
+        assert 'killing it' not in apache.log()
+        if how == 'graceful':
+            assert results[0].status == 200 and results[0].body == b'finished', results
+            assert apache.unexpected_lines(0) == []
+        else:
+            # Only Apache's own escalation against its waiting child (AH00045/AH00046).
+            assert [l for l in apache.unexpected_lines(0) if not re.search(r'AH0004[56]', l)] == []
     finally:
         apache.cleanup()
 
