@@ -31,6 +31,14 @@ typedef struct {
     int destroy_interpreter;
     int restrict_embedded;
     const char *socket_prefix;
+    int verbose_debugging;              /* accepted; no effect (as in mod_wsgi 6) */
+    int socket_rotation;
+    const char *accept_mutex;           /* accepted; daemon processes accept without a mutex */
+    double switch_interval;             /* 0: unset */
+    int server_metrics;
+    double slow_requests;               /* accepted; -1 unset */
+    const char *newrelic_config_file;
+    const char *newrelic_environment;
 } swiftwsgi_server_config_t;
 
 typedef struct {
@@ -52,6 +60,8 @@ typedef struct {
     apr_array_header_t *handler_scripts;       /* swiftwsgi_handler_script_t */
     int error_override;
     apr_array_header_t *restrict_process;      /* const char *, NULL: any group */
+    int ignore_activity;
+    int pass_apache_request;
 } swiftwsgi_dir_config_t;
 
 static swiftwsgi_server_config_t *server_config(server_rec *s)
@@ -79,6 +89,10 @@ void *swiftwsgi_create_server_config(apr_pool_t *p, server_rec *s)
     c->restrict_signal = UNSET;
     c->destroy_interpreter = UNSET;
     c->restrict_embedded = UNSET;
+    c->verbose_debugging = UNSET;
+    c->socket_rotation = UNSET;
+    c->server_metrics = UNSET;
+    c->slow_requests = UNSET;
     return c;
 }
 
@@ -102,6 +116,14 @@ void *swiftwsgi_merge_server_config(apr_pool_t *p, void *basev, void *addv)
     c->destroy_interpreter = base->destroy_interpreter;
     c->restrict_embedded = base->restrict_embedded;
     c->socket_prefix = base->socket_prefix;
+    c->verbose_debugging = base->verbose_debugging;
+    c->socket_rotation = base->socket_rotation;
+    c->accept_mutex = base->accept_mutex;
+    c->switch_interval = base->switch_interval;
+    c->server_metrics = base->server_metrics;
+    c->slow_requests = base->slow_requests;
+    c->newrelic_config_file = base->newrelic_config_file;
+    c->newrelic_environment = base->newrelic_environment;
     return c;
 }
 
@@ -116,6 +138,8 @@ void *swiftwsgi_create_dir_config(apr_pool_t *p, char *dir)
     c->enable_sendfile = UNSET;
     c->group_authoritative = UNSET;
     c->error_override = UNSET;
+    c->ignore_activity = UNSET;
+    c->pass_apache_request = UNSET;
     return c;
 }
 
@@ -143,6 +167,8 @@ void *swiftwsgi_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(dispatch_script);
     MERGE_INT(error_override);
     MERGE_PTR(restrict_process);
+    MERGE_INT(ignore_activity);
+    MERGE_INT(pass_apache_request);
     /* Handler scripts of the inner section come first, so they win by name. */
     if (add->handler_scripts && base->handler_scripts)
         c->handler_scripts = apr_array_append(p, add->handler_scripts, base->handler_scripts);
@@ -251,6 +277,7 @@ int swiftwsgi_process_group_allowed(request_rec *r, const char *group)
 }
 
 int swiftwsgi_error_override(request_rec *r) { return DEFAULTED(dir_config(r)->error_override, 0); }
+int swiftwsgi_ignore_activity(request_rec *r) { return DEFAULTED(dir_config(r)->ignore_activity, 0); }
 
 int swiftwsgi_group_authoritative(request_rec *r) { return DEFAULTED(dir_config(r)->group_authoritative, 1); }
 
@@ -273,6 +300,11 @@ const char *swiftwsgi_socket_prefix(server_rec *s, apr_pool_t *p)
 }
 
 const apr_array_header_t *swiftwsgi_import_scripts(server_rec *s) { return server_config(s)->import_scripts; }
+int swiftwsgi_socket_rotation(server_rec *s) { return DEFAULTED(server_config(s)->socket_rotation, 1); }
+double swiftwsgi_switch_interval(server_rec *s) { return server_config(s)->switch_interval; }
+int swiftwsgi_server_metrics(server_rec *s) { return DEFAULTED(server_config(s)->server_metrics, 0); }
+const char *swiftwsgi_newrelic_config_file(server_rec *s) { return server_config(s)->newrelic_config_file; }
+const char *swiftwsgi_newrelic_environment(server_rec *s) { return server_config(s)->newrelic_environment; }
 
 /* ---- directive setters ------------------------------------------------------------------ */
 
@@ -625,7 +657,7 @@ FLAG_SETTER(set_group_authoritative, group_authoritative)
 static const char *const known_proxy_headers[] = {
     "X-Forwarded-For", "X-Client-IP", "X-Real-IP", "X-Forwarded-Proto", "X-Forwarded-Scheme",
     "X-Forwarded-HTTPS", "X-Forwarded-SSL", "X-Forwarded-Host", "X-Forwarded-Server",
-    "X-Forwarded-Port", "X-Script-Name", NULL
+    "X-Forwarded-Port", "X-Script-Name", "X-Host", "X-Scheme", "X-HTTPS", "X-Forwarded-Script-Name", NULL
 };
 
 const char *const *swiftwsgi_known_proxy_headers(void) { return known_proxy_headers; }
@@ -637,8 +669,12 @@ static const char *set_trusted_proxy_header(cmd_parms *cmd, void *mconfig, const
     for (i = 0; known_proxy_headers[i]; i++) {
         if (!strcasecmp(value, known_proxy_headers[i])) break;
     }
-    if (!known_proxy_headers[i])
-        return apr_psprintf(cmd->pool, "WSGITrustedProxyHeaders: unsupported header '%s'", value);
+    if (!known_proxy_headers[i]) {
+        /* mod_wsgi accepts any name and ignores those it does not know. */
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, APLOGNO(10960)
+                     "WSGITrustedProxyHeaders: '%s' is not a proxy header mod_wsgi interprets; ignored", value);
+        return NULL;
+    }
     if (!c->trusted_proxy_headers) c->trusted_proxy_headers = apr_array_make(cmd->pool, 4, sizeof(const char *));
     *(const char **)apr_array_push(c->trusted_proxy_headers) = known_proxy_headers[i];
     return NULL;
@@ -668,12 +704,106 @@ static const char *set_socket_prefix(cmd_parms *cmd, void *mconfig, const char *
     return NULL;
 }
 
+GLOBAL_FLAG_SETTER(set_verbose_debugging, verbose_debugging)
+GLOBAL_FLAG_SETTER(set_socket_rotation, socket_rotation)
+GLOBAL_FLAG_SETTER(set_server_metrics, server_metrics)
+FLAG_SETTER(set_ignore_activity, ignore_activity)
+
+/* The mechanisms mod_wsgi lists for WSGIAcceptMutex on this platform. */
+static const char *const accept_mutexes[] = {
+    "default",
+#if APR_HAS_FLOCK_SERIALIZE
+    "flock",
+#endif
+#if APR_HAS_FCNTL_SERIALIZE
+    "fcntl",
+#endif
+#if APR_HAS_SYSVSEM_SERIALIZE
+    "sysvsem",
+#endif
+#if APR_HAS_POSIXSEM_SERIALIZE
+    "posixsem",
+#endif
+#if APR_HAS_PROC_PTHREAD_SERIALIZE
+    "pthread",
+#endif
+    NULL
+};
+
+static const char *set_accept_mutex(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    const char *err = global_only(cmd), *valid = "";
+    int i;
+    (void)mconfig;
+    if (err) return err;
+    for (i = 0; accept_mutexes[i]; i++) {
+        if (!strcasecmp(value, accept_mutexes[i])) {
+            server_config(cmd->server)->accept_mutex = accept_mutexes[i];
+            return NULL;
+        }
+        valid = apr_pstrcat(cmd->pool, valid, i ? ", " : "", accept_mutexes[i], NULL);
+    }
+    return apr_psprintf(cmd->pool, "WSGIAcceptMutex: '%s' is not a mechanism of this platform (%s)", value, valid);
+}
+
+/* A number of seconds: positive (or not negative when zero_ok). */
+static const char *parse_seconds(cmd_parms *cmd, const char *value, int zero_ok, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(value, &end);
+    if (end == value || *end || errno || v != v || v < 0 || (!zero_ok && v == 0))
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a %s number of seconds", cmd->cmd->name, value,
+                            zero_ok ? "non-negative" : "positive");
+    *out = v;
+    return NULL;
+}
+
+static const char *set_switch_interval(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err || (err = parse_seconds(cmd, value, 0, &server_config(cmd->server)->switch_interval))) return err;
+    return NULL;
+}
+
+static const char *set_slow_requests(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err || (err = parse_seconds(cmd, value, 1, &server_config(cmd->server)->slow_requests))) return err;
+    return NULL;
+}
+
+static const char *set_newrelic(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err) return err;
+    if (cmd->info) server_config(cmd->server)->newrelic_environment = value;
+    else server_config(cmd->server)->newrelic_config_file = value;
+    return NULL;
+}
+
+static const char *set_pass_apache_request(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    int on;
+    const char *err = parse_on_off(cmd, value, &on);
+    if (err) return err;
+    if (on)
+        return "WSGIPassApacheRequest On: mod_swiftwsgi does not provide apache.request_rec (a pointer "
+               "to Apache's request_rec for C extensions); only Off is supported";
+    ((swiftwsgi_dir_config_t *)mconfig)->pass_apache_request = 0;
+    return NULL;
+}
+
 const command_rec swiftwsgi_directives[] = {
     AP_INIT_RAW_ARGS("WSGIScriptAlias", set_script_alias, NULL, RSRC_CONF,
                      "URL prefix, script file or directory, then options such as application-group="),
     AP_INIT_RAW_ARGS("WSGIScriptAliasMatch", set_script_alias, (void *)"match", RSRC_CONF,
                      "URL regular expression, script path (with $N), then options"),
-    AP_INIT_TAKE1("WSGIApplicationGroup", set_dir_string, (void *)"application_group", RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+    AP_INIT_TAKE1("WSGIApplicationGroup", set_dir_string, (void *)"application_group", RSRC_CONF | ACCESS_CONF,
                   "Interpreter: %{GLOBAL}, %{SERVER}, %{RESOURCE} (default), %{ENV:name} or a name"),
     AP_INIT_TAKE1("WSGICallableObject", set_dir_string, (void *)"callable_object", RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                   "Name of the WSGI application object in the script (default: application)"),
@@ -681,7 +811,7 @@ const command_rec swiftwsgi_directives[] = {
                   "Process group: %{GLOBAL} (embedded) or a WSGIDaemonProcess name"),
     AP_INIT_TAKE1("WSGIScriptReloading", set_script_reloading, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                   "Reload a script when its modification time changes (default On)"),
-    AP_INIT_TAKE1("WSGIPassAuthorization", set_pass_authorization, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+    AP_INIT_TAKE1("WSGIPassAuthorization", set_pass_authorization, NULL, OR_FILEINFO,
                   "Pass the Authorization header as HTTP_AUTHORIZATION (default Off)"),
     AP_INIT_TAKE1("WSGIChunkedRequest", set_chunked_request, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                   "Accept chunked request bodies (default Off: 411)"),
@@ -722,9 +852,9 @@ const command_rec swiftwsgi_directives[] = {
                      "Script providing allow_access() as a host access check"),
     AP_INIT_TAKE1("WSGIGroupAuthoritative", set_group_authoritative, NULL, ACCESS_CONF | OR_AUTHCFG,
                   "Deny when the user is in none of the required groups (default On; Off lets other providers decide)"),
-    AP_INIT_RAW_ARGS("WSGIDispatchScript", set_auth_script, (void *)"dispatch", RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+    AP_INIT_RAW_ARGS("WSGIDispatchScript", set_auth_script, (void *)"dispatch", RSRC_CONF | ACCESS_CONF,
                      "Script choosing process_group(), application_group() and callable_object() per request"),
-    AP_INIT_RAW_ARGS("WSGIHandlerScript", set_handler_script, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+    AP_INIT_RAW_ARGS("WSGIHandlerScript", set_handler_script, NULL, RSRC_CONF | ACCESS_CONF,
                      "Handler name and script whose handle_request() serves requests for that handler"),
     AP_INIT_TAKE1("WSGIErrorOverride", set_error_override, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                   "Let Apache's ErrorDocument replace the body of an application's error response"),
@@ -738,5 +868,25 @@ const command_rec swiftwsgi_directives[] = {
                      "Process group name, then options such as processes=, threads=, user=, python-home="),
     AP_INIT_TAKE1("WSGISocketPrefix", set_socket_prefix, NULL, RSRC_CONF,
                   "Path prefix of the daemon processes' sockets (default: DefaultRuntimeDir/wsgi)"),
+    AP_INIT_TAKE1("WSGISocketRotation", set_socket_rotation, NULL, RSRC_CONF,
+                  "Accepted for compatibility: daemon sockets keep their path across graceful restarts"),
+    AP_INIT_TAKE1("WSGIAcceptMutex", set_accept_mutex, NULL, RSRC_CONF,
+                  "Accepted for compatibility: daemon processes accept without a mutex"),
+    AP_INIT_TAKE1("WSGIVerboseDebugging", set_verbose_debugging, NULL, RSRC_CONF,
+                  "Accepted for compatibility (no effect, as in mod_wsgi 6): use LogLevel wsgi:debug"),
+    AP_INIT_TAKE1("WSGISwitchInterval", set_switch_interval, NULL, RSRC_CONF,
+                  "Seconds between GIL switches (sys.setswitchinterval), default Python's 0.005"),
+    AP_INIT_TAKE1("WSGIServerMetrics", set_server_metrics, NULL, RSRC_CONF,
+                  "Let mod_wsgi.server_metrics() and process_metrics() report (default Off)"),
+    AP_INIT_TAKE1("WSGIIgnoreActivity", set_ignore_activity, NULL, OR_FILEINFO,
+                  "Requests here do not reset a daemon's inactivity-timeout (default Off)"),
+    AP_INIT_TAKE1("WSGISlowRequests", set_slow_requests, NULL, RSRC_CONF,
+                  "Accepted for compatibility: slow-request reports go to a WSGITelemetryService"),
+    AP_INIT_TAKE1("WSGINewRelicConfigFile", set_newrelic, NULL, RSRC_CONF,
+                  "NEW_RELIC_CONFIG_FILE of the processes"),
+    AP_INIT_TAKE1("WSGINewRelicEnvironment", set_newrelic, (void *)"environment", RSRC_CONF,
+                  "NEW_RELIC_ENVIRONMENT of the processes"),
+    AP_INIT_TAKE1("WSGIPassApacheRequest", set_pass_apache_request, NULL, RSRC_CONF | ACCESS_CONF,
+                  "Off only: apache.request_rec is not provided"),
     { NULL }
 };

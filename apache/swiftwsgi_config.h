@@ -85,6 +85,8 @@ const swiftwsgi_handler_script_t *swiftwsgi_handler_script(request_rec *r);
 int swiftwsgi_process_group_allowed(request_rec *r, const char *group);
 /** WSGIErrorOverride */
 int swiftwsgi_error_override(request_rec *r);
+/** WSGIIgnoreActivity: the request does not reset a daemon's inactivity-timeout. */
+int swiftwsgi_ignore_activity(request_rec *r);
 
 /** WSGITrustedProxyHeaders of r's directory (header names as configured), or NULL. */
 const apr_array_header_t *swiftwsgi_trusted_proxy_headers(request_rec *r);
@@ -112,6 +114,15 @@ int swiftwsgi_python_required(void);
 /** Forgets what the previous configuration needed (pre_config). */
 void swiftwsgi_reset_python_required(void);
 const apr_array_header_t *swiftwsgi_import_scripts(server_rec *s);
+/** WSGISocketRotation (default On; accepted, see README). */
+int swiftwsgi_socket_rotation(server_rec *s);
+/** WSGISwitchInterval in seconds, 0 when unset (Python's default). */
+double swiftwsgi_switch_interval(server_rec *s);
+/** WSGIServerMetrics (default Off). */
+int swiftwsgi_server_metrics(server_rec *s);
+/** WSGINewRelicConfigFile / WSGINewRelicEnvironment, or NULL. */
+const char *swiftwsgi_newrelic_config_file(server_rec *s);
+const char *swiftwsgi_newrelic_environment(server_rec *s);
 /** WSGISocketPrefix as an absolute path (default DefaultRuntimeDir/wsgi). */
 const char *swiftwsgi_socket_prefix(server_rec *s, apr_pool_t *p);
 

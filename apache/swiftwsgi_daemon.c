@@ -271,6 +271,9 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     config.process.threads_per_process = config.threads;
     config.process.maximum_processes = g->options.processes;
     config.process.process_group = config.name;
+    /* WSGISwitchInterval and WSGIServerMetrics are for Apache's children only (mod_wsgi's rule). */
+    config.process.switch_interval = 0;
+    config.process.server_metrics = 0;
     config.process.import_scripts = swiftwsgi_daemon_imports(s, s->process->pconf, config.name,
                                                              &config.process.import_scripts_count);
     if (g->options.display_name) {

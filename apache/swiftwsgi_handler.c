@@ -164,16 +164,19 @@ static void apply_proxy_headers(request_rec *r)
         else if (!strcmp(header, "X-Client-IP") || !strcmp(header, "X-Real-IP")) {
             apr_table_setn(env, "REMOTE_ADDR", value);
         }
-        else if (!strcmp(header, "X-Forwarded-Proto") || !strcmp(header, "X-Forwarded-Scheme")) {
+        else if (!strcmp(header, "X-Forwarded-Proto") || !strcmp(header, "X-Forwarded-Scheme")
+                 || !strcmp(header, "X-Scheme")) {
             if (!strcasecmp(value, "https")) apr_table_setn(env, "HTTPS", "1");
             else if (!strcasecmp(value, "http")) apr_table_unset(env, "HTTPS");
         }
-        else if (!strcmp(header, "X-Forwarded-HTTPS") || !strcmp(header, "X-Forwarded-SSL")) {
+        else if (!strcmp(header, "X-Forwarded-HTTPS") || !strcmp(header, "X-Forwarded-SSL")
+                 || !strcmp(header, "X-HTTPS")) {
             if (!strcasecmp(value, "on") || !strcasecmp(value, "1") || !strcasecmp(value, "true"))
                 apr_table_setn(env, "HTTPS", "1");
-            else apr_table_unset(env, "HTTPS");
+            else if (!strcasecmp(value, "off") || !strcasecmp(value, "0") || !strcasecmp(value, "false"))
+                apr_table_unset(env, "HTTPS");
         }
-        else if (!strcmp(header, "X-Forwarded-Host")) {
+        else if (!strcmp(header, "X-Forwarded-Host") || !strcmp(header, "X-Host")) {
             const char *comma = strchr(value, ',');
             apr_table_setn(env, "HTTP_HOST", comma ? apr_pstrndup(r->pool, value, comma - value) : value);
         }
@@ -183,7 +186,7 @@ static void apply_proxy_headers(request_rec *r)
         else if (!strcmp(header, "X-Forwarded-Port")) {
             apr_table_setn(env, "SERVER_PORT", value);
         }
-        else if (!strcmp(header, "X-Script-Name")) {
+        else if (!strcmp(header, "X-Script-Name") || !strcmp(header, "X-Forwarded-Script-Name")) {
             apr_table_setn(env, "SCRIPT_NAME", value);
         }
     }
@@ -251,7 +254,7 @@ apr_array_header_t *swiftwsgi_environ_ex(request_rec *r, int path_translated)
     add_env(env, "mod_wsgi.script_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_now()));
     add_env(env, "mod_wsgi.request_id", r->log_id ? r->log_id
             : apr_psprintf(r->pool, "%" APR_TIME_T_FMT "-%pp", r->request_time, (void *)r));
-    add_env(env, "mod_wsgi.ignore_activity", "0");
+    add_env(env, "mod_wsgi.ignore_activity", swiftwsgi_ignore_activity(r) ? "1" : "0");
     return env;
 }
 
@@ -440,6 +443,7 @@ int swiftwsgi_hook_handler(request_rec *r)
     request.header_only = r->header_only;
     request.request_handler = r->handler;
     request.error_override = swiftwsgi_error_override(r);
+    request.ignore_activity = swiftwsgi_ignore_activity(r);
     if (daemon) {
         request.daemon_socket = swiftwsgi_daemon_socket(daemon);
         request.connect_timeout = swiftwsgi_daemon_connect_timeout(daemon);

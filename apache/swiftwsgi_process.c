@@ -94,6 +94,15 @@ void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_re
     config->import_scripts = scripts;
     config->import_scripts_count = n;
     config->process_group = "";
+    config->switch_interval = swiftwsgi_switch_interval(s);
+    config->server_metrics = swiftwsgi_server_metrics(s);
+}
+
+void swiftwsgi_set_newrelic_environment(const char *config_file, const char *environment)
+{
+    /* mod_wsgi 5's WSGINewRelicConfigFile / WSGINewRelicEnvironment: the agent reads these. */
+    if (config_file) setenv("NEW_RELIC_CONFIG_FILE", config_file, 1);
+    if (environment) setenv("NEW_RELIC_ENVIRONMENT", environment, 1);
 }
 
 /* What a daemon group loads at start: its WSGIImportScript entries, and (as mod_wsgi does) every
@@ -173,6 +182,7 @@ void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s)
     /* A child that only proxies to daemon processes needs no Python (less memory, faster
      * start); as with mod_wsgi, that is WSGIRestrictEmbedded On without scripts run here. */
     if (!swiftwsgi_python_required()) return;
+    swiftwsgi_set_newrelic_environment(swiftwsgi_newrelic_config_file(s), swiftwsgi_newrelic_environment(s));
     if (swiftwsgi_child_init(&config) != 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, APLOGNO(10911)
                      "mod_swiftwsgi: Python could not be initialised in this child; "

@@ -22,4 +22,7 @@ const swiftwsgi_import_script_t *swiftwsgi_daemon_imports(server_rec *s, apr_poo
 /** Shows title as the process's name in ps (display-name=). */
 void swiftwsgi_set_process_title(const char *title);
 
+/** Sets NEW_RELIC_CONFIG_FILE / NEW_RELIC_ENVIRONMENT of this process (NULL: left alone). */
+void swiftwsgi_set_newrelic_environment(const char *config_file, const char *environment);
+
 #endif

@@ -28,6 +28,11 @@ public struct ProcessConfig: Sendable {
     public var importScripts: [(path: String, applicationGroup: String)] = []
     /// "" in Apache's children; the WSGIDaemonProcess name in a daemon process.
     public var processGroup = ""
+    /// WSGISwitchInterval / switch-interval=: sys.setswitchinterval() at start; 0: Python's default.
+    public var switchInterval = 0.0
+    /// WSGIServerMetrics / server-metrics=: whether the metrics functions of the `mod_wsgi`
+    /// module report (mod_wsgi's default: Off, they return None).
+    public var serverMetrics = false
 
     public init() {}
 }

@@ -28,6 +28,7 @@ public final class PythonRuntime: @unchecked Sendable {
         // wait on a worker's stale state).
         if let threading = PyImport_ImportModule("threading") { Py_DecRef(threading) }
         PyErr_Clear()
+        if config.switchInterval > 0 { Self.setSwitchInterval(config.switchInterval) }
         guard let ts = PyThreadState_Get() else { throw HostError("no thread state after initialisation") }
         mainThreadState = ts
         ThreadStates.adopt(ts)
@@ -45,6 +46,17 @@ public final class PythonRuntime: @unchecked Sendable {
             runtime.importScript(path: script.path, applicationGroup: script.applicationGroup)
         }
         return runtime
+    }
+
+    /// sys.setswitchinterval(seconds): one setting for every interpreter of the process.
+    private static func setSwitchInterval(_ seconds: Double) {
+        guard let sys = PyImport_ImportModule("sys") else { PyErr_Clear(); return }
+        defer { Py_DecRef(sys) }
+        guard let function = PyObject_GetAttrString(sys, "setswitchinterval") else { PyErr_Clear(); return }
+        defer { Py_DecRef(function) }
+        guard let value = PyFloat_FromDouble(seconds) else { PyErr_Clear(); return }
+        defer { Py_DecRef(value) }
+        if let result = PyObject_CallOneArg(function, value) { Py_DecRef(result) } else { PyErr_Clear() }
     }
 
     private static func initializePython(_ config: ProcessConfig) throws(HostError) {

@@ -96,6 +96,8 @@ extension ProcessConfig {
         threadsPerProcess = Int(c.threads_per_process)
         maximumProcesses = Int(c.maximum_processes)
         processGroup = c.process_group.map { String(cString: $0) } ?? ""
+        switchInterval = c.switch_interval
+        serverMetrics = c.server_metrics != 0
         importScripts = (0..<c.import_scripts_count).compactMap { i in
             let s = c.import_scripts[i]
             guard let path = s.path else { return nil }

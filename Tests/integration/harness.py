@@ -21,6 +21,33 @@ MODULES = '/usr/lib/apache2/modules'
 # tests describe mod_wsgi's behaviour. SWIFTWSGI_OURS=0/1 overrides the guess from the file name.
 OURS = os.environ.get('SWIFTWSGI_OURS', '1' if 'swiftwsgi' in os.path.basename(MODULE) else '0') == '1'
 
+
+def _reference_version():
+    """The version of the mod_wsgi under test as a tuple: a PyPI build (`mod_wsgi-express
+    module-location`) has its egg-info or dist-info beside its package; anything else (Debian's
+    package) is 4.9. None for mod_swiftwsgi."""
+    if OURS:
+        return None
+    site = os.path.dirname(os.path.dirname(os.path.dirname(MODULE)))
+    for name in os.listdir(site) if os.path.basename(os.path.dirname(os.path.dirname(MODULE))) == 'mod_wsgi' else []:
+        m = re.match(r'mod_wsgi-(\d+)\.(\d+)\.(\d+)\.(egg|dist)-info$', name)
+        if m:
+            return tuple(int(x) for x in m.groups()[:3])
+    return (4, 9, 4)
+
+
+# None for mod_swiftwsgi, else the reference mod_wsgi's version.
+MOD_WSGI_VERSION = _reference_version()
+
+
+def mod_wsgi_versions(minimum=None, below=None):
+    """A pytest mark skipping the test against a reference mod_wsgi whose version is not in
+    [minimum, below): for what only some versions have (mod_swiftwsgi implements the union)."""
+    import pytest
+    v = MOD_WSGI_VERSION
+    skip = v is not None and ((minimum and v < minimum) or (below and v >= below))
+    return pytest.mark.skipif(skip, reason='mod_wsgi %s lacks this' % '.'.join(map(str, v or ())))
+
 # Lines that always fail a test: crashes of a child, of Python, or a child Apache had to kill.
 CRASH = re.compile(r'Segmentation fault|AH00052|exit signal|Fatal Python error|AH00045|AH00046|'
                    r'still did not exit|core dumped|double free|Aborted')

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 8
+#define SWIFTWSGI_ABI_VERSION 9
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -94,6 +94,11 @@ typedef struct swiftwsgi_process_config {
     const swiftwsgi_import_script_t *import_scripts;
     size_t import_scripts_count;
     const char *process_group;        /* "" in Apache's children; the group's name in a daemon */
+    double switch_interval;           /* WSGISwitchInterval / switch-interval=: seconds for
+                                         sys.setswitchinterval(), 0: Python's default */
+    int server_metrics;               /* WSGIServerMetrics / server-metrics=: the mod_wsgi module's
+                                         server_metrics(), process_metrics() and request_metrics()
+                                         report (else they return None) */
 } swiftwsgi_process_config_t;
 
 /** One process of a WSGIDaemonProcess group, as the shim forked it (privileges dropped). */
@@ -145,6 +150,8 @@ typedef struct swiftwsgi_request {
     int connect_timeout;              /* daemon mode: seconds to wait for a daemon to accept */
     int socket_timeout;               /* daemon mode: seconds of silence before 504 */
     int header_buffer_size;           /* daemon mode: largest response header (name and value) */
+    int ignore_activity;              /* WSGIIgnoreActivity: the request does not reset a daemon's
+                                         inactivity-timeout (also environ mod_wsgi.ignore_activity) */
 } swiftwsgi_request_t;
 
 /** What an authentication or access script is asked (the function called in the script). */

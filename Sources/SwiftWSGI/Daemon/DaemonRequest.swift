@@ -6,7 +6,7 @@ import Glibc
 /// its Apache operations write to.
 ///
 /// The frame: UInt32 environ count; Int64 script mtime, Int64 queue start; Int32 server
-/// port, script reloading, sendfile, header only, error override; the strings script
+/// port, script reloading, sendfile, header only, error override, ignore activity; the strings script
 /// filename, server hostname, application group, callable object, process group, request
 /// handler; then the environ's (name, value) strings.
 final class DaemonRequest {
@@ -16,7 +16,9 @@ final class DaemonRequest {
     private let scriptMTime: Int64
     /// When the Apache child began to wait for a daemon (wall clock, microseconds).
     let queueStart: Int64
-    private let numbers: (Int32, Int32, Int32, Int32, Int32)
+    private let numbers: (Int32, Int32, Int32, Int32, Int32, Int32)
+    /// WSGIIgnoreActivity: the request does not reset the inactivity-timeout.
+    var ignoresActivity: Bool { numbers.5 != 0 }
     var failed = false
     /// Body bytes received beyond what the application asked for, served to its next reads.
     var input: [UInt8] = []
@@ -33,7 +35,7 @@ final class DaemonRequest {
         guard environCount <= 100_000 else { throw FrameParser.Malformed() }
         scriptMTime = try p.i64()
         queueStart = try p.i64()
-        numbers = (try p.i32(), try p.i32(), try p.i32(), try p.i32(), try p.i32())
+        numbers = (try p.i32(), try p.i32(), try p.i32(), try p.i32(), try p.i32(), try p.i32())
         var offsets: [Int] = []
         offsets.reserveCapacity(Self.stringCount + 2 * environCount)
         for _ in 0..<(Self.stringCount + 2 * environCount) {
@@ -50,7 +52,8 @@ final class DaemonRequest {
         b.u32(UInt32(req.environ_count))
         b.i64(req.script_mtime)
         b.i64(queueStart)
-        for n in [req.server_port, req.script_reloading, req.enable_sendfile, req.header_only, req.error_override] {
+        for n in [req.server_port, req.script_reloading, req.enable_sendfile, req.header_only, req.error_override,
+                  req.ignore_activity] {
             b.i32(n)
         }
         func string(_ value: UnsafePointer<CChar>?, _ fallback: String) {
@@ -96,6 +99,7 @@ final class DaemonRequest {
                 req.header_only = numbers.3
                 req.request_handler = strings[5]
                 req.error_override = numbers.4
+                req.ignore_activity = numbers.5
                 return withUnsafePointer(to: &req, body)
             }
         }

@@ -355,9 +355,10 @@ final class DaemonServer: @unchecked Sendable {
         if active.add(1, ordering: .acquiringAndReleasing).newValue >= threads && connections.hasIdle {
             Sys.signal(eventFD: saturatedFD)
         }
-        let reusable = serve(connection)
+        var ignoresActivity = false
+        let reusable = serve(connection, ignoresActivity: &ignoresActivity)
         slots[slot].running.withLock { $0 = nil }
-        touch()
+        if !ignoresActivity { touch() }
         active.subtract(1, ordering: .acquiringAndReleasing)
         unparkListener()
         if reusable == nil { return false }  // the Apache child closed an idle connection
@@ -370,10 +371,11 @@ final class DaemonServer: @unchecked Sendable {
 
     /// Runs one request: nil when none came (the peer closed), else whether the connection is
     /// still in a state to carry the next one.
-    private func serve(_ connection: FrameConnection) -> Bool? {
+    private func serve(_ connection: FrameConnection, ignoresActivity: inout Bool) -> Bool? {
         guard let runtime, let frame = try? connection.readFrame() else { return nil }
         guard frame.0 == .request, let request = try? DaemonRequest(connection: connection, payload: frame.1)
         else { return false }
+        ignoresActivity = request.ignoresActivity
         let waited = monotonicWallSeconds() - Double(request.queueStart) / 1e6
         let status: Int32
         if queueTimeout > 0 && request.queueStart > 0 && waited >= queueTimeout {
