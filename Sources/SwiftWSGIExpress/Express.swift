@@ -6,55 +6,193 @@ struct SwiftWSGIExpress: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftwsgi-express",
         abstract: "Serve a WSGI application through Apache and mod_swiftwsgi with no hand-written httpd.conf.",
-        subcommands: [StartServer.self, SetupServer.self, ModuleConfig.self, InstallModule.self],
+        subcommands: [StartServer.self, SetupServer.self, ModuleConfig.self, ModuleLocation.self, InstallModule.self],
         defaultSubcommand: StartServer.self
     )
 }
 
-/// Options shared by start-server and setup-server.
+/// Options shared by start-server and setup-server: mod_wsgi-express 5.0's start-server options,
+/// same names, meanings and defaults (README's table lists each one and what differs).
 struct ServerArguments: ParsableArguments {
-    @Argument(help: "The WSGI script to serve (default: a built-in page).")
+    @Argument(help: "The WSGI script, module name (--application-type module) or directory (static) to serve (default: a built-in page).")
     var application: String?
 
-    @Option(help: "Port to listen on.") var port = 8000
-    @Option(help: "Interface to listen on.") var host = "localhost"
-    @Option(help: "Daemon processes.") var processes = 1
-    @Option(help: "Threads per daemon process.") var threads = 5
+    // What is served.
+    @Option(help: "script (a WSGI script file), module (a Python module to import) or static (files only).")
+    var applicationType = "script"
+    @Option(help: "The script path or module name (instead of the argument).") var entryPoint: String?
+    @Option(help: "Name of the WSGI callable in the script or module.") var callableObject = "application"
+    @Option(help: "URL path at which the application is mounted.") var mountPoint = "/"
+    @Option(help: "The application's current directory, also put on sys.path (default: this directory).") var workingDirectory: String?
+    @Option(help: "Directory whose existing files Apache serves before the application.") var documentRoot: String?
+    @Option(help: "File served for a request for a directory of the document root.") var directoryIndex: String?
+    @Flag(help: "List directories of the document root that have no index.") var directoryListing = false
+    @Option(help: "Directive classes a .htaccess file may override (repeatable; default None).") var allowOverride: [String] = []
     @Option(name: .customLong("url-alias"), parsing: .upToNextOption, help: "URL path and file or directory to serve as static files (repeatable).")
     var urlAlias: [String] = []
-    @Option(help: "Directory whose existing files Apache serves before the application.") var documentRoot: String?
-    @Option(help: "Name of the WSGI callable in the script.") var callableObject = "application"
-    @Option(help: "Python home or virtual environment (default: the active $VIRTUAL_ENV).") var pythonHome: String?
-    @Option(help: "Directory added to sys.path (repeatable).") var pythonPath: [String] = []
+    @Option(name: .customLong("error-document"), parsing: .upToNextOption, help: "HTTP status and the URL path that answers it (repeatable).")
+    var errorDocument: [String] = []
+    @Flag(help: "Apache's error documents replace the application's own error responses.") var errorOverride = false
+    @Option(help: "The MIME types file.") var mimeTypes = "/etc/mime.types"
+    @Option(help: "File of mod_rewrite rules, included before the application's mount.") var rewriteRules: String?
+    @Flag(help: "Compress text responses (mod_deflate).") var compressResponses = false
+    @Option(help: "Off, On or Auto: run HEAD requests as GET.") var mapHeadToGet = "Auto"
+    @Flag(help: "Accept request bodies with chunked transfer encoding.") var chunkedRequest = false
+    @Flag(help: "Send files with sendfile().") var enableSendfile = false
+    @Flag(help: "Never reload the application when its script changes.") var disableReloading = false
+    @Flag(help: "Skip destroying the Python interpreter when a process exits.") var orphanInterpreter = false
+
+    // Listening, names, HTTPS.
+    @Option(help: "Interface to listen on (default: every interface).") var host: String?
+    @Option(help: "Port to listen on.") var port = 8000
+    @Option(name: [.customLong("https-port"), .customLong("ssl-port")], help: "Port for HTTPS.") var httpsPort: Int?
+    @Option(help: "The server certificate (PEM).") var sslCertificateFile: String?
+    @Option(help: "The certificate's private key (PEM).") var sslCertificateKeyFile: String?
+    @Option(help: "Common path of PATH.crt and PATH.key.") var sslCertificate: String?
+    @Option(help: "CA certificates for client certificates; the whole site then requires one.") var sslCaCertificateFile: String?
+    @Option(help: "URL path that requires a client certificate (repeatable; the rest of the site then does not).")
+    var sslVerifyClient: [String] = []
+    @Option(help: "Certificates of the server certificate's chain.") var sslCertificateChainFile: String?
+    @Flag(help: "Put mod_ssl's variables (SSL_PROTOCOL, ...) in the WSGI environ.") var sslEnvironment = false
+    @Flag(help: "Redirect plain HTTP requests to HTTPS.") var httpsOnly = false
+    @Option(help: "Strict-Transport-Security header value sent with --https-only.") var hstsPolicy: String?
+    @Option(help: "The site's host name; requests for other names are refused (www.NAME also redirects NAME).") var serverName: String?
+    @Option(help: "Another host name of the site (repeatable, wildcards allowed).") var serverAlias: [String] = []
+    @Flag(help: "With --server-name, still answer requests from this machine for other names.") var allowLocalhost = false
+    @Flag(help: "Enable HTTP/2 (mod_http2): h2 over HTTPS, h2c over HTTP.") var http2 = false
+    @Flag(help: "Serve mod_status at /server-status (to this machine only).") var serverStatus = false
+    @Option(help: "Apache's pid file (default: SERVER-ROOT/httpd.pid).") var pidFile: String?
     @Option(help: "User to run as (required when started as root).") var user: String?
     @Option(help: "Group to run as (required when started as root).") var group: String?
-    @Flag(help: "Restart the application process when a loaded module's file changes.") var reloadOnChanges = false
-    @Option(help: "Apache LogLevel.") var logLevel = "warn"
-    @Flag(help: "Log requests on standard output.") var accessLog = false
-    @Option(name: .customLong("setenv"), parsing: .upToNextOption, help: "Name and value added to the WSGI environ (repeatable).")
-    var setenv: [String] = []
-    @Option(help: "Extra Apache configuration file to include (repeatable).") var includeFile: [String] = []
+
+    // Processes.
+    @Option(help: "Daemon processes (default 1; giving it makes wsgi.multiprocess True).") var processes: Int?
+    @Option(help: "Threads per process.") var threads = 5
     @Flag(help: "Run the application in Apache's own processes instead of a daemon process.") var embeddedMode = false
-    @Option(help: "Apache MPM: event, worker or prefork.") var serverMpm = "event"
-    @Option(help: "Recycle a daemon process after this many requests (0: never).") var maximumRequests = 0
+    @Option(help: "Apache MPM: event, worker or prefork (repeatable: the first one available).") var serverMpm: [String] = []
+    @Option(help: "Maximum concurrent clients Apache accepts.") var maxClients: Int?
+    @Option(help: "Recycle a process after this many requests (0: never).") var maximumRequests = 0
     @Option(help: "Seconds before a running request is answered 504 and its process replaced.") var requestTimeout = 60
     @Option(help: "Seconds a request may wait for a daemon thread.") var queueTimeout = 45
-    @Option(help: "Seconds of silence on the daemon socket before 504.") var socketTimeout = 60
+    @Option(help: "Seconds of silence on a socket before the request is aborted.") var socketTimeout = 60
     @Option(help: "Seconds to wait for a daemon process to accept.") var connectTimeout = 15
-    @Option(help: "Seconds a stopping daemon process gets to finish its requests.") var gracefulTimeout = 15
+    @Option(help: "Seconds a stopping daemon process keeps serving its running requests.") var gracefulTimeout = 15
     @Option(help: "Seconds a daemon process may take to start (Python and the preloaded application).") var startupTimeout = 15
     @Option(help: "Seconds of idleness after which a daemon process is replaced (0: never).") var inactivityTimeout = 0
-    @Option(help: "Maximum concurrent clients Apache accepts.") var maxClients: Int?
+    @Option(help: "Replace each daemon process after this many seconds (0: never).") var restartInterval = 0
+    @Option(help: "Replace a daemon process after this many seconds of CPU time (0: never).") var cpuTimeLimit = 0
+    @Option(help: "Seconds a daemon process gets to exit (Python's exit functions) before it is killed.") var shutdownTimeout = 5
+    @Option(help: "Seconds the GIL may stay taken before the process is replaced.") var deadlockTimeout = 60
+    @Option(help: "Seconds a SIGUSR1-evicted process keeps serving its requests (0: --graceful-timeout).") var evictionTimeout = 0
+    @Option(help: "Socket send buffer to daemon processes (0: the system's).") var sendBufferSize = 0
+    @Option(help: "Socket receive buffer from daemon processes (0: the system's).") var receiveBufferSize = 0
+    @Option(help: "Largest response header from a daemon process (0: 32768).") var headerBufferSize = 0
+    @Option(help: "Response bytes buffered from a daemon process (0: 65536).") var responseBufferSize = 0
+    @Option(help: "Directory for the daemon processes' sockets (default: the server root).") var socketPrefix: String?
+    @Option(help: "Listen backlog of the daemon processes' socket.") var daemonBacklog = 100
+    @Option(help: "Name of Apache's parent process.") var processName: String?
+    @Flag(help: "Restart the application process when a loaded module's file changes.") var reloadOnChanges = false
+
+    // Requests.
+    @Option(help: "Largest request body in bytes (413 beyond it).") var limitRequestBody = 10_485_760
+    @Option(help: "Seconds to receive the request line and headers (mod_reqtimeout).") var headerTimeout = 15
+    @Option(help: "Most seconds for the headers when --header-min-rate extends the time.") var headerMaxTimeout = 30
+    @Option(help: "Bytes per second that extend --header-timeout.") var headerMinRate = 500
+    @Option(help: "Seconds to receive the request body (mod_reqtimeout).") var bodyTimeout = 15
+    @Option(help: "Most seconds for the body when --body-min-rate extends the time (0: no limit).") var bodyMaxTimeout = 0
+    @Option(help: "Bytes per second that extend --body-timeout.") var bodyMinRate = 500
+    @Option(help: "Listen backlog of Apache's port.") var serverBacklog = 500
+    @Option(help: "Seconds an idle keep-alive connection stays open (0: no keep-alive).") var keepAliveTimeout = 2
+
+    // Proxies.
+    @Option(help: "Header from a trusted proxy that describes the client's request (repeatable).") var trustProxyHeader: [String] = []
+    @Option(help: "Address or network of a trusted proxy (repeatable).") var trustProxy: [String] = []
+    @Option(name: [.customLong("proxy-mount-point"), .customLong("proxy-url-alias")], parsing: .upToNextOption,
+            help: "URL path and the URL its requests are proxied to (repeatable).")
+    var proxyMountPoint: [String] = []
+    @Option(name: .customLong("proxy-virtual-host"), parsing: .upToNextOption, help: "Host name and the URL its requests are proxied to (repeatable).")
+    var proxyVirtualHost: [String] = []
+
+    // Authentication and access.
+    @Option(help: "Python script whose check_password() authenticates every request.") var authUserScript: String?
+    @Option(help: "Basic or Digest.") var authType = "Basic"
+    @Option(help: "Python script whose groups_for_user() authorises users.") var authGroupScript: String?
+    @Option(help: "Group a user must be in with --auth-group-script.") var authGroup = "wsgi"
+    @Option(help: "Python script whose allow_access() admits or refuses clients.") var hostAccessScript: String?
+
+    // Python and the environment.
+    @Option(help: "Python home or virtual environment (default: the active $VIRTUAL_ENV).") var pythonHome: String?
+    @Option(help: "Directory added to sys.path (repeatable).") var pythonPath: [String] = []
+    @Option(help: "Directory for unpacked Python eggs (default: SERVER-ROOT/python-eggs).") var pythonEggs: String?
+    @Option(help: "LANG of the application's process.") var lang: String?
+    @Option(help: "LC_ALL of the application's process.") var locale: String?
+    @Option(name: .customLong("setenv"), parsing: .upToNextOption, help: "Name and value added to the WSGI environ (repeatable).")
+    var setenv: [String] = []
+    @Option(help: "Environment variable of this command passed to the WSGI environ (repeatable).") var passenv: [String] = []
+    @Option(help: "Shell script sourced before Apache starts (its exported variables reach Apache).") var envvarsScript: String?
+    @Option(help: "Extra Apache configuration file to include (repeatable).") var includeFile: [String] = []
+
+    // Logs.
+    @Option(help: "Apache LogLevel.") var logLevel = "warn"
+    @Option(help: "Directory of the log files (default: the server root).") var logDirectory: String?
+    @Flag(help: "Log to this terminal instead of files (unless --log-directory is given).") var logToTerminal = false
+    @Flag(help: "Write an access log.") var accessLog = false
+    @Option(help: "common, combined, or an Apache LogFormat string.") var accessLogFormat: String?
+    @Option(help: "An Apache ErrorLogFormat string.") var errorLogFormat: String?
+    @Option(help: "File name of the error log.") var errorLogName = "error_log"
+    @Option(help: "File name of the access log.") var accessLogName = "access_log"
+    @Flag(help: "Write Apache's start-up messages to a log file too.") var startupLog = false
+    @Option(help: "File name of the start-up log.") var startupLogName = "startup_log"
+    @Flag(help: "Rotate the log files (rotatelogs) when they reach --max-log-size.") var rotateLogs = false
+    @Option(help: "Size in MB at which a log file is rotated.") var maxLogSize = 5
+    @Option(help: "The rotatelogs program.") var rotatelogsExecutable = "/usr/bin/rotatelogs"
+
+    // Apache.
     @Option(help: "Directory for the generated configuration (default: /tmp/swiftwsgi-express-PORT-UID).") var serverRoot: String?
+    @Option(help: "Apache's module directory.") var modulesDirectory = "/usr/lib/apache2/modules"
+    @Option(help: "The Apache program.") var httpdExecutable = "/usr/sbin/apache2"
+    @Option(help: "The shell of the generated apachectl script.") var shellExecutable = "/bin/bash"
+    @Flag(help: "Write the configuration and apachectl, then exit without starting Apache.") var setupOnly = false
     @Option(help: "Path of mod_swiftwsgi.so (default: next to this program, in the build tree, or Apache's module directory).")
     var module: String?
 
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
-        guard processes >= 1, threads >= 1 else { throw ValidationError("--processes and --threads must be at least 1") }
-        guard ["event", "worker", "prefork"].contains(serverMpm) else { throw ValidationError("--server-mpm must be event, worker or prefork") }
+        if let httpsPort, !(1...65535).contains(httpsPort) || httpsPort == port {
+            throw ValidationError("--https-port must be from 1 to 65535 and differ from --port")
+        }
+        guard (processes ?? 1) >= 1, threads >= 1 else { throw ValidationError("--processes and --threads must be at least 1") }
+        for m in serverMpm where !["event", "worker", "prefork"].contains(m) {
+            throw ValidationError("--server-mpm must be event, worker or prefork")
+        }
+        guard ["script", "module", "static"].contains(applicationType) else {
+            throw ValidationError("--application-type must be script, module or static (paste is not supported)")
+        }
+        guard ["on", "off", "auto"].contains(mapHeadToGet.lowercased()) else { throw ValidationError("--map-head-to-get must be On, Off or Auto") }
+        guard ["Basic", "Digest"].contains(authType) else { throw ValidationError("--auth-type must be Basic or Digest") }
+        guard mountPoint.hasPrefix("/") else { throw ValidationError("--mount-point must begin with '/'") }
         guard urlAlias.count % 2 == 0 else { throw ValidationError("--url-alias takes a URL path and a file or directory") }
         guard setenv.count % 2 == 0 else { throw ValidationError("--setenv takes a name and a value") }
+        guard errorDocument.count % 2 == 0 else { throw ValidationError("--error-document takes a status and a URL path") }
+        guard proxyMountPoint.count % 2 == 0 else { throw ValidationError("--proxy-mount-point takes a URL path and a URL") }
+        guard proxyVirtualHost.count % 2 == 0 else { throw ValidationError("--proxy-virtual-host takes a host name and a URL") }
+        for name in passenv + stride(from: 0, to: setenv.count, by: 2).map({ setenv[$0] }) {
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw ValidationError("'\(name)' is not an environment variable name")
+            }
+        }
+        for n in [limitRequestBody, headerTimeout, headerMaxTimeout, headerMinRate, bodyTimeout, bodyMaxTimeout, bodyMinRate,
+                  keepAliveTimeout, restartInterval, cpuTimeLimit, shutdownTimeout, evictionTimeout, sendBufferSize,
+                  receiveBufferSize, headerBufferSize, responseBufferSize, maximumRequests, inactivityTimeout] where n < 0 {
+            throw ValidationError("sizes, rates and timeouts cannot be negative")
+        }
+        guard serverBacklog >= 1, daemonBacklog >= 1, maxLogSize >= 1, deadlockTimeout >= 1 else {
+            throw ValidationError("--server-backlog, --daemon-backlog, --max-log-size and --deadlock-timeout must be at least 1")
+        }
+        if httpsPort != nil, (sslCertificateFile == nil || sslCertificateKeyFile == nil) && sslCertificate == nil {
+            throw ValidationError("--https-port needs --ssl-certificate-file and --ssl-certificate-key-file (or --ssl-certificate)")
+        }
+        if httpsOnly && httpsPort == nil { throw ValidationError("--https-only needs --https-port") }
         if getuid() == 0 && (user == nil || group == nil) {
             throw ValidationError("when started as root, give --user and --group to run the application as")
         }
@@ -78,33 +216,82 @@ struct ServerArguments: ParsableArguments {
             }
             return p
         }
+        func pairs(_ list: [String]) -> [(String, String)] {
+            stride(from: 0, to: list.count, by: 2).map { (list[$0], list[$0 + 1]) }
+        }
         let root = serverRoot.map(absolute) ?? "/tmp/swiftwsgi-express-\(port)-\(getuid())"
-        var o = ServerOptions(serverRoot: root, module: try findModule(), workingDirectory: cwd)
-        o.application = try application.map { try mustExist($0, "WSGI script", directory: false) }
+        var o = ServerOptions(workingDirectory: try workingDirectory.map { try mustExist($0, "working directory", directory: true) } ?? cwd,
+                              serverRoot: root, module: try findModule())
+        o.apacheModules = modulesDirectory
+        o.applicationType = applicationType
+        let target = entryPoint ?? application
+        switch applicationType {
+        case "module":
+            guard let target else { throw ValidationError("--application-type module needs a module name") }
+            guard target.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ part in
+                !part.isEmpty && part.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }
+            }) else { throw ValidationError("'\(target)' is not a Python module name") }
+            o.entryPoint = target
+        case "static":
+            o.documentRoot = try mustExist(documentRoot ?? target ?? cwd, "document root", directory: true)
+        default:
+            o.entryPoint = try target.map { try mustExist($0, "WSGI script", directory: false) }
+        }
+        if applicationType != "static" {
+            o.documentRoot = try documentRoot.map { try mustExist($0, "document root", directory: true) }
+        }
+        o.callableObject = callableObject
+        o.mountPoint = mountPoint
+        o.directoryIndex = directoryIndex
+        o.directoryListing = directoryListing
+        o.allowOverride = allowOverride
+        o.urlAliases = try pairs(urlAlias).map { url, path in
+            guard url.hasPrefix("/") else { throw ValidationError("--url-alias URL '\(url)' must begin with '/'") }
+            return (url, try mustExist(path, "--url-alias path"))
+        }
+        o.errorDocuments = try pairs(errorDocument).map { status, url in
+            guard let code = Int(status), (400...599).contains(code) else { throw ValidationError("--error-document status '\(status)' must be from 400 to 599") }
+            return (status, url)
+        }
+        o.errorOverride = errorOverride
+        o.mimeTypes = try mustExist(mimeTypes, "MIME types file", directory: false)
+        o.rewriteRules = try rewriteRules.map { try mustExist($0, "rewrite rules file", directory: false) }
+        o.compressResponses = compressResponses
+        o.mapHeadToGet = mapHeadToGet.prefix(1).uppercased() + mapHeadToGet.dropFirst().lowercased()
+        o.chunkedRequest = chunkedRequest
+        o.enableSendfile = enableSendfile
+        o.disableReloading = disableReloading
+        o.orphanInterpreter = orphanInterpreter
+
         o.host = host
         o.port = port
+        o.httpsPort = httpsPort
+        if let sslCertificate {
+            o.sslCertificateFile = try mustExist(sslCertificate + ".crt", "SSL certificate", directory: false)
+            o.sslCertificateKeyFile = try mustExist(sslCertificate + ".key", "SSL certificate key", directory: false)
+        }
+        if let sslCertificateFile { o.sslCertificateFile = try mustExist(sslCertificateFile, "SSL certificate", directory: false) }
+        if let sslCertificateKeyFile { o.sslCertificateKeyFile = try mustExist(sslCertificateKeyFile, "SSL certificate key", directory: false) }
+        o.sslCACertificateFile = try sslCaCertificateFile.map { try mustExist($0, "SSL CA certificate file", directory: false) }
+        o.sslVerifyClient = sslVerifyClient
+        o.sslCertificateChainFile = try sslCertificateChainFile.map { try mustExist($0, "SSL certificate chain file", directory: false) }
+        o.sslEnvironment = sslEnvironment
+        o.httpsOnly = httpsOnly
+        o.hstsPolicy = hstsPolicy
+        o.serverName = serverName
+        o.serverAliases = serverAlias
+        o.allowLocalhost = allowLocalhost
+        o.http2 = http2
+        o.serverStatus = serverStatus
+        o.pidFile = pidFile.map(absolute)
+        o.user = user
+        o.group = group
+
         o.processes = processes
         o.threads = threads
         o.embeddedMode = embeddedMode
-        o.mpm = serverMpm
+        o.mpm = serverMpm.first { FileManager.default.fileExists(atPath: "\(modulesDirectory)/mod_mpm_\($0).so") } ?? serverMpm.first ?? "event"
         o.maxClients = maxClients
-        o.callableObject = callableObject
-        let home = pythonHome ?? ProcessInfo.processInfo.environment["VIRTUAL_ENV"]
-        o.pythonHome = try home.map { try mustExist($0, "Python home", directory: true) }
-        o.pythonPaths = try pythonPath.map { try mustExist($0, "Python path", directory: true) }
-        o.urlAliases = try stride(from: 0, to: urlAlias.count, by: 2).map { i in
-            let url = urlAlias[i]
-            guard url.hasPrefix("/") else { throw ValidationError("--url-alias URL '\(url)' must begin with '/'") }
-            return (url, try mustExist(urlAlias[i + 1], "--url-alias path"))
-        }
-        o.documentRoot = try documentRoot.map { try mustExist($0, "document root", directory: true) }
-        o.user = user
-        o.group = group
-        o.reloadOnChanges = reloadOnChanges
-        o.logLevel = logLevel
-        o.accessLog = accessLog
-        o.setEnv = stride(from: 0, to: setenv.count, by: 2).map { (setenv[$0], setenv[$0 + 1]) }
-        o.includeFiles = try includeFile.map { try mustExist($0, "include file", directory: false) }
         o.maximumRequests = maximumRequests
         o.requestTimeout = requestTimeout
         o.queueTimeout = queueTimeout
@@ -113,6 +300,70 @@ struct ServerArguments: ParsableArguments {
         o.gracefulTimeout = gracefulTimeout
         o.startupTimeout = startupTimeout
         o.inactivityTimeout = inactivityTimeout
+        o.restartInterval = restartInterval
+        o.cpuTimeLimit = cpuTimeLimit
+        o.shutdownTimeout = shutdownTimeout
+        o.deadlockTimeout = deadlockTimeout
+        o.evictionTimeout = evictionTimeout
+        o.sendBufferSize = sendBufferSize
+        o.receiveBufferSize = receiveBufferSize
+        o.headerBufferSize = headerBufferSize
+        o.responseBufferSize = responseBufferSize
+        o.socketPrefix = try socketPrefix.map { try mustExist($0, "socket prefix directory", directory: true) }
+        o.daemonBacklog = daemonBacklog
+        o.reloadOnChanges = reloadOnChanges
+
+        o.limitRequestBody = limitRequestBody
+        o.headerTimeout = headerTimeout
+        o.headerMaxTimeout = headerMaxTimeout
+        o.headerMinRate = headerMinRate
+        o.bodyTimeout = bodyTimeout
+        o.bodyMaxTimeout = bodyMaxTimeout
+        o.bodyMinRate = bodyMinRate
+        o.serverBacklog = serverBacklog
+        o.keepAliveTimeout = keepAliveTimeout
+
+        o.trustProxyHeaders = trustProxyHeader
+        o.trustProxies = trustProxy
+        o.proxyMountPoints = try pairs(proxyMountPoint).map { url, target in
+            guard url.hasPrefix("/") else { throw ValidationError("--proxy-mount-point URL path '\(url)' must begin with '/'") }
+            guard target.hasPrefix("http://") || target.hasPrefix("https://") else { throw ValidationError("--proxy-mount-point target '\(target)' must be an http(s) URL") }
+            return (url, target)
+        }
+        o.proxyVirtualHosts = try pairs(proxyVirtualHost).map { name, target in
+            guard target.hasPrefix("http://") || target.hasPrefix("https://") else { throw ValidationError("--proxy-virtual-host target '\(target)' must be an http(s) URL") }
+            return (name, target)
+        }
+
+        o.authUserScript = try authUserScript.map { try mustExist($0, "auth user script", directory: false) }
+        o.authType = authType
+        o.authGroupScript = try authGroupScript.map { try mustExist($0, "auth group script", directory: false) }
+        o.authGroup = authGroup
+        o.hostAccessScript = try hostAccessScript.map { try mustExist($0, "host access script", directory: false) }
+
+        let home = pythonHome ?? ProcessInfo.processInfo.environment["VIRTUAL_ENV"]
+        o.pythonHome = try home.map { try mustExist($0, "Python home", directory: true) }
+        o.pythonPaths = try pythonPath.map { try mustExist($0, "Python path", directory: true) }
+        o.pythonEggs = absolute(pythonEggs ?? root + "/python-eggs")
+        o.lang = lang ?? locale
+        o.locale = locale ?? lang
+        o.setEnv = pairs(setenv)
+        o.passEnv = passenv
+        o.includeFiles = try includeFile.map { try mustExist($0, "include file", directory: false) }
+
+        o.logLevel = logLevel
+        o.logDirectory = logDirectory.map(absolute)
+        o.logToTerminal = logToTerminal
+        o.accessLog = accessLog
+        o.accessLogFormat = accessLogFormat
+        o.errorLogFormat = errorLogFormat
+        o.errorLogName = errorLogName
+        o.accessLogName = accessLogName
+        o.startupLog = startupLog
+        o.startupLogName = startupLogName
+        o.rotateLogs = rotateLogs
+        o.maxLogSize = maxLogSize
+        o.rotatelogsExecutable = rotatelogsExecutable
         return o
     }
 
@@ -141,35 +392,93 @@ func locateModule() throws -> String {
     return found
 }
 
-/// Writes the server root: httpd.conf, the default page and the reload monitor.
-func writeServerRoot(_ o: ServerOptions) throws -> String {
+/// Writes the server root: httpd.conf, apachectl, the generated scripts, and the directories
+/// the configuration names (document root, logs, Python eggs).
+func writeServerRoot(_ o: ServerOptions, arguments: ServerArguments) throws -> (conf: String, apachectl: String) {
     let fm = FileManager.default
     try fm.createDirectory(atPath: o.serverRoot, withIntermediateDirectories: true,
                            attributes: [.posixPermissions: 0o755])
-    let conf = o.serverRoot + "/httpd.conf"
-    try o.render().write(toFile: conf, atomically: true, encoding: .utf8)
-    try defaultApplicationSource.write(toFile: o.serverRoot + "/default.wsgi", atomically: true, encoding: .utf8)
-    if o.reloadOnChanges {
-        try reloadMonitorSource.write(toFile: o.serverRoot + "/monitor.py", atomically: true, encoding: .utf8)
+    var files: [(name: String, text: String)] = [("httpd.conf", o.render()), ("default.wsgi", defaultApplicationSource)]
+    if o.applicationType == "module" { files.append(("application.wsgi", o.moduleApplicationSource())) }
+    if o.reloadOnChanges { files.append(("monitor.py", reloadMonitorSource)) }
+    if let script = arguments.envvarsScript {
+        let path = script.hasPrefix("/") ? script : fm.currentDirectoryPath + "/" + script
+        guard fm.fileExists(atPath: path) else { throw ValidationError("envvars script '\(script)' does not exist") }
+        files.append(("envvars", ". \(shellQuote(path))\n"))
+    } else if !fm.fileExists(atPath: o.serverRoot + "/envvars") {
+        files.append(("envvars", ""))
     }
-    for file in ["httpd.conf", "default.wsgi", "monitor.py"] where fm.fileExists(atPath: o.serverRoot + "/" + file) {
-        try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: o.serverRoot + "/" + file)
+    for (name, text) in files {
+        let path = o.serverRoot + "/" + name
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
     }
-    return conf
+    let apachectl = o.serverRoot + "/apachectl"
+    try apachectlSource(o, arguments: arguments).write(toFile: apachectl, atomically: true, encoding: .utf8)
+    try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: apachectl)
+    for directory in [o.htdocs, o.logFolder] where !fm.fileExists(atPath: directory) {
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    }
+    if let eggs = o.pythonEggs, !fm.fileExists(atPath: eggs) {
+        try fm.createDirectory(atPath: eggs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        // The application's user unpacks eggs there.
+        if getuid() == 0, let user = o.user, let pw = getpwnam(user) {
+            let gid = o.group.flatMap { getgrnam($0) }.map { $0.pointee.gr_gid } ?? pw.pointee.pw_gid
+            chown(eggs, pw.pointee.pw_uid, gid)
+        }
+    }
+    return (o.serverRoot + "/httpd.conf", apachectl)
 }
 
-let apacheBinary = "/usr/sbin/apache2"
-let cleanEnvironment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
+func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
-/// Runs `apache2 -t` on conf; throws with Apache's own message when it refuses it.
-func configtest(_ conf: String) throws {
+let cleanPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/// The apachectl script, as mod_wsgi-express writes one: it starts Apache in a clean
+/// environment (PATH, LANG, and the --passenv variables), sources the envvars file, changes to
+/// the working directory and names Apache's parent process.
+func apachectlSource(_ o: ServerOptions, arguments: ServerArguments) -> String {
+    let httpd = shellQuote(arguments.httpdExecutable)
+    let conf = shellQuote(o.serverRoot + "/httpd.conf")
+    let name = shellQuote(arguments.processName ?? "apache2 (swiftwsgi-express)")
+    let startup = o.startupLogFile.map { " -E " + shellQuote($0) } ?? ""
+    var s = """
+    #!\(arguments.shellExecutable)
+    # Generated by swiftwsgi-express: apachectl start|stop|restart|graceful|graceful-stop|configtest
+    if [ -z "${SWIFTWSGI_EXPRESS_CLEAN-}" ]; then
+        keep=(PATH=\(cleanPath) LANG=C.UTF-8 SWIFTWSGI_EXPRESS_CLEAN=1)
+        for name in \(o.passEnv.joined(separator: " ")); do
+            if [ -n "${!name+x}" ]; then keep+=("$name=${!name}"); fi
+        done
+        exec env -i "${keep[@]}" "$0" "$@"
+    fi
+    unset SWIFTWSGI_EXPRESS_CLEAN
+
+    """
+    if let lang = o.lang { s += "export LANG=\(shellQuote(lang))\n" }
+    if let locale = o.locale { s += "export LC_ALL=\(shellQuote(locale))\n" }
+    s += """
+    . \(shellQuote(o.serverRoot + "/envvars"))
+    cd \(shellQuote(o.workingDirectory)) || exit 1
+    case "$1" in
+    start|stop|restart|graceful|graceful-stop)
+        command=$1; shift
+        exec -a \(name) \(httpd) -f \(conf)\(startup) -k "$command" "$@" ;;
+    configtest)
+        exec \(httpd) -f \(conf) -t ;;
+    *)
+        exec \(httpd) -f \(conf) "$@" ;;
+    esac
+
+    """
+    return s
+}
+
+/// Runs `apachectl configtest`; throws with Apache's own message when it refuses the configuration.
+func configtest(_ apachectl: String, _ conf: String) throws {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: apacheBinary)
-    p.arguments = ["-t", "-f", conf]
-    p.environment = Dictionary(uniqueKeysWithValues: cleanEnvironment.map { kv in
-        let parts = kv.split(separator: "=", maxSplits: 1)
-        return (String(parts[0]), String(parts[1]))
-    })
+    p.executableURL = URL(fileURLWithPath: apachectl)
+    p.arguments = ["configtest"]
     let pipe = Pipe()
     p.standardError = pipe
     p.standardOutput = pipe
@@ -181,6 +490,21 @@ func configtest(_ conf: String) throws {
     }
 }
 
+/// What mod_wsgi-express prints before it starts: where the site is and where its files are.
+func summary(_ o: ServerOptions, conf: String) -> String {
+    let shown = o.host.map { $0 == "localhost" ? "127.0.0.1" : $0 } ?? o.serverHost
+    var lines = ["swiftwsgi-express: serving \(o.applicationType == "static" ? o.htdocs : o.entryPoint ?? "the default page")"]
+    lines.append("Server URL         : http://\(o.serverName ?? shown):\(o.port)\(o.mountPoint)")
+    if o.withHTTPS, let httpsPort = o.httpsPort { lines.append("Server URL (HTTPS) : https://\(o.serverName ?? shown):\(httpsPort)\(o.mountPoint)") }
+    if o.serverStatus { lines.append("Server Status      : http://\(shown):\(o.port)/server-status") }
+    lines.append("Server Root        : \(o.serverRoot)")
+    lines.append("Server Conf        : \(conf)")
+    lines.append("Error Log File     : \(o.errorLogFile)\(o.rotateLogs && !o.logsOnTerminal ? ".* (rotated)" : "")")
+    if o.accessLog { lines.append("Access Log File    : \(o.accessLogFile)\(o.rotateLogs && !o.logsOnTerminal ? ".* (rotated)" : "")") }
+    if let startup = o.startupLogFile { lines.append("Startup Log File   : \(startup)") }
+    return lines.joined(separator: "\n") + "\n"
+}
+
 struct StartServer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "start-server",
@@ -190,17 +514,19 @@ struct StartServer: ParsableCommand {
 
     func run() throws {
         let o = try server.options()
-        let conf = try writeServerRoot(o)
-        try configtest(conf)
-        let shown = o.host == "localhost" ? "127.0.0.1" : o.host
-        FileHandle.standardError.write(Data("swiftwsgi-express: serving \(o.application ?? "the default page") at http://\(shown):\(o.port)/ (configuration: \(conf))\n".utf8))
-        // Apache replaces this process: its logs are on this terminal and the signals
-        // (Ctrl-C, SIGTERM) reach it directly, so it stops cleanly with its daemon processes.
-        let arguments: [String] = ["apache2", "-f", conf, "-DFOREGROUND"]
+        let (conf, apachectl) = try writeServerRoot(o, arguments: server)
+        try configtest(apachectl, conf)
+        if server.setupOnly {
+            print("Server configuration written to \(o.serverRoot); start it with \(apachectl) start")
+            return
+        }
+        FileHandle.standardError.write(Data(summary(o, conf: conf).utf8))
+        // Apache replaces this process (through apachectl): its signals (Ctrl-C, SIGTERM) reach
+        // it directly, so it stops cleanly with its daemon processes.
+        let arguments = [apachectl, "start", "-DFOREGROUND"]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { (a: String) -> UnsafeMutablePointer<CChar>? in strdup(a) } + [nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = cleanEnvironment.map { (e: String) -> UnsafeMutablePointer<CChar>? in strdup(e) } + [nil]
-        execve(apacheBinary, &argv, &envp)
-        throw ValidationError("cannot run \(apacheBinary): \(String(cString: strerror(errno)))")
+        execv(apachectl, &argv)
+        throw ValidationError("cannot run \(apachectl): \(String(cString: strerror(errno)))")
     }
 }
 
@@ -213,18 +539,18 @@ struct SetupServer: ParsableCommand {
 
     func run() throws {
         let o = try server.options()
-        let conf = try writeServerRoot(o)
-        try configtest(conf)
-        let script = """
-        #!/bin/sh
-        # Generated by swiftwsgi-express: apachectl start|stop|restart|graceful|configtest
-        exec env -i \(cleanEnvironment.joined(separator: " ")) \(apacheBinary) -f '\(conf)' -k "${1:-start}"
-        """
-        let path = o.serverRoot + "/apachectl"
-        try (script + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
-        print("Server configuration written to \(o.serverRoot); start it with \(path) start")
+        let (conf, apachectl) = try writeServerRoot(o, arguments: server)
+        try configtest(apachectl, conf)
+        print("Server configuration written to \(o.serverRoot); start it with \(apachectl) start")
     }
+}
+
+struct ModuleLocation: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "module-location",
+        abstract: "Print the path of mod_swiftwsgi.so.")
+
+    func run() throws { print(try locateModule()) }
 }
 
 struct ModuleConfig: ParsableCommand {

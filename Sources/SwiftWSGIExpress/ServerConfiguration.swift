@@ -1,30 +1,60 @@
 import Foundation
 
-/// What `swiftwsgi-express` serves and how: the inputs of the generated httpd.conf.
+/// What `swiftwsgi-express` serves and how: the inputs of the generated httpd.conf. Names follow
+/// mod_wsgi-express's start-server options; paths are absolute by the time they get here.
 struct ServerOptions: Equatable {
-    var application: String?            // the .wsgi file; nil: a built-in page
-    var host = "localhost"
+    // What is served.
+    var applicationType = "script"      // script | module | static
+    var entryPoint: String?             // script: .wsgi file; module: dotted name; static: unused
+    var callableObject = "application"
+    var mountPoint = "/"
+    var workingDirectory: String
+    var documentRoot: String?
+    var directoryIndex: String?
+    var directoryListing = false
+    var allowOverride: [String] = []
+    var urlAliases: [(url: String, path: String)] = []
+    var errorDocuments: [(status: String, url: String)] = []
+    var errorOverride = false
+    var mimeTypes = "/etc/mime.types"
+    var rewriteRules: String?
+    var compressResponses = false
+    var mapHeadToGet = "Auto"
+    var chunkedRequest = false
+    var enableSendfile = false
+    var disableReloading = false
+    var orphanInterpreter = false
+
+    // Where and how Apache listens.
+    var host: String?                   // nil: every interface (mod_wsgi-express's default)
     var port = 8000
+    var httpsPort: Int?
+    var sslCertificateFile: String?
+    var sslCertificateKeyFile: String?
+    var sslCACertificateFile: String?
+    var sslVerifyClient: [String] = []
+    var sslCertificateChainFile: String?
+    var sslEnvironment = false
+    var httpsOnly = false
+    var hstsPolicy: String?
+    var serverName: String?
+    var serverAliases: [String] = []
+    var allowLocalhost = false
+    var http2 = false
+    var serverStatus = false
     var serverRoot: String
     var module: String                  // mod_swiftwsgi.so
     var apacheModules = "/usr/lib/apache2/modules"
-    var processes = 1
+    var pidFile: String?
+    var user: String?
+    var group: String?
+
+    // Processes.
+    var processes: Int?                 // nil: one process, wsgi.multiprocess False (as mod_wsgi-express)
     var threads = 5
     var embeddedMode = false
     var mpm = "event"
     var maxClients: Int?
-    var callableObject = "application"
-    var pythonHome: String?
-    var pythonPaths: [String] = []
-    var urlAliases: [(url: String, path: String)] = []
-    var documentRoot: String?
-    var user: String?
-    var group: String?
-    var reloadOnChanges = false
-    var logLevel = "warn"
-    var accessLog = false
-    var setEnv: [(name: String, value: String)] = []
-    var includeFiles: [String] = []
     var maximumRequests = 0
     var requestTimeout = 60
     var queueTimeout = 45
@@ -33,45 +63,184 @@ struct ServerOptions: Equatable {
     var gracefulTimeout = 15
     var startupTimeout = 15
     var inactivityTimeout = 0
-    var workingDirectory: String
+    var restartInterval = 0
+    var cpuTimeLimit = 0
+    var shutdownTimeout = 5
+    var deadlockTimeout = 60
+    var evictionTimeout = 0
+    var sendBufferSize = 0
+    var receiveBufferSize = 0
+    var headerBufferSize = 0
+    var responseBufferSize = 0
+    var socketPrefix: String?
+    var daemonBacklog = 100
+    var reloadOnChanges = false
+
+    // Requests.
+    var limitRequestBody = 10_485_760
+    var headerTimeout = 15
+    var headerMaxTimeout = 30
+    var headerMinRate = 500
+    var bodyTimeout = 15
+    var bodyMaxTimeout = 0
+    var bodyMinRate = 500
+    var serverBacklog = 500
+    var keepAliveTimeout = 2
+
+    // Proxies.
+    var trustProxyHeaders: [String] = []
+    var trustProxies: [String] = []
+    var proxyMountPoints: [(url: String, target: String)] = []
+    var proxyVirtualHosts: [(host: String, target: String)] = []
+
+    // Authentication and access.
+    var authUserScript: String?
+    var authType = "Basic"
+    var authGroupScript: String?
+    var authGroup = "wsgi"
+    var hostAccessScript: String?
+
+    // Python and the environment.
+    var pythonHome: String?
+    var pythonPaths: [String] = []
+    var pythonEggs: String?
+    var lang: String?
+    var locale: String?
+    var setEnv: [(name: String, value: String)] = []
+    var passEnv: [String] = []
+    var includeFiles: [String] = []
+
+    // Logs.
+    var logLevel = "warn"
+    var logDirectory: String?
+    var logToTerminal = false
+    var accessLog = false
+    var accessLogFormat: String?
+    var errorLogFormat: String?
+    var errorLogName = "error_log"
+    var accessLogName = "access_log"
+    var startupLog = false
+    var startupLogName = "startup_log"
+    var rotateLogs = false
+    var maxLogSize = 5
+    var rotatelogsExecutable = "/usr/bin/rotatelogs"
 
     static func == (a: ServerOptions, b: ServerOptions) -> Bool { a.render() == b.render() }
 
-    var processGroup: String { "\(host):\(port)" }
+    var processGroup: String { "\(host ?? "localhost"):\(port)" }
+    var serverHost: String { serverName ?? host ?? "localhost" }
+    var withHTTPS: Bool { httpsPort != nil && sslCertificateFile != nil && sslCertificateKeyFile != nil }
+    var logsOnTerminal: Bool { logToTerminal && logDirectory == nil }
+    var logFolder: String { logDirectory ?? serverRoot }
+    var errorLogFile: String { logsOnTerminal ? "/dev/stderr" : logFolder + "/" + errorLogName }
+    var accessLogFile: String { logsOnTerminal ? "/dev/stdout" : logFolder + "/" + accessLogName }
+    var startupLogFile: String? {
+        guard startupLog else { return nil }
+        return logsOnTerminal ? "/dev/stderr" : logFolder + "/" + startupLogName
+    }
+    /// The WSGI script Apache loads: the user's script, or one generated for a module entry point
+    /// or the default page.
+    var applicationScript: String? {
+        switch applicationType {
+        case "static": return nil
+        case "module": return serverRoot + "/application.wsgi"
+        default: return entryPoint ?? serverRoot + "/default.wsgi"
+        }
+    }
+    var htdocs: String { documentRoot ?? serverRoot + "/htdocs" }
+
+    /// mod_reqtimeout's RequestReadTimeout value, built as mod_wsgi-express builds it.
+    var requestReadTimeout: String {
+        var parts: [String] = []
+        if headerTimeout > 0 {
+            var h = "header=\(headerTimeout)"
+            if headerMaxTimeout > 0 && headerMinRate > 0 { h += "-\(headerMaxTimeout)" }
+            if headerMinRate > 0 { h += ",MinRate=\(headerMinRate)" }
+            parts.append(h)
+        } else {
+            parts.append("header=0")
+        }
+        if bodyTimeout > 0 {
+            var b = "body=\(bodyTimeout)"
+            if bodyMaxTimeout > 0 && bodyMinRate > 0 { b += "-\(bodyMaxTimeout)" }
+            if bodyMinRate > 0 { b += ",MinRate=\(bodyMinRate)" }
+            parts.append(b)
+        } else {
+            parts.append("body=0")
+        }
+        return parts.joined(separator: " ")
+    }
 
     /// The complete httpd.conf.
     func render() -> String {
         var lines: [String] = []
         func add(_ s: String) { lines.append(s) }
-        let threadsTotal = maxClients ?? max(processes * threads * (embeddedMode ? 1 : 2), 10)
+        func load(_ name: String, _ file: String? = nil) {
+            add("<IfModule !\(name)_module>")
+            add("    LoadModule \(name)_module \(apacheModules)/\(file ?? "mod_\(name).so")")
+            add("</IfModule>")
+        }
+        func granted(_ directory: String, allowOverride: Bool = true) {
+            add("<Directory \(quote(directory))>")
+            if allowOverride { add("    AllowOverride \(allowOverrideValue)") }
+            add("    Require all granted")
+            add("</Directory>")
+        }
+        let threadsTotal = maxClients ?? max((processes ?? 1) * threads * (embeddedMode ? 1 : 2), 10)
         add("# Generated by swiftwsgi-express; regenerated at every start.")
         add("ServerRoot \(quote(serverRoot))")
-        add("PidFile \(quote(serverRoot + "/httpd.pid"))")
+        add("PidFile \(quote(pidFile ?? serverRoot + "/httpd.pid"))")
         add("DefaultRuntimeDir \(quote(serverRoot))")
         add("Mutex file:\(serverRoot)")
-        add("ServerName \(host)")
-        add("Listen \(host == "localhost" ? "127.0.0.1" : host):\(port)")
+        add("ServerName \(host ?? "localhost")")
+        add("ServerTokens ProductOnly")
+        add("ServerSignature Off")
+        add("Listen \(listenAddress(port))")
+        if withHTTPS, let httpsPort { add("Listen \(listenAddress(httpsPort))") }
         if let user { add("User \(user)") }
         if let group { add("Group \(group)") }
         add("")
-        for m in ["mpm_\(mpm)", "authz_core", "authz_host", "mime", "dir", "env", "rewrite", "alias", "headers", "setenvif"] {
-            add("LoadModule \(m)_module \(apacheModules)/mod_\(m).so")
+        add("LoadModule mpm_\(mpm)_module \(apacheModules)/mod_mpm_\(mpm).so")
+        for m in ["authz_core", "authz_host", "authn_core", "mime", "dir", "env", "rewrite", "alias", "headers",
+                  "setenvif", "filter", "reqtimeout"] {
+            load(m)
         }
+        if directoryListing { load("autoindex") }
+        if compressResponses { load("deflate") }
+        if authUserScript != nil { load("auth_basic"); load("auth_digest"); load("authz_user") }
+        if !proxyMountPoints.isEmpty || !proxyVirtualHosts.isEmpty { load("proxy"); load("proxy_http") }
+        if serverStatus { load("status") }
+        if withHTTPS { load("socache_shmcb"); load("ssl") }
+        if http2 { load("http2") }
+        load("log_config")    // built into Debian's apache2; a module elsewhere
         add("LoadModule wsgi_module \(quote(module))")
         add("")
-        add("TypesConfig /etc/mime.types")
-        add("ErrorLog /dev/stderr")
-        add("LogLevel \(logLevel)")
-        if accessLog {
-            // Built into Debian's apache2; a module elsewhere.
-            add("<IfModule !log_config_module>")
-            add("    LoadModule log_config_module \(apacheModules)/mod_log_config.so")
-            add("</IfModule>")
-            add("LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b %D\" express")
-            add("CustomLog /dev/stdout express")
-        }
+        add("TypesConfig \(quote(mimeTypes))")
+        add("HostnameLookups Off")
         add("Timeout \(max(socketTimeout, 1))")
-        add("KeepAlive On")
+        add("ListenBacklog \(serverBacklog)")
+        add("RequestReadTimeout \(requestReadTimeout)")
+        add("LimitRequestBody \(limitRequestBody)")
+        if keepAliveTimeout > 0 {
+            add("KeepAlive On")
+            add("KeepAliveTimeout \(keepAliveTimeout)")
+        } else {
+            add("KeepAlive Off")
+        }
+        if http2 { add("Protocols h2 h2c http/1.1") }
+        if compressResponses {
+            for type in ["text/plain", "text/html", "text/xml", "text/css", "text/javascript", "application/xhtml+xml",
+                         "application/javascript", "application/json"] {
+                add("AddOutputFilterByType DEFLATE \(type)")
+            }
+        }
+        if enableSendfile {
+            add("EnableSendfile On")
+            add("WSGIEnableSendfile On")
+        }
+        add("")
+        addLogging(add)
+        add("")
         if mpm == "prefork" {
             add("StartServers 2")
             add("MinSpareServers 1")
@@ -90,65 +259,295 @@ struct ServerOptions: Equatable {
             add("MaxRequestWorkers \(children * perChild)")
         }
         add("")
-        add("WSGIPassAuthorization On")
-        if let pythonHome, embeddedMode { add("WSGIPythonHome \(quote(pythonHome))") }
-        if embeddedMode, !pythonPaths.isEmpty { add("WSGIPythonPath \(quote(pythonPaths.joined(separator: ":")))") }
-        let groupOptions: String
-        if embeddedMode {
-            groupOptions = "application-group=%{GLOBAL}"
-        } else {
-            add("WSGIRestrictEmbedded On")
-            var d = "WSGIDaemonProcess \(processGroup) processes=\(processes) threads=\(threads)"
-            d += " display-name=%{GROUP} " + quote("home=" + workingDirectory)
-            if let pythonHome { d += " " + quote("python-home=" + pythonHome) }
-            if !pythonPaths.isEmpty { d += " " + quote("python-path=" + pythonPaths.joined(separator: ":")) }
-            if maximumRequests > 0 { d += " maximum-requests=\(maximumRequests)" }
-            if inactivityTimeout > 0 { d += " inactivity-timeout=\(inactivityTimeout)" }
-            d += " request-timeout=\(requestTimeout) queue-timeout=\(queueTimeout) socket-timeout=\(socketTimeout)"
-            d += " connect-timeout=\(connectTimeout) graceful-timeout=\(gracefulTimeout) startup-timeout=\(startupTimeout)"
-            if let user { d += " user=\(user)" }
-            if let group { d += " group=\(group)" }
-            add(d)
-            groupOptions = "process-group=\(processGroup) application-group=%{GLOBAL}"
-        }
-        for (name, value) in setEnv { add("SetEnv \(name) \(quote(value))") }
+        add("<Directory />")
+        add("    AllowOverride None")
+        add("    Require all denied")
+        add("</Directory>")
+        add("AccessFileName .htaccess")
+        add("")
+        addPython(add)
         add("")
         // Static files first: URL aliases, then existing files under the document root;
         // everything else goes to the application.
         add("RewriteEngine On")
+        if let rewriteRules { add("Include \(quote(rewriteRules))") }
         for alias in urlAliases {
             let url = alias.url.hasSuffix("/") && alias.url.count > 1 ? String(alias.url.dropLast()) : alias.url
             let path = alias.path.hasSuffix("/") && alias.path.count > 1 ? String(alias.path.dropLast()) : alias.path
             add("RewriteRule ^\(regexEscape(url))(/.*)?$ \(quote(path + "$1")) [L]")
             add("<Directory \(quote(path))>")
+            add("    AllowOverride \(allowOverrideValue)")
             add("    Require all granted")
             add("</Directory>")
             add("<Files \(quote(path.split(separator: "/").last.map(String.init) ?? path))>")
             add("    Require all granted")
             add("</Files>")
         }
-        if let documentRoot {
-            add("DocumentRoot \(quote(documentRoot))")
-            add("RewriteCond \(quote(documentRoot + "%{REQUEST_URI}")) -f")
-            add("RewriteRule ^(.*)$ \(quote(documentRoot + "$1")) [L]")
-            add("<Directory \(quote(documentRoot))>")
-            add("    Require all granted")
-            add("</Directory>")
+        for (url, target) in proxyMountPoints {
+            add("ProxyPass \(quote(url)) \(quote(target))")
+            add("ProxyPassReverse \(quote(url)) \(quote(target))")
+            add("RewriteRule ^\(regexEscape(url))(/.*)?$ - [L]")
+            add("<Location \(quote(url))>")
+            add("    RequestHeader set X-Forwarded-Port \"expr=%{SERVER_PORT}\"")
+            add("    RequestHeader set X-Forwarded-Scheme https \"expr=%{HTTPS} == 'on'\"")
+            add("</Location>")
         }
-        // Included configuration comes before the application's mount, so its own
-        // WSGIScriptAlias and Alias lines take precedence over "/".
-        for file in includeFiles { add("Include \(quote(file))") }
-        let app = application ?? serverRoot + "/default.wsgi"
-        add("WSGIScriptAlias / \(quote(app)) \(groupOptions) callable-object=\(callableObject)")
-        let appDirectory = app.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        add("<Directory \(quote(appDirectory.isEmpty ? "/" : appDirectory))>")
+        add("DocumentRoot \(quote(htdocs))")
+        add("<Directory \(quote(htdocs))>")
+        add("    AllowOverride \(allowOverrideValue)")
+        if let directoryIndex { add("    DirectoryIndex \(directoryIndex)") }
+        if directoryListing { add("    Options +Indexes") }
         add("    Require all granted")
         add("</Directory>")
-        if reloadOnChanges {
-            let target = embeddedMode ? "%{GLOBAL}" : processGroup
-            add("WSGIImportScript \(quote(serverRoot + "/monitor.py")) process-group=\(target) application-group=%{GLOBAL}")
+        if serverStatus {
+            add("ExtendedStatus On")
+            add("RewriteRule ^/server-status$ - [L]")
+            add("<Location /server-status>")
+            add("    SetHandler server-status")
+            add("    Require local")
+            add("</Location>")
         }
+        if let script = applicationScript {
+            // Existing files (and, with a directory index, directories) of the document root
+            // are Apache's; the rest goes to the application.
+            let root = htdocs
+            add("RewriteCond \(quote(root + "%{REQUEST_URI}")) -f")
+            add("RewriteRule ^(.*)$ \(quote(root + "$1")) [L]")
+            if directoryIndex != nil {
+                add("RewriteCond \(quote(root + "%{REQUEST_URI}")) -d")
+                add("RewriteRule ^(.*)$ \(quote(root + "$1")) [L]")
+            }
+            for (status, url) in errorDocuments { add("ErrorDocument \(status) \(quote(url))") }
+            if errorOverride { add("WSGIErrorOverride On") }
+            if let hostAccessScript {
+                add("<Location />")
+                add("    WSGIAccessScript \(quote(hostAccessScript))")
+                add("</Location>")
+            }
+            if let authUserScript {
+                add("<Location />")
+                add("    AuthType \(authType)")
+                add("    AuthName \(quote(serverHost + ":" + String(port)))")
+                add("    Auth\(authType)Provider wsgi")
+                add("    WSGIAuthUserScript \(quote(authUserScript))")
+                if let authGroupScript { add("    WSGIAuthGroupScript \(quote(authGroupScript))") }
+                add("    <RequireAll>")
+                add("        Require valid-user")
+                if authGroupScript != nil { add("        Require wsgi-group \(quote(authGroup))") }
+                add("    </RequireAll>")
+                add("</Location>")
+            }
+            // Included configuration comes before the application's mount, so its own
+            // WSGIScriptAlias and Alias lines take precedence over the mount point.
+            for file in includeFiles { add("Include \(quote(file))") }
+            let groupOptions = embeddedMode ? "application-group=%{GLOBAL}"
+                : "process-group=\(processGroup) application-group=%{GLOBAL}"
+            let callable = applicationType == "module" ? "application" : callableObject
+            let mount = mountPoint.count > 1 && mountPoint.hasSuffix("/") ? String(mountPoint.dropLast()) : mountPoint
+            add("WSGIScriptAlias \(mount) \(quote(script)) \(groupOptions) callable-object=\(callable)")
+            let scriptDirectory = script.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            add("<Directory \(quote(scriptDirectory.isEmpty ? "/" : scriptDirectory))>")
+            add("    Require all granted")
+            add("</Directory>")
+            if reloadOnChanges && !disableReloading {
+                let target = embeddedMode ? "%{GLOBAL}" : processGroup
+                add("WSGIImportScript \(quote(serverRoot + "/monitor.py")) process-group=\(target) application-group=%{GLOBAL}")
+            }
+        } else {
+            for (status, url) in errorDocuments { add("ErrorDocument \(status) \(quote(url))") }
+            for file in includeFiles { add("Include \(quote(file))") }
+        }
+        for url in sslVerifyClient where sslCACertificateFile != nil {
+            add("<Location \(quote(url))>")
+            add("    SSLVerifyClient require")
+            add("    SSLVerifyDepth 1")
+            add("</Location>")
+        }
+        add("")
+        addVirtualHosts(add)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    private var allowOverrideValue: String { allowOverride.isEmpty ? "None" : allowOverride.joined(separator: " ") }
+
+    private func listenAddress(_ port: Int) -> String {
+        guard let host else { return String(port) }
+        return (host == "localhost" ? "127.0.0.1" : host) + ":" + String(port)
+    }
+
+    private func addLogging(_ add: (String) -> Void) {
+        func rotated(_ file: String) -> String {
+            quote("|\(rotatelogsExecutable) \(file).%Y-%m-%d-%H_%M_%S \(maxLogSize)M")
+        }
+        let rotate = rotateLogs && !logsOnTerminal
+        add("ErrorLog \(rotate ? rotated(errorLogFile) : quote(errorLogFile))")
+        add("LogLevel \(logLevel)")
+        if let errorLogFormat { add("ErrorLogFormat \(quote(errorLogFormat))") }
+        if accessLog {
+            add("LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b\" common")
+            add("LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-agent}i\\\"\" combined")
+            var nickname = "common"
+            if let accessLogFormat {
+                if ["common", "combined"].contains(accessLogFormat) {
+                    nickname = accessLogFormat
+                } else {
+                    add("LogFormat \(quote(accessLogFormat)) custom")
+                    nickname = "custom"
+                }
+            }
+            add("CustomLog \(rotate ? rotated(accessLogFile) : quote(accessLogFile)) \(nickname)")
+        }
+    }
+
+    private func addPython(_ add: (String) -> Void) {
+        add("WSGIPassAuthorization On")
+        add("WSGIMapHEADToGET \(mapHeadToGet)")
+        add("WSGISocketPrefix \(quote((socketPrefix ?? serverRoot) + "/wsgi"))")
+        add("WSGIDestroyInterpreter \(orphanInterpreter ? "Off" : "On")")
+        if disableReloading || embeddedMode { add("WSGIScriptReloading Off") }
+        if chunkedRequest { add("WSGIChunkedRequest On") }
+        if !trustProxyHeaders.isEmpty { add("WSGITrustedProxyHeaders \(trustProxyHeaders.joined(separator: " "))") }
+        if !trustProxies.isEmpty { add("WSGITrustedProxies \(trustProxies.joined(separator: " "))") }
+        if applicationType == "static" {
+            add("WSGIRestrictEmbedded On")
+        } else if embeddedMode {
+            if let pythonHome { add("WSGIPythonHome \(quote(pythonHome))") }
+            let paths = [workingDirectory] + pythonPaths
+            add("WSGIPythonPath \(quote(paths.joined(separator: ":")))")
+            if let pythonEggs { add("WSGIPythonEggs \(quote(pythonEggs))") }
+            if maximumRequests > 0 { add("MaxConnectionsPerChild \(maximumRequests)") }
+        } else {
+            add("WSGIRestrictEmbedded On")
+            var d = "WSGIDaemonProcess \(processGroup)"
+            if let processes { d += " processes=\(processes)" }
+            d += " threads=\(threads) display-name=%{GROUP} " + quote("home=" + workingDirectory)
+            if let pythonHome { d += " " + quote("python-home=" + pythonHome) }
+            if !pythonPaths.isEmpty { d += " " + quote("python-path=" + pythonPaths.joined(separator: ":")) }
+            if let pythonEggs { d += " " + quote("python-eggs=" + pythonEggs) }
+            if let lang { d += " " + quote("lang=" + lang) }
+            if let locale { d += " " + quote("locale=" + locale) }
+            d += " listen-backlog=\(daemonBacklog)"
+            if maximumRequests > 0 { d += " maximum-requests=\(maximumRequests)" }
+            if inactivityTimeout > 0 { d += " inactivity-timeout=\(inactivityTimeout)" }
+            if restartInterval > 0 { d += " restart-interval=\(restartInterval)" }
+            if cpuTimeLimit > 0 { d += " cpu-time-limit=\(cpuTimeLimit)" }
+            d += " request-timeout=\(requestTimeout) queue-timeout=\(queueTimeout) socket-timeout=\(socketTimeout)"
+            d += " connect-timeout=\(connectTimeout) graceful-timeout=\(gracefulTimeout) startup-timeout=\(startupTimeout)"
+            d += " shutdown-timeout=\(shutdownTimeout) deadlock-timeout=\(deadlockTimeout)"
+            if evictionTimeout > 0 { d += " eviction-timeout=\(evictionTimeout)" }
+            if sendBufferSize > 0 { d += " send-buffer-size=\(sendBufferSize)" }
+            if receiveBufferSize > 0 { d += " receive-buffer-size=\(receiveBufferSize)" }
+            if headerBufferSize > 0 { d += " header-buffer-size=\(headerBufferSize)" }
+            if responseBufferSize > 0 { d += " response-buffer-size=\(responseBufferSize)" }
+            if let user { d += " user=\(user)" }
+            if let group { d += " group=\(group)" }
+            add(d)
+        }
+        for (name, value) in setEnv { add("SetEnv \(name) \(quote(value))") }
+        for name in passEnv { add("PassEnv \(name)") }
+    }
+
+    /// Name-based virtual hosts when --server-name is given (a request for another name is
+    /// refused, as with mod_wsgi-express), and the HTTPS listener. Everything else in the
+    /// configuration is the main server's, which the virtual hosts inherit (rewrite rules
+    /// through RewriteOptions Inherit).
+    private func addVirtualHosts(_ add: (String) -> Void) {
+        let httpsRedirect = "https://\(serverName ?? "%{SERVER_NAME}")\(httpsPort == 443 ? "" : ":" + String(httpsPort ?? 443))%{REQUEST_URI}"
+        let onlyHTTPS = httpsOnly && withHTTPS
+        func names() {
+            if let serverName { add("    ServerName \(serverName)") }
+            if !serverAliases.isEmpty { add("    ServerAlias \(serverAliases.joined(separator: " "))") }
+        }
+        func ssl() {
+            add("    SSLEngine On")
+            add("    SSLCertificateFile \(quote(sslCertificateFile!))")
+            add("    SSLCertificateKeyFile \(quote(sslCertificateKeyFile!))")
+            if let sslCACertificateFile {
+                add("    SSLCACertificateFile \(quote(sslCACertificateFile))")
+                // The whole site, or only the --ssl-verify-client URLs.
+                add("    SSLVerifyClient \(sslVerifyClient.isEmpty ? "require" : "none")")
+                if sslVerifyClient.isEmpty { add("    SSLVerifyDepth 1") }
+            }
+            if let sslCertificateChainFile { add("    SSLCertificateChainFile \(quote(sslCertificateChainFile))") }
+            if sslEnvironment { add("    SSLOptions +StdEnvVars") }
+        }
+        func denyOthers() {
+            // Its own name, not the main server's: it must not answer --server-name's requests.
+            add("    ServerName default.invalid")
+            add("    RewriteEngine On")
+            add("    RewriteOptions Inherit")
+            add("    <Location />")
+            add("        <RequireAny>")
+            add("            Require all denied")
+            if allowLocalhost { add("            Require local") }
+            add("        </RequireAny>")
+            add("    </Location>")
+        }
+        func redirectToHTTPS() {
+            add("    RewriteEngine On")
+            add("    RewriteOptions Inherit")
+            add("    RewriteCond %{HTTPS} off")
+            add("    RewriteRule ^ \(httpsRedirect) [R,L]")
+        }
+        if serverName == nil && !onlyHTTPS && !proxyVirtualHosts.isEmpty {
+            // The first virtual host of a port answers the names no other one has.
+            add("<VirtualHost *:\(port)>")
+            add("    RewriteEngine On")
+            add("    RewriteOptions Inherit")
+            add("</VirtualHost>")
+        }
+        if serverName != nil {
+            add("<VirtualHost _default_:\(port)>")
+            denyOthers()
+            add("</VirtualHost>")
+            add("<VirtualHost *:\(port)>")
+            names()
+            if onlyHTTPS { redirectToHTTPS() } else { add("    RewriteEngine On"); add("    RewriteOptions Inherit") }
+            add("</VirtualHost>")
+            if let serverName, serverName.lowercased().hasPrefix("www.") {
+                add("<VirtualHost *:\(port)>")
+                add("    ServerName \(serverName.dropFirst(4))")
+                // mod_rewrite, not Redirect: the application's WSGIScriptAlias maps URLs before mod_alias.
+                add("    RewriteEngine On")
+                add("    RewriteRule ^ \(onlyHTTPS ? "https" : "http")://\(serverName):\(onlyHTTPS ? httpsPort! : port)%{REQUEST_URI} [R=301,L]")
+                add("</VirtualHost>")
+            }
+        } else if onlyHTTPS {
+            add("<VirtualHost _default_:\(port)>")
+            redirectToHTTPS()
+            add("</VirtualHost>")
+        }
+        for (name, target) in proxyVirtualHosts {
+            add("<VirtualHost *:\(port)>")
+            add("    ServerName \(name)")
+            add("    ProxyPass / \(quote(target))")
+            add("    ProxyPassReverse / \(quote(target))")
+            add("    RequestHeader set X-Forwarded-Port \(port)")
+            add("</VirtualHost>")
+        }
+        guard withHTTPS, let httpsPort else { return }
+        add("SSLSessionCache \(quote("shmcb:" + serverRoot + "/ssl_scache(512000)"))")
+        if serverName != nil {
+            add("<VirtualHost _default_:\(httpsPort)>")
+            denyOthers()
+            ssl()
+            add("</VirtualHost>")
+        }
+        add("<VirtualHost \(serverName != nil ? "*" : "_default_"):\(httpsPort)>")
+        names()
+        ssl()
+        add("    RewriteEngine On")
+        add("    RewriteOptions Inherit")
+        if onlyHTTPS, let hstsPolicy { add("    Header always set Strict-Transport-Security \(quote(hstsPolicy))") }
+        add("</VirtualHost>")
+        if let serverName, serverName.lowercased().hasPrefix("www.") {
+            add("<VirtualHost *:\(httpsPort)>")
+            add("    ServerName \(serverName.dropFirst(4))")
+            add("    RewriteEngine On")
+            add("    RewriteRule ^ https://\(serverName):\(httpsPort)%{REQUEST_URI} [R=301,L]")
+            ssl()
+            add("</VirtualHost>")
+        }
     }
 
     private func quote(_ s: String) -> String {
@@ -162,6 +561,25 @@ struct ServerOptions: Equatable {
             out.append(c)
         }
         return out
+    }
+
+    /// The script that imports a module entry point (--application-type module).
+    func moduleApplicationSource() -> String {
+        """
+        # Generated by swiftwsgi-express: serves \(entryPoint ?? "") (--application-type module).
+        import importlib
+        import sys
+
+        if \(pythonLiteral(workingDirectory)) not in sys.path:
+            sys.path.insert(0, \(pythonLiteral(workingDirectory)))
+
+        application = getattr(importlib.import_module(\(pythonLiteral(entryPoint ?? ""))), \(pythonLiteral(callableObject)))
+
+        """
+    }
+
+    private func pythonLiteral(_ s: String) -> String {
+        "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
     }
 }
 

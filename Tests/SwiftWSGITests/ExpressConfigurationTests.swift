@@ -3,32 +3,95 @@ import Testing
 
 @Suite struct ExpressConfigurationTests {
     func options() -> ServerOptions {
-        ServerOptions(application: "/srv/app/app.wsgi", serverRoot: "/tmp/root", module: "/m/mod_swiftwsgi.so",
-                      workingDirectory: "/srv/app")
+        var o = ServerOptions(workingDirectory: "/srv/app", serverRoot: "/tmp/root", module: "/m/mod_swiftwsgi.so")
+        o.entryPoint = "/srv/app/app.wsgi"
+        return o
     }
 
     @Test func daemonModeDefaults() {
         let conf = options().render()
-        #expect(conf.contains("Listen 127.0.0.1:8000"))
+        #expect(conf.contains("Listen 8000\n"))
         #expect(conf.contains("LoadModule wsgi_module \"/m/mod_swiftwsgi.so\""))
         #expect(conf.contains("WSGIRestrictEmbedded On"))
         #expect(conf.contains("WSGIPassAuthorization On"))
-        #expect(conf.contains("WSGIDaemonProcess localhost:8000 processes=1 threads=5"))
+        #expect(conf.contains("WSGIDaemonProcess localhost:8000 threads=5"))
+        #expect(!conf.contains("processes="))
+        #expect(conf.contains("listen-backlog=100"))
         #expect(conf.contains("request-timeout=60 queue-timeout=45 socket-timeout=60"))
+        #expect(conf.contains("shutdown-timeout=5 deadlock-timeout=60"))
         #expect(conf.contains("WSGIScriptAlias / \"/srv/app/app.wsgi\" process-group=localhost:8000 application-group=%{GLOBAL}"))
+        // mod_wsgi-express's request limits.
+        #expect(conf.contains("LimitRequestBody 10485760"))
+        #expect(conf.contains("RequestReadTimeout header=15-30,MinRate=500 body=15,MinRate=500"))
+        #expect(conf.contains("KeepAliveTimeout 2"))
+        #expect(conf.contains("ListenBacklog 500"))
+        #expect(conf.contains("ErrorLog \"/tmp/root/error_log\""))
     }
 
     @Test func embeddedModeAndStaticFiles() {
         var o = options()
         o.embeddedMode = true
+        o.host = "localhost"
         o.urlAliases = [("/static/", "/srv/app/static")]
         o.documentRoot = "/srv/app/htdocs"
         o.pythonHome = "/srv/venv"
         let conf = o.render()
+        #expect(conf.contains("Listen 127.0.0.1:8000"))
         #expect(!conf.contains("WSGIDaemonProcess"))
         #expect(conf.contains("WSGIPythonHome \"/srv/venv\""))
+        #expect(conf.contains("WSGIPythonPath \"/srv/app\""))
         #expect(conf.contains("RewriteRule ^/static(/.*)?$ \"/srv/app/static$1\" [L]"))
         #expect(conf.contains("RewriteCond \"/srv/app/htdocs%{REQUEST_URI}\" -f"))
+    }
+
+    @Test func moduleEntryPointAtAMountPoint() {
+        var o = options()
+        o.applicationType = "module"
+        o.entryPoint = "mysite.wsgi"
+        o.callableObject = "app"
+        o.mountPoint = "/site/"
+        #expect(o.render().contains("WSGIScriptAlias /site \"/tmp/root/application.wsgi\""))
+        let source = o.moduleApplicationSource()
+        #expect(source.contains("importlib.import_module('mysite.wsgi'), 'app')"))
+        #expect(source.contains("sys.path.insert(0, '/srv/app')"))
+    }
+
+    @Test func httpsWithServerName() {
+        var o = options()
+        o.httpsPort = 8443
+        o.sslCertificateFile = "/c/server.crt"
+        o.sslCertificateKeyFile = "/c/server.key"
+        o.httpsOnly = true
+        o.hstsPolicy = "max-age=600"
+        o.serverName = "www.example.com"
+        let conf = o.render()
+        #expect(conf.contains("Listen 8443"))
+        #expect(conf.contains("SSLCertificateFile \"/c/server.crt\""))
+        #expect(conf.contains("RewriteRule ^ https://www.example.com:8443%{REQUEST_URI} [R,L]"))
+        #expect(conf.contains("Header always set Strict-Transport-Security \"max-age=600\""))
+        #expect(conf.contains("ServerName example.com"))
+    }
+
+    @Test func processAndLogOptions() {
+        var o = options()
+        o.processes = 2
+        o.restartInterval = 30
+        o.cpuTimeLimit = 10
+        o.evictionTimeout = 3
+        o.headerBufferSize = 65536
+        o.socketPrefix = "/run/x"
+        o.rotateLogs = true
+        o.maxLogSize = 2
+        o.accessLog = true
+        o.accessLogFormat = "combined"
+        let conf = o.render()
+        #expect(conf.contains("processes=2"))
+        #expect(conf.contains("restart-interval=30 cpu-time-limit=10"))
+        #expect(conf.contains("eviction-timeout=3"))
+        #expect(conf.contains("header-buffer-size=65536"))
+        #expect(conf.contains("WSGISocketPrefix \"/run/x/wsgi\""))
+        #expect(conf.contains("ErrorLog \"|/usr/bin/rotatelogs /tmp/root/error_log.%Y-%m-%d-%H_%M_%S 2M\""))
+        #expect(conf.contains("CustomLog \"|/usr/bin/rotatelogs /tmp/root/access_log.%Y-%m-%d-%H_%M_%S 2M\" combined"))
     }
 
     @Test func reloadMonitorIsImportedIntoTheApplicationProcess() {

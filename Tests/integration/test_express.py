@@ -1,65 +1,146 @@
-"""swiftwsgi-express, started as a user would: a real process, real requests, real signals."""
+"""swiftwsgi-express, started as a user would: a real process, real requests, real signals.
 
+Each test starts one server with a group of mod_wsgi-express options and checks their effects
+from the outside (TLS handshakes, headers, status codes, log files, sockets, processes)."""
+
+import base64
+import gzip
+import http.client
+import http.server
+import json
+import re
 import os
 import pathlib
 import shutil
-import tempfile
 import signal
+import socket
+import ssl
 import subprocess
+import tempfile
+import threading
 import time
 import urllib.request
 
 import pytest
 
-from harness import REPO, OURS, free_port, wait_until_settled
+from harness import REPO, free_port, wait_until_settled
 
 pytestmark = pytest.mark.ours_only
 
 EXPRESS = os.path.join(REPO, 'build', 'swiftwsgi-express')
+AS_ROOT = os.geteuid() == 0
 
 APP = '''
-import os, sys
+import json, os, sys, time
 sys.path.insert(0, os.path.dirname(__file__))
 import helper
+
+KEYS = ('wsgi.url_scheme', 'wsgi.multiprocess', 'mod_wsgi.process_group', 'SCRIPT_NAME', 'PATH_INFO',
+        'REQUEST_METHOD', 'HTTPS', 'SSL_PROTOCOL', 'SERVER_NAME', 'REMOTE_USER', 'EXPRESS_SETENV',
+        'EXPRESS_PASSENV', 'EXPRESS_ENVVARS', 'HTTP_HOST')
+
 def application(environ, start_response):
-    start_response('200 OK', [('Content-Type', 'text/plain')])
-    return [('%s group=%s pid=%d' % (helper.VALUE, environ['mod_wsgi.process_group'], os.getpid())).encode()]
+    path = environ.get('PATH_INFO', '')
+    if path == '/notfound':
+        start_response('404 Not Found', [('Content-Type', 'text/plain')])
+        return [b'app-404']
+    if path == '/bigheader':
+        start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Big', 'x' * 10000)])
+        return [b'big']
+    if path == '/burn':
+        with open(environ['QUERY_STRING'], 'w') as f:
+            f.write(str(os.getpid()))
+        end = time.process_time() + 1.5
+        while time.process_time() < end:
+            pass
+    if path == '/echo':
+        body = environ['wsgi.input'].read()
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [b'%d' % len(body)]
+    if path == '/fill':
+        n = int(environ.get('QUERY_STRING') or 0)
+        line = 'x' * 1000
+        for _ in range(n // 1000):
+            environ['wsgi.errors'].write(line + '\\n')
+    if path == '/log':
+        environ['wsgi.errors'].write('marker-%s\\n' % environ.get('QUERY_STRING'))
+    if path == '/text':
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [b'compress me ' * 500]
+    info = {k: environ.get(k) for k in KEYS}
+    info.update(value=helper.VALUE, pid=os.getpid(), cwd=os.getcwd(), lc_all=os.environ.get('LC_ALL'),
+                lang=os.environ.get('LANG'), eggs=os.environ.get('PYTHON_EGG_CACHE'),
+                passenv_os=os.environ.get('EXPRESS_PASSENV'), sys_path=sys.path,
+                threads=__import__('mod_wsgi').threads_per_process)
+    start_response('200 OK', [('Content-Type', 'application/json'), ('X-Method', environ['REQUEST_METHOD'])])
+    return [json.dumps(info).encode()]
 '''
+
+
+def tree(path):
+    os.chmod(path, 0o755)
+    for p in pathlib.Path(path).rglob('*'):
+        os.chmod(p, 0o777 if p.is_dir() else 0o666)
 
 
 @pytest.fixture
 def project():
     # Not pytest's tmp_path: its parents are private to root, and the application runs as www-data.
     tmp_path = pathlib.Path(tempfile.mkdtemp(prefix='swiftwsgi-express-test-'))
-    os.chmod(tmp_path, 0o755)
     (tmp_path / 'app.wsgi').write_text(APP)
     (tmp_path / 'helper.py').write_text("VALUE = 'one'\n")
     static = tmp_path / 'static'
     static.mkdir()
     (static / 'style.css').write_text('body {}\n')
-    for p in tmp_path.rglob('*'):
-        os.chmod(p, 0o777 if p.is_dir() else 0o666)
+    tree(tmp_path)
     yield tmp_path
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def run_express(project, *args):
-    port = free_port()
-    cmd = [EXPRESS, 'start-server', str(project / 'app.wsgi'), '--port', str(port),
-           '--server-root', str(project / 'server')]
-    if os.geteuid() == 0:
+class Server:
+    def __init__(self, process, port, project):
+        self.process, self.port, self.project = process, port, project
+
+    def request(self, method, path, body=None, headers=None, port=None):
+        c = http.client.HTTPConnection('127.0.0.1', port or self.port, timeout=15)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def get(self, path, **kw):
+        return self.request('GET', path, **kw)
+
+    def json(self, path, **kw):
+        status, headers, body = self.get(path, **kw)
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+
+def start(project, *args, entry='app.wsgi', cwd=None, env=None, port=None):
+    port = port or free_port()
+    cmd = [EXPRESS, 'start-server'] + ([str(project / entry)] if entry else []) + [
+        '--port', str(port), '--server-root', str(project / 'server')]
+    if AS_ROOT:
         cmd += ['--user', 'www-data', '--group', 'www-data']
-    p = subprocess.Popen(cmd + list(args), cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         env={'PATH': '/usr/bin:/bin'})
-    deadline = time.time() + 20
+    p = subprocess.Popen(cmd + [str(a) for a in args], cwd=cwd or project, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, env=dict({'PATH': '/usr/bin:/bin'}, **(env or {})),
+                         start_new_session=True)    # prefork's parent stops its whole process group
+    deadline = time.time() + 30
     while time.time() < deadline:
         try:
-            return p, port, fetch(port, '/')
+            with socket.create_connection(('127.0.0.1', port), timeout=1):
+                pass
+            server = Server(p, port, project)
+            # Apache listens before its daemons are up: wait for a first answer.
+            server.get('/')
+            return server
         except OSError:
             if p.poll() is not None:
                 raise AssertionError('express exited: ' + p.stdout.read().decode())
             time.sleep(0.1)
-    # Apache replaced express (exec): SIGTERM lets it stop its children and daemons.
     p.terminate()
     try:
         p.wait(20)
@@ -68,12 +149,8 @@ def run_express(project, *args):
     raise AssertionError('express did not answer: ' + (p.stdout.read() or b'').decode(errors='replace'))
 
 
-def fetch(port, path):
-    with urllib.request.urlopen('http://127.0.0.1:%d%s' % (port, path), timeout=10) as r:
-        return r.read().decode()
-
-
-def stop(p, project):
+def stop(server):
+    p, project = server.process, server.project
     # Apache is express's process (exec); its children and daemons are its children.
     children = subprocess.run(['pgrep', '-P', str(p.pid)], capture_output=True, text=True).stdout.split()
     wait_until_settled([int(c) for c in children])
@@ -86,48 +163,476 @@ def stop(p, project):
     return out
 
 
+def logs(server):
+    root = server.project / 'server'
+    return ''.join(p.read_text(errors='replace') for p in root.glob('*_log*') if p.is_file())
+
+
+def fetch(port, path):
+    with urllib.request.urlopen('http://127.0.0.1:%d%s' % (port, path), timeout=10) as r:
+        return r.read().decode()
+
+
+def wait_for(predicate, timeout=15, interval=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def pid_alive(pid):
+    return os.path.exists('/proc/%d' % pid)
+
+
+# --------------------------------------------------------------------------------------------
+# The defaults: daemon mode, log files in the server root, request limits.
+
 def test_daemon_mode_by_default_with_static_alias_and_clean_stop(project):
-    p, port, body = run_express(project, '--url-alias', '/static', str(project / 'static'))
+    s = start(project, '--url-alias', '/static', project / 'static', '--document-root', project / 'static')
     try:
-        assert body.startswith('one group=localhost:%d' % port)
-        assert fetch(port, '/static/style.css') == 'body {}\n'
-        assert fetch(port, '/any/path').startswith('one')
+        assert fetch(s.port, '/style.css') == 'body {}\n'     # an existing file of the document root
+        info = s.json('/')
+        assert info['value'] == 'one' and info['mod_wsgi.process_group'] == 'localhost:%d' % s.port
+        assert info['wsgi.multiprocess'] is False      # --processes not given (mod_wsgi-express)
+        assert info['cwd'] == str(project)
+        assert info['eggs'] == str(project / 'server' / 'python-eggs')
+        assert fetch(s.port, '/static/style.css') == 'body {}\n'
+        assert s.json('/any/path')['PATH_INFO'] == '/any/path'
+        # mod_wsgi-express's request limits: 10 MB bodies, mod_reqtimeout, keep-alive 2 s.
+        conf = (project / 'server' / 'httpd.conf').read_text()
+        assert 'LimitRequestBody 10485760' in conf
+        assert 'RequestReadTimeout header=15-30,MinRate=500 body=15,MinRate=500' in conf
+        assert s.request('POST', '/echo', body=b'x' * 11_000_000)[0] == 413
+        assert s.request('POST', '/echo', body=b'x' * 1_000_000)[2] == b'1000000'
     finally:
-        stop(p, project)
-
-
-def test_embedded_mode_with_access_log(project):
-    p, port, body = run_express(project, '--embedded-mode', '--access-log')
-    try:
-        assert body.startswith('one group= ')
-    finally:
-        out = stop(p, project)
-    assert '"GET / HTTP/1.1" 200' in out
+        out = stop(s)
+    # Logs go to files in the server root unless --log-to-terminal.
+    assert (project / 'server' / 'error_log').exists()
+    assert 'Server URL' in out and 'error_log' in out
 
 
 def test_reload_on_changes(project):
-    p, port, body = run_express(project, '--reload-on-changes')
+    s = start(project, '--reload-on-changes')
     try:
-        assert body.startswith('one')
+        assert s.json('/')['value'] == 'one'
         time.sleep(1.2)
         (project / 'helper.py').write_text("VALUE = 'two'\n")
-        deadline = time.time() + 15
-        while time.time() < deadline:
+
+        def reloaded():
             try:
-                if fetch(port, '/').startswith('two'):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        assert fetch(port, '/').startswith('two')
+                return s.json('/')['value'] == 'two'
+            except (OSError, AssertionError):
+                return False
+        assert wait_for(reloaded)
     finally:
-        stop(p, project)
+        stop(s)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTPS, HTTP/2, names, server-status.
+
+def openssl(*args, cwd):
+    subprocess.run(['openssl'] + list(args), cwd=cwd, check=True, capture_output=True)
+
+
+def make_certificates(d):
+    """A CA, a server certificate for localhost and alias.test signed by it, a client certificate."""
+    ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+    openssl('req', '-x509', *ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=Express Test CA', cwd=d)
+    for name, ext in [('server', 'subjectAltName=DNS:localhost,DNS:alias.test,DNS:other.test,IP:127.0.0.1'),
+                      ('client', 'extendedKeyUsage=clientAuth')]:
+        openssl('req', *ec, '-keyout', name + '.key', '-out', name + '.csr', '-subj', '/CN=' + name, cwd=d)
+        (d / (name + '.ext')).write_text(ext + '\n')
+        openssl('x509', '-req', '-in', name + '.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
+                '-out', name + '.crt', '-days', '2', '-extfile', name + '.ext', cwd=d)
+    tree(d)
+
+
+def https(port, path, host='localhost', ca=None, client=None, headers=None):
+    context = ssl.create_default_context(cafile=str(ca))
+    if client:
+        context.load_cert_chain(str(client[0]), str(client[1]))
+        context.post_handshake_auth = True
+    c = http.client.HTTPSConnection('127.0.0.1', port, timeout=15, context=context)
+    # SNI and certificate check for the name, connection to the loopback address.
+    c._tunnel_host = None
+    c.host = host
+    sock = socket.create_connection(('127.0.0.1', port), timeout=15)
+    c.sock = context.wrap_socket(sock, server_hostname=host)
+    try:
+        c.request('GET', path, headers=dict({'Host': '%s:%d' % (host, port)}, **(headers or {})))
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read(), c.sock.version()
+    finally:
+        c.close()
+
+
+def test_https_http2_names_and_server_status(project):
+    certs = project / 'certs'
+    certs.mkdir()
+    make_certificates(certs)
+    hp = free_port()
+    s = start(project, '--https-port', hp, '--ssl-certificate-file', certs / 'server.crt',
+              '--ssl-certificate-key-file', certs / 'server.key', '--ssl-certificate-chain-file', certs / 'ca.crt',
+              '--ssl-ca-certificate-file', certs / 'ca.crt', '--ssl-verify-client', '/secure',
+              '--ssl-environment', '--https-only', '--hsts-policy', 'max-age=600',
+              '--server-name', 'localhost', '--server-alias', 'alias.test', '--http2', '--server-status')
+    ca = certs / 'ca.crt'
+    try:
+        # Plain HTTP redirects to HTTPS (--https-only).
+        status, headers, _ = s.get('/page?q=1', headers={'Host': 'localhost:%d' % s.port})
+        assert status in (301, 302) and headers['Location'] == 'https://localhost:%d/page?q=1' % hp
+        # A TLS handshake verified against the test's CA; HSTS; mod_ssl's variables in environ.
+        status, headers, body, version = https(hp, '/', ca=ca)
+        assert status == 200 and version in ('TLSv1.2', 'TLSv1.3')
+        assert headers['Strict-Transport-Security'] == 'max-age=600'
+        info = json.loads(body)
+        assert info['wsgi.url_scheme'] == 'https' and info['HTTPS'] in ('1', 'on')
+        assert info['SSL_PROTOCOL'] == version and info['SERVER_NAME'] == 'localhost'
+        # --server-alias is served, another name is refused (mod_wsgi-express's default vhost).
+        assert https(hp, '/', host='alias.test', ca=ca)[0] == 200
+        assert https(hp, '/', host='other.test', ca=ca)[0] == 403
+        # The chain file is sent after the server certificate.
+        out = subprocess.run(['openssl', 's_client', '-connect', '127.0.0.1:%d' % hp, '-servername', 'localhost',
+                              '-showcerts'], input='', capture_output=True, text=True, timeout=20).stdout
+        assert out.count('BEGIN CERTIFICATE') == 2
+        # HTTP/2 through ALPN.
+        r = subprocess.run(['curl', '-sS', '--http2', '-o', '/dev/null', '-w', '%{http_version}', '--cacert', str(ca),
+                            '--resolve', 'localhost:%d:127.0.0.1' % hp, 'https://localhost:%d/' % hp],
+                           capture_output=True, text=True, timeout=20)
+        assert r.stdout == '2', r.stderr
+        # Client certificates only under --ssl-verify-client's URL.
+        status = https(hp, '/secure/x', ca=ca)[0]
+        assert status == 403
+        status, _, body, _ = https(hp, '/secure/x', ca=ca, client=(certs / 'client.crt', certs / 'client.key'))
+        assert status == 200 and json.loads(body)['PATH_INFO'] == '/secure/x'
+        # mod_status, to this machine.
+        status, _, body, _ = https(hp, '/server-status?auto', ca=ca)
+        assert status == 200 and b'Total Accesses:' in body and b'BusyWorkers:' in body
+    finally:
+        stop(s)
+
+
+def test_ssl_certificate_prefix_and_http2_cleartext(project):
+    certs = project / 'certs'
+    certs.mkdir()
+    make_certificates(certs)
+    hp = free_port()
+    s = start(project, '--https-port', hp, '--ssl-certificate', certs / 'server', '--http2', '--server-status',
+              '--disable-reloading')
+    try:
+        assert s.json('/')['value'] == 'one'
+        time.sleep(1.1)
+        with open(project / 'app.wsgi', 'a') as f:
+            f.write('\nhelper.VALUE = "changed"\n')
+        time.sleep(0.5)
+        assert s.json('/')['value'] == 'one'        # the changed script is not reloaded
+        status, _, body, _ = https(hp, '/', ca=certs / 'ca.crt')
+        assert status == 200 and json.loads(body)['wsgi.url_scheme'] == 'https'
+        # Without --https-only plain HTTP is served too, over h2c with prior knowledge.
+        r = subprocess.run(['curl', '-sS', '--http2-prior-knowledge', '-o', '/dev/null', '-w', '%{http_version}',
+                            'http://127.0.0.1:%d/' % s.port], capture_output=True, text=True, timeout=20)
+        assert r.stdout == '2', r.stderr
+        status, _, body = s.get('/server-status?auto')
+        assert status == 200 and b'Total Accesses:' in body
+    finally:
+        stop(s)
+
+
+# --------------------------------------------------------------------------------------------
+# A module entry point with most request, proxy, process and environment options.
+
+class Backend(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({'path': self.path, 'port': self.headers.get('X-Forwarded-Port'),
+                           'host': self.headers.get('Host')}).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def listen_backlog(kind, match):
+    """The backlog (Send-Q) ss shows for the listening socket whose line contains match."""
+    out = subprocess.run(['ss', '-l' + kind + 'n'], capture_output=True, text=True).stdout
+    column = out.splitlines()[0].split().index('Send-Q')
+    for line in out.splitlines()[1:]:
+        if match in line:
+            return int(line.split()[column])
+    raise AssertionError('no listening socket %s in:\n%s' % (match, out))
+
+
+def test_module_entry_point_limits_proxies_and_environment(project):
+    package = project / 'mypkg'
+    package.mkdir()
+    (package / '__init__.py').write_text('')
+    (package / 'wsgi.py').write_text(APP.replace("sys.path.insert(0, os.path.dirname(__file__))",
+                                                 "sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))")
+                                     + '\napp = application\n')
+    errors = project / 'errors'
+    errors.mkdir()
+    (errors / '404.html').write_text('custom 404 page\n')
+    (project / 'rewrite.conf').write_text('RewriteRule ^/old$ /app/moved [R=301,L]\n')
+    (project / 'envvars.sh').write_text('export EXPRESS_ENVVARS=from-envvars\n')
+    sockets = project / 'sockets'
+    sockets.mkdir()
+    (project / 'var').mkdir()
+    (project / 'extra').mkdir()
+    eggs = project / 'eggs'
+    tree(project)
+    elsewhere = pathlib.Path(tempfile.mkdtemp(prefix='swiftwsgi-express-cwd-'))
+    backend = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Backend)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    bp = backend.server_address[1]
+    s = start(project, '--application-type', 'module', '--entry-point', 'mypkg.wsgi', '--callable-object', 'app',
+              '--mount-point', '/app', '--working-directory', project, '--processes', 2,
+              '--threads', 3, '--max-clients', 30, '--python-path', project / 'extra',
+              '--url-alias', '/errors', errors, '--error-document', 404, '/errors/404.html', '--error-override',
+              '--rewrite-rules', project / 'rewrite.conf',
+              '--server-name', 'www.example.test', '--allow-localhost', '--server-status',
+              '--trust-proxy-header', 'X-Forwarded-Proto', '--trust-proxy', '127.0.0.1',
+              '--proxy-mount-point', '/backend', 'http://127.0.0.1:%d/base' % bp,
+              '--proxy-virtual-host', 'proxied.test', 'http://127.0.0.1:%d/' % bp,
+              '--limit-request-body', 1000, '--chunked-request', '--compress-responses', '--map-head-to-get', 'Off',
+              '--keep-alive-timeout', 1, '--header-timeout', 1, '--header-max-timeout', 2, '--header-min-rate', 100,
+              '--body-timeout', 1, '--body-max-timeout', 2, '--body-min-rate', 100,
+              '--server-backlog', 123, '--daemon-backlog', 77, '--socket-prefix', sockets,
+              '--header-buffer-size', 8192, '--cpu-time-limit', 1,
+              '--setenv', 'EXPRESS_SETENV', 'set', '--passenv', 'EXPRESS_PASSENV', '--passenv', 'EXPRESS_ENVVARS',
+              '--envvars-script', project / 'envvars.sh', '--locale', 'C.UTF-8', '--lang', 'C.UTF-8', '--python-eggs', eggs,
+              '--pid-file', project / 'apache.pid', '--process-name', 'express-test-parent',
+              entry=None, cwd=elsewhere, env={'EXPRESS_PASSENV': 'from-express'})
+    try:
+        info = s.json('/app/info')
+        # The module was imported from the working directory, mounted at /app.
+        assert info['value'] == 'one' and info['SCRIPT_NAME'] == '/app' and info['PATH_INFO'] == '/info'
+        assert info['cwd'] == str(project) and info['wsgi.multiprocess'] is True and info['threads'] == 3
+        assert str(project / 'extra') in info['sys_path']
+        assert info['EXPRESS_SETENV'] == 'set' and info['EXPRESS_PASSENV'] == 'from-express'
+        assert info['EXPRESS_ENVVARS'] == 'from-envvars'
+        assert info['lc_all'] == 'C.UTF-8' and info['lang'] == 'C.UTF-8' and info['eggs'] == str(eggs)
+        # Names: the parent domain redirects to www., other names only from this machine.
+        status, headers, _ = s.get('/app/info', headers={'Host': 'example.test'})
+        assert status == 301 and headers['Location'] == 'http://www.example.test:%d/app/info' % s.port
+        assert s.json('/app/info', headers={'Host': 'www.example.test'})['SERVER_NAME'] == 'www.example.test'
+        # A trusted proxy's X-Forwarded-Proto.
+        assert s.json('/app/info', headers={'X-Forwarded-Proto': 'https'})['wsgi.url_scheme'] == 'https'
+        # Request bodies: the limit, chunked bodies.
+        assert s.request('POST', '/app/echo', body=b'x' * 2000)[0] == 413
+        assert s.request('POST', '/app/echo', body=b'x' * 900)[2] == b'900'
+        # (http.client sends an iterator without Content-Length as chunked)
+        assert s.request('POST', '/app/echo', body=iter([b'x' * 300, b'y' * 300]))[2] == b'600'
+        # HEAD stays HEAD even with an output filter (--map-head-to-get Off); text is compressed.
+        assert s.request('HEAD', '/app/info')[1]['X-Method'] == 'HEAD'
+        status, headers, body = s.get('/app/text', headers={'Accept-Encoding': 'gzip'})
+        assert headers.get('Content-Encoding') == 'gzip' and gzip.decompress(body) == b'compress me ' * 500
+        # The application's 404 is replaced by the error document.
+        status, _, body = s.get('/app/notfound')
+        assert status == 404 and body == b'custom 404 page\n'
+        # Rewrite rules; proxies.
+        status, headers, _ = s.get('/old')
+        assert status == 301 and headers['Location'].endswith('/app/moved')
+        proxied = json.loads(s.get('/backend/hello')[2])
+        assert proxied['path'] == '/base/hello' and proxied['port'] == str(s.port)
+        assert json.loads(s.get('/x', headers={'Host': 'proxied.test'})[2])['path'] == '/x'
+        # mod_status from this machine.
+        status, _, body = s.get('/server-status?auto')
+        assert status == 200 and b'Total Accesses:' in body
+        # --max-clients 30: two children of 25 threads (without it, 2 x 3 threads: one child of 12).
+        scoreboard = [l for l in body.decode().splitlines() if l.startswith('Scoreboard: ')][0]
+        assert len(scoreboard) - len('Scoreboard: ') == 50, scoreboard
+        # A response header larger than --header-buffer-size.
+        assert s.get('/app/bigheader')[0] == 500
+        # Keep-alive connections close after --keep-alive-timeout.
+        c = http.client.HTTPConnection('127.0.0.1', s.port, timeout=10)
+        c.request('GET', '/app/info')
+        c.getresponse().read()
+        time.sleep(1.8)
+        assert c.sock.recv(1) == b''
+        c.close()
+        # mod_reqtimeout: unfinished headers, then an unfinished body.
+        for request in [b'GET /app/info HTTP/1.1\r\nHost: x\r\n',
+                        b'POST /app/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nxxxx']:
+            with socket.create_connection(('127.0.0.1', s.port), timeout=10) as sock:
+                begun = time.time()
+                sock.sendall(request)
+                answer = b''
+                while True:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+                assert time.time() - begun < 5, answer
+                assert answer == b'' or answer.split(b' ')[1] in (b'400', b'408', b'500'), answer
+        # Backlogs of Apache's port and of the daemon socket under --socket-prefix.
+        assert listen_backlog('t', ':%d ' % s.port) == 123
+        assert listen_backlog('x', str(sockets)) == 77
+        # Pid file and the parent's process name.
+        assert int((project / 'apache.pid').read_text()) == s.process.pid
+        with open('/proc/%d/cmdline' % s.process.pid, 'rb') as f:
+            assert f.read().split(b'\0')[0] == b'express-test-parent'
+        # --cpu-time-limit replaces a process that used its CPU time.
+        marker = project / 'var' / 'burned.pid'
+        status = s.get('/app/burn?%s' % marker)   # 200, or 502 when the limit struck during the request
+        assert marker.exists(), (status, logs(s)[-3000:])
+        burned = int(marker.read_text())
+        assert wait_for(lambda: not pid_alive(burned), timeout=10)
+        assert s.json('/app/info')['value'] == 'one'
+    finally:
+        backend.shutdown()
+        stop(s)
+        shutil.rmtree(elsewhere, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Log files.
+
+def test_log_files_formats_rotation_and_restart_interval(project):
+    logs_dir = project / 'logs'
+    s = start(project, '--log-directory', logs_dir, '--access-log', '--access-log-format', '%h %>s [%{X-Test}i]',
+              '--error-log-format', '[%l] SWIFTLOG %M', '--error-log-name', 'err.log', '--access-log-name', 'acc.log',
+              '--startup-log', '--startup-log-name', 'start.log', '--rotate-logs', '--max-log-size', 1,
+              '--restart-interval', 2, '--log-to-terminal', '--host', '127.0.0.1', '--log-level', 'info',
+              '--rotatelogs-executable', '/usr/bin/rotatelogs')    # --log-directory overrides --log-to-terminal
+    try:
+        first = s.json('/')['pid']
+        time.sleep(1.1)     # rotatelogs names files by the second: a rotation needs a new second
+        s.get('/log?one', headers={'X-Test': 'hello'})
+        s.get('/fill?1200000')
+        time.sleep(1.1)
+        s.get('/log?two')
+        assert wait_for(lambda: len(list(logs_dir.glob('err.log.*'))) >= 2, timeout=5)
+        assert wait_for(lambda: '127.0.0.1 200 [hello]' in ''.join(p.read_text() for p in logs_dir.glob('acc.log.*')), 5)
+        def errors():
+            return ''.join(p.read_text(errors='replace') for p in logs_dir.glob('err.log.*'))
+        for marker in ('marker-one', 'marker-two'):
+            pattern = re.compile(r'^\[error\] SWIFTLOG (AH\d+: )?%s$' % marker, re.M)
+            assert wait_for(lambda: pattern.search(errors()), timeout=5), errors()[-2000:]
+        assert (logs_dir / 'start.log').exists()
+        assert 'daemon process ready' in errors()      # --log-level info
+        listening = subprocess.run(['ss', '-ltn'], capture_output=True, text=True).stdout
+        assert '127.0.0.1:%d ' % s.port in listening and '0.0.0.0:%d ' % s.port not in listening
+        # --restart-interval replaces the daemon process.
+        assert wait_for(lambda: s.json('/')['pid'] != first, timeout=8)
+    finally:
+        out = stop(s)
+    assert 'GET / HTTP' not in out
+
+
+# --------------------------------------------------------------------------------------------
+# Static files only.
+
+def test_static_application_type(project):
+    site = project / 'site'
+    (site / 'sub').mkdir(parents=True)
+    (site / 'index.html').write_text('the index\n')
+    (site / 'missing.html').write_text('not here\n')
+    (site / 'sub' / 'a.txt').write_text('a\n')
+    (site / 'sub' / '.htaccess').write_text('Header set X-Htaccess yes\n')
+    (site / 'file.swt').write_text('swift test\n')
+    (site / 'big.bin').write_bytes(os.urandom(1 << 20))
+    (project / 'mime.types').write_text('application/x-swifttest swt\ntext/plain txt\ntext/html html\n')
+    (project / 'var').mkdir()
+    (project / 'httpd.sh').write_text('#!/bin/sh\ntouch %s\nexec /usr/sbin/apache2 "$@"\n' % (project / 'var' / 'httpd-ran'))
+    (project / 'modules').mkdir()
+    for m in pathlib.Path('/usr/lib/apache2/modules').glob('*.so'):
+        shutil.copy(m, project / 'modules' / m.name)
+    tree(project)
+    os.chmod(project / 'httpd.sh', 0o755)
+    s = start(project, '--application-type', 'static', site, '--directory-index', 'index.html',
+              '--directory-listing', '--allow-override', 'FileInfo', '--mime-types', project / 'mime.types',
+              '--error-document', 404, '/missing.html', '--enable-sendfile', '--server-mpm', 'prefork',
+              '--httpd-executable', project / 'httpd.sh', '--modules-directory', project / 'modules',
+              '--shell-executable', '/bin/bash', entry=None)
+    try:
+        # Our httpd wrapper ran, Apache loaded its modules from --modules-directory, prefork MPM.
+        assert (project / 'var' / 'httpd-ran').exists()
+        with open('/proc/%d/maps' % s.process.pid) as f:
+            maps = f.read()
+        assert str(project / 'modules' / 'mod_mpm_prefork.so') in maps and 'mod_mpm_event' not in maps
+        assert s.get('/')[2] == b'the index\n'
+        status, headers, body = s.get('/sub/')
+        assert status == 200 and b'a.txt' in body
+        assert s.get('/sub/a.txt')[1].get('X-Htaccess') == 'yes'
+        assert s.get('/file.swt')[1]['Content-Type'] == 'application/x-swifttest'
+        assert s.get('/nope') == (404, s.get('/nope')[1], b'not here\n')
+        assert s.get('/big.bin')[2] == (site / 'big.bin').read_bytes()
+    finally:
+        stop(s)
+
+
+# --------------------------------------------------------------------------------------------
+# Embedded mode with authentication and host access scripts.
+
+AUTH = '''
+def check_password(environ, user, password):
+    return {'alice': 'pw', 'bob': 'pw'}.get(user) == password
+'''
+
+GROUPS = '''
+def groups_for_user(environ, user):
+    return [b'staff'] if user == 'alice' else [b'other']
+'''
+
+ACCESS = '''
+def allow_access(environ, host):
+    return 'HTTP_X_BLOCK' not in environ
+'''
+
+
+def test_embedded_mode_with_auth_scripts_and_terminal_log(project):
+    for name, text in [('auth.wsgi', AUTH), ('groups.wsgi', GROUPS), ('access.wsgi', ACCESS)]:
+        (project / name).write_text(text)
+    tree(project)
+
+    def basic(user):
+        return {'Authorization': 'Basic ' + base64.b64encode(b'%s:pw' % user).decode()}
+    port = free_port()
+    s = None
+    try:
+        s = start(project, '--embedded-mode', '--access-log', '--log-to-terminal',
+                  '--auth-user-script', project / 'auth.wsgi', '--auth-type', 'Basic',
+                  '--auth-group-script', project / 'groups.wsgi', '--auth-group', 'staff',
+                  '--host-access-script', project / 'access.wsgi', port=port)
+        status, headers, _ = s.get('/')
+        assert status == 401 and headers['WWW-Authenticate'].startswith('Basic realm="localhost:%d"' % port)
+        info = s.json('/', headers=basic(b'alice'))
+        assert info['REMOTE_USER'] == 'alice' and info['mod_wsgi.process_group'] == ''
+        assert s.get('/', headers=basic(b'bob'))[0] in (401, 403)
+        assert s.get('/', headers=dict(basic(b'alice'), **{'X-Block': '1'}))[0] == 403
+    finally:
+        out = stop(s) if s else ''
+    assert '"GET / HTTP/1.1" 401' in out and '"GET / HTTP/1.1" 200' in out
+
+
+# --------------------------------------------------------------------------------------------
+# Commands that do not serve.
+
+def test_setup_only_writes_apachectl_and_exits(project):
+    port = free_port()
+    r = subprocess.run([EXPRESS, 'start-server', str(project / 'app.wsgi'), '--port', str(port), '--setup-only',
+                        '--server-root', str(project / 'server'), '--user', 'www-data', '--group', 'www-data'],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert (project / 'server' / 'apachectl').exists() and (project / 'server' / 'httpd.conf').exists()
+    with pytest.raises(OSError):
+        socket.create_connection(('127.0.0.1', port), timeout=1).close()
 
 
 def test_bad_arguments_fail_before_apache_starts(project):
     for args, message in [(['/no/such/app.wsgi'], 'does not exist'),
                           ([str(project / 'app.wsgi'), '--port', '0'], 'port'),
-                          ([str(project / 'app.wsgi'), '--url-alias', '/x'], 'url-alias')]:
+                          ([str(project / 'app.wsgi'), '--url-alias', '/x'], 'url-alias'),
+                          (['--application-type', 'paste', 'x.ini'], 'paste'),
+                          (['--application-type', 'module', 'not a module'], 'module name'),
+                          ([str(project / 'app.wsgi'), '--https-port', '8443'], 'ssl-certificate')]:
         r = subprocess.run([EXPRESS, 'start-server'] + args + ['--user', 'www-data', '--group', 'www-data'],
                            capture_output=True, text=True, timeout=20)
         assert r.returncode != 0
@@ -144,7 +649,9 @@ def test_apache_refusal_shows_apaches_message(project):
     assert 'ThisIsNotADirective' in r.stdout + r.stderr
 
 
-def test_module_config_prints_loadmodule():
+def test_module_config_and_location_print_the_module():
     r = subprocess.run([EXPRESS, 'module-config'], capture_output=True, text=True, timeout=20)
     assert r.returncode == 0
     assert r.stdout.startswith('LoadModule wsgi_module /') and 'mod_swiftwsgi.so' in r.stdout
+    r = subprocess.run([EXPRESS, 'module-location'], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and r.stdout.strip().endswith('mod_swiftwsgi.so') and os.path.exists(r.stdout.strip())
