@@ -210,8 +210,24 @@ const char *swiftwsgi_callable_object(request_rec *r)
 const char *swiftwsgi_process_group(request_rec *r)
 {
     const swiftwsgi_alias_t *a = swiftwsgi_request_alias(r);
-    const char *g = (a && a->process_group) ? a->process_group : dir_config(r)->process_group;
-    return (g == NULL || strcmp(g, "%{GLOBAL}") == 0) ? "" : g;
+    return swiftwsgi_expand_process_group(r, (a && a->process_group) ? a->process_group
+                                                                     : dir_config(r)->process_group);
+}
+
+const char *swiftwsgi_expand_process_group(request_rec *r, const char *spec)
+{
+    const char *value;
+    apr_size_t len;
+    char *name;
+    if (!spec || !strcmp(spec, "%{GLOBAL}")) return "";
+    if (strncmp(spec, "%{ENV:", 6) || (len = strlen(spec)) < 8 || spec[len - 1] != '}') return spec;
+    /* %{ENV:name}: Apache's notes, the request's environment, then the process's (as mod_wsgi). */
+    name = apr_pstrmemdup(r->pool, spec + 6, len - 7);
+    if (!(value = apr_table_get(r->notes, name)) && !(value = apr_table_get(r->subprocess_env, name))
+        && !(value = getenv(name)))
+        return spec;
+    /* The value may be %{GLOBAL}, never another %{ENV:...}. */
+    return strcmp(value, "%{GLOBAL}") ? value : "";
 }
 
 int swiftwsgi_script_reloading(request_rec *r) { return DEFAULTED(dir_config(r)->script_reloading, 1); }
@@ -316,6 +332,17 @@ static const char *check_group(cmd_parms *cmd, const char *value)
     return NULL;
 }
 
+/* A process group: %{GLOBAL}, %{ENV:name} (expanded per request) or a WSGIDaemonProcess name
+ * (looked up per request: the group may be defined later in the configuration). */
+static const char *check_process_group(cmd_parms *cmd, const char *option, const char *value)
+{
+    apr_size_t len = strlen(value);
+    if (strncmp(value, "%{", 2) || !strcmp(value, "%{GLOBAL}")) return NULL;
+    if (!strncmp(value, "%{ENV:", 6) && len > 7 && value[len - 1] == '}' && !strchr(value + 6, '}')[1]) return NULL;
+    return apr_psprintf(cmd->pool, "%s: %s'%s' is not a process group: use %%{GLOBAL}, %%{ENV:variable} or the "
+                        "name of a WSGIDaemonProcess", cmd->cmd->name, option ? option : "", value);
+}
+
 /* Parses the key=value options after a WSGIScriptAlias target into alias. */
 static const char *parse_alias_options(cmd_parms *cmd, swiftwsgi_alias_t *alias, const char *args)
 {
@@ -334,6 +361,7 @@ static const char *parse_alias_options(cmd_parms *cmd, swiftwsgi_alias_t *alias,
         }
         else if (!strncmp(option, "process-group=", 14)) {
             if (!*value) return apr_psprintf(cmd->pool, "%s: process-group= needs a name", cmd->cmd->name);
+            if ((err = check_process_group(cmd, "process-group=", value))) return err;
             alias->process_group = value;
         }
         else if (!strncmp(option, "callable-object=", 16)) {
@@ -392,7 +420,7 @@ static const char *set_dir_string(cmd_parms *cmd, void *mconfig, const char *val
     }
     else if (!strcmp(which, "callable_object")) c->callable_object = value;
     else if (!strcmp(which, "process_group")) {
-        if ((err = check_group(cmd, value))) return err;
+        if ((err = check_process_group(cmd, NULL, value))) return err;
         c->process_group = value;
     }
     return NULL;
@@ -581,6 +609,8 @@ static const char *set_import_script(cmd_parms *cmd, void *mconfig, const char *
 
     if (options.application_group[0] == '%' && strcmp(options.application_group, "%{GLOBAL}") != 0)
         return "WSGIImportScript: application-group= must be %{GLOBAL} or a name (it is loaded before any request)";
+    if (options.process_group[0] == '%' && strcmp(options.process_group, "%{GLOBAL}") != 0)
+        return "WSGIImportScript: process-group= must be %{GLOBAL} or a name (it is loaded at process start)";
     if (!strcmp(options.process_group, "%{GLOBAL}") || !*options.process_group) python_required = 1;
     imp = apr_array_push(server_config(cmd->server)->import_scripts);
     imp->path = ap_server_root_relative(cmd->pool, path);
@@ -808,7 +838,7 @@ const command_rec swiftwsgi_directives[] = {
     AP_INIT_TAKE1("WSGICallableObject", set_dir_string, (void *)"callable_object", RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                   "Name of the WSGI application object in the script (default: application)"),
     AP_INIT_TAKE1("WSGIProcessGroup", set_dir_string, (void *)"process_group", RSRC_CONF | ACCESS_CONF,
-                  "Process group: %{GLOBAL} (embedded) or a WSGIDaemonProcess name"),
+                  "Process group: %{GLOBAL} (embedded, the default), %{ENV:variable} or a WSGIDaemonProcess name"),
     AP_INIT_TAKE1("WSGIScriptReloading", set_script_reloading, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
                   "Reload a script when its modification time changes (default On)"),
     AP_INIT_TAKE1("WSGIPassAuthorization", set_pass_authorization, NULL, OR_FILEINFO,

@@ -64,7 +64,14 @@ const apr_array_header_t *swiftwsgi_aliases(server_rec *s);
 /* Per-directory values, with mod_wsgi's defaults applied. */
 const char *swiftwsgi_application_group(request_rec *r);
 const char *swiftwsgi_callable_object(request_rec *r);
+/** The daemon group r goes to ("" for embedded mode), %{ENV:name} expanded. */
 const char *swiftwsgi_process_group(request_rec *r);
+/**
+ * Expands a process-group spec for r, as mod_wsgi does: %{GLOBAL} and NULL are "" (Apache's
+ * children); %{ENV:name} is the value of r's note, environment variable or the process's
+ * environment variable name (itself possibly %{GLOBAL}), or stays as is when none is set.
+ */
+const char *swiftwsgi_expand_process_group(request_rec *r, const char *spec);
 int swiftwsgi_script_reloading(request_rec *r);
 int swiftwsgi_pass_authorization(request_rec *r);
 int swiftwsgi_chunked_request(request_rec *r);

@@ -296,7 +296,7 @@ static int dispatch(request_rec *r, const char **application_group, const char *
         if (!strncmp(answer, "application_group=", 18)) *application_group = value;
         else if (!strncmp(answer, "callable_object=", 16)) *callable_object = value;
         else if (!strncmp(answer, "process_group=", 14))
-            *process_group = strcmp(value, "%{GLOBAL}") ? value : "";
+            *process_group = swiftwsgi_expand_process_group(r, value);
     }
     return OK;
 }
@@ -357,8 +357,8 @@ int swiftwsgi_hook_handler(request_rec *r)
         application_group = handler_script->application_group ? handler_script->application_group
                                                                : swiftwsgi_application_group(r);
         callable_object = "handle_request";
-        process_group = handler_script->process_group && strcmp(handler_script->process_group, "%{GLOBAL}")
-                        ? handler_script->process_group : swiftwsgi_process_group(r);
+        process_group = handler_script->process_group ? swiftwsgi_expand_process_group(r, handler_script->process_group)
+                                                      : swiftwsgi_process_group(r);
     }
     else {
         if (!alias && !(ap_allow_options(r) & OPT_EXECCGI)) {

@@ -294,6 +294,15 @@ BAD_OURS_ONLY = [
     ('WSGIScriptAlias nourl /y.wsgi', 'WSGIScriptAlias', 'nourl'),
     ('WSGIPythonHome /nonexistent/python/home', 'WSGIPythonHome', 'does not exist'),
     ('WSGIDaemonProcess g memory-limit=100', 'WSGIDaemonProcess', 'memory-limit'),
+    # A process group is %{GLOBAL}, %{ENV:variable} or a daemon group's name (mod_wsgi 4.9
+    # lets these through, and then every request answers 500).
+    ('WSGIProcessGroup %{RESOURCE}', 'WSGIProcessGroup', '%{RESOURCE}'),
+    ('WSGIProcessGroup %{BOGUS}', 'WSGIProcessGroup', 'is not a process group'),
+    ('WSGIProcessGroup %{ENV:}', 'WSGIProcessGroup', '%{ENV:}'),
+    ('WSGIScriptAlias /x /y.wsgi process-group=%{RESOURCE}', 'WSGIScriptAlias', 'process-group'),
+    ('WSGIScriptAlias /x /y.wsgi process-group=%{SERVER}', 'WSGIScriptAlias', 'is not a process group'),
+    ('WSGIImportScript /x.py process-group=%{ENV:G} application-group=%{GLOBAL}', 'WSGIImportScript',
+     'process start'),
     ('WSGIDaemonProcess g shutdown-timeout=soon', 'WSGIDaemonProcess', 'shutdown-timeout= must be a number'),
     ('WSGIDaemonProcess g threads=5000', 'WSGIDaemonProcess', 'threads= must be a number from 1 to 4096'),
     ('WSGIDaemonProcess g umask=0999', 'WSGIDaemonProcess', 'umask= must be an octal mask'),
@@ -332,6 +341,8 @@ GOOD = [
     'WSGIRestrictStdin Off', 'WSGIRestrictStdout Off', 'WSGIRestrictSignal Off', 'WSGIDestroyInterpreter Off',
     'WSGIEnableSendfile On', 'WSGILazyInitialization On', 'WSGICaseSensitivity Off',
     'WSGIRestrictEmbedded Off', 'WSGISocketPrefix run/wsgi', 'WSGIProcessGroup %{GLOBAL}',
+    'WSGIProcessGroup %{ENV:PROCESS_GROUP}', 'WSGIProcessGroup some-daemon-group',
+    'WSGIScriptAlias /x {apps}/x.wsgi process-group=%{ENV:PROCESS_GROUP}',
     '<IfModule mod_wsgi.c>\nWSGIScriptReloading Off\n</IfModule>',
     '<IfModule wsgi_module>\nWSGIScriptReloading Off\n</IfModule>',
     # The per-directory directives in <Directory>, <Location>, <Files> and a virtual host.
@@ -385,3 +396,48 @@ def test_python_home_of_another_python_version_fails_configtest(tmp_path):
     rc, out = configtest('WSGIPythonHome %s' % fake)
     assert rc != 0
     assert 'WSGIPythonHome' in out and '3.12' in out and '3.11' in out
+
+
+GROUP_APP = '''
+import mod_wsgi
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%s|%s' % (environ['mod_wsgi.process_group'], mod_wsgi.process_group)).encode()]
+'''
+
+
+def test_process_group_from_env_is_expanded_per_request():
+    # WSGIProcessGroup and process-group= take %{ENV:name}, looked up per request (SetEnv,
+    # SetEnvIf, RewriteRule [E=...]); the value may be %{GLOBAL}. Unset, the spec names no
+    # daemon group: 500.
+    apache = Apache('''
+WSGIDaemonProcess alpha processes=1 threads=2
+WSGIDaemonProcess beta processes=1 threads=2
+WSGIScriptAlias /directive {apps}/group.wsgi
+WSGIScriptAliasMatch ^/option/[a-z]+ {apps}/group.wsgi process-group=%{ENV:OPTION_GROUP}
+SetEnvIf Request_URI "^/option/a" OPTION_GROUP=alpha
+SetEnvIf Request_URI "^/option/b" OPTION_GROUP=beta
+SetEnvIf Request_URI "^/option/g" OPTION_GROUP=%{GLOBAL}
+<Location /directive>
+    WSGIProcessGroup %{ENV:DIRECTIVE_GROUP}
+</Location>
+<Location /directive/a>
+    SetEnv DIRECTIVE_GROUP alpha
+</Location>
+<Location /directive/b>
+    SetEnv DIRECTIVE_GROUP beta
+</Location>
+''', {'group.wsgi': GROUP_APP})
+    try:
+        apache.start()
+        apache.expect_log(r'No WSGI daemon process called .%\{ENV:(DIRECTIVE|OPTION)_GROUP\}')
+        assert apache.get('/directive/a').body == b'alpha|alpha'
+        assert apache.get('/directive/b').body == b'beta|beta'
+        assert apache.get('/option/a').body == b'alpha|alpha'
+        assert apache.get('/option/b').body == b'beta|beta'
+        assert apache.get('/option/g').body == b'|'
+        assert apache.get('/directive/none').status == 500
+        assert apache.get('/option/none').status == 500
+        assert apache.unexpected_lines(0) == []
+    finally:
+        apache.cleanup()
