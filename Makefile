@@ -15,7 +15,7 @@ C_HEADERS  := $(wildcard apache/*.h) $(ABI_INCLUDE)/swiftwsgi_abi.h
 C_WARNINGS := -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Wc,-Werror)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift' -o -name '*.h' -o -name '*.c' -o -name '*.modulemap') Package.swift
 
-.PHONY: all swift module install uninstall test unit-test integration-test clean
+.PHONY: all swift module install uninstall test unit-test integration-test clean deb
 
 all: $(BUILD)/mod_swiftwsgi.so $(BUILD)/swiftwsgi-express
 
@@ -57,6 +57,28 @@ integration-test: all
 	/usr/bin/python3 -m pytest -q Tests/integration
 
 test: unit-test integration-test
+
+# Debian package: dpkg-buildpackage runs debian/rules, which calls `make all` and the static
+# swiftwsgi-express below; the .deb lands in build/. The version is debian/changelog's, and must be
+# the one the module reports (PythonRuntime.version).
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version)
+SWIFT_VERSION = $(shell sed -n 's/.*static let version = (major: \([0-9]*\), minor: \([0-9]*\), micro: \([0-9]*\)).*/\1.\2.\3/p' Sources/PythonHost/PythonRuntime.swift)
+
+deb:
+	@[ "$(DEB_VERSION)" = "$(SWIFT_VERSION)" ] || { echo "debian/changelog's version $(DEB_VERSION) is not the module's $(SWIFT_VERSION) (PythonRuntime.version)" >&2; exit 1; }
+	mkdir -p $(BUILD)
+	DEB_DESTDIR=$(CURDIR)/$(BUILD) dpkg-buildpackage -b -us -uc \
+		--buildinfo-option=-u$(CURDIR)/$(BUILD) --changes-option=-u$(CURDIR)/$(BUILD) \
+		--buildinfo-file=$(CURDIR)/$(BUILD)/libapache2-mod-swiftwsgi_$(DEB_VERSION)_amd64.buildinfo \
+		--changes-file=$(CURDIR)/$(BUILD)/libapache2-mod-swiftwsgi_$(DEB_VERSION)_amd64.changes
+	@echo "built $(BUILD)/libapache2-mod-swiftwsgi_$(DEB_VERSION)_amd64.deb"
+
+# The package's swiftwsgi-express: the Swift runtime and Foundation linked in statically, so it
+# runs without the toolchain ($(BUILD)/swiftwsgi-express links them from the toolchain).
+$(BUILD)/deb/swiftwsgi-express: $(SWIFT_SOURCES)
+	$(SWIFT) build -c release --product swiftwsgi-express --static-swift-stdlib
+	mkdir -p $(dir $@)
+	cp $(SWIFTBUILD)/swiftwsgi-express $@.tmp && mv $@.tmp $@
 
 clean:
 	rm -rf $(BUILD) apache/.libs apache/*.lo apache/*.la apache/*.slo apache/*.o
