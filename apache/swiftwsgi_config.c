@@ -304,7 +304,7 @@ long swiftwsgi_python_hash_seed(server_rec *s) { return server_config(s)->python
 const apr_array_header_t *swiftwsgi_python_warnings(server_rec *s) { return server_config(s)->python_warnings; }
 int swiftwsgi_dont_write_bytecode(server_rec *s) { return DEFAULTED(server_config(s)->dont_write_bytecode, 0); }
 const char *swiftwsgi_python_eggs(server_rec *s) { return server_config(s)->python_eggs; }
-int swiftwsgi_restrict_stdin(server_rec *s) { return DEFAULTED(server_config(s)->restrict_stdin, 1); }
+int swiftwsgi_restrict_stdin(server_rec *s) { return DEFAULTED(server_config(s)->restrict_stdin, 0); }
 int swiftwsgi_restrict_stdout(server_rec *s) { return DEFAULTED(server_config(s)->restrict_stdout, 0); }
 int swiftwsgi_restrict_signal(server_rec *s) { return DEFAULTED(server_config(s)->restrict_signal, 1); }
 int swiftwsgi_destroy_interpreter(server_rec *s) { return DEFAULTED(server_config(s)->destroy_interpreter, 1); }
@@ -859,7 +859,7 @@ const command_rec swiftwsgi_directives[] = {
     AP_INIT_ITERATE("WSGIPythonWarnings", set_python_warnings, NULL, RSRC_CONF, "Warning filters (as python -W)"),
     AP_INIT_TAKE1("WSGIDontWriteBytecode", set_dont_write_bytecode, NULL, RSRC_CONF, "Do not write .pyc files"),
     AP_INIT_TAKE1("WSGIPythonEggs", set_python_eggs, NULL, RSRC_CONF, "PYTHON_EGG_CACHE directory"),
-    AP_INIT_TAKE1("WSGIRestrictStdin", set_restrict_stdin, NULL, RSRC_CONF, "Refuse reads of sys.stdin (default On)"),
+    AP_INIT_TAKE1("WSGIRestrictStdin", set_restrict_stdin, NULL, RSRC_CONF, "Refuse any use of sys.stdin (default Off)"),
     AP_INIT_TAKE1("WSGIRestrictStdout", set_restrict_stdout, NULL, RSRC_CONF,
                   "Refuse writes to sys.stdout (default Off: they go to the error log)"),
     AP_INIT_TAKE1("WSGIRestrictSignal", set_restrict_signal, NULL, RSRC_CONF,

@@ -187,6 +187,7 @@ static void apply_proxy_headers(request_rec *r)
             apr_table_setn(env, "SERVER_PORT", value);
         }
         else if (!strcmp(header, "X-Script-Name") || !strcmp(header, "X-Forwarded-Script-Name")) {
+            apr_table_setn(env, "mod_wsgi.mount_point", value);
             apr_table_setn(env, "SCRIPT_NAME", value);
         }
     }
@@ -220,7 +221,8 @@ apr_array_header_t *swiftwsgi_environ_ex(request_rec *r, int path_translated)
     const apr_array_header_t *vars;
     const apr_table_entry_t *e;
     apr_array_header_t *env;
-    int i;
+    const char *https;
+    int i, secure;
 
     ap_add_common_vars(r);
     add_cgi_vars(r, path_translated);
@@ -228,22 +230,21 @@ apr_array_header_t *swiftwsgi_environ_ex(request_rec *r, int path_translated)
     apply_proxy_headers(r);
     if (r->header_only && head_maps_to_get(r)) apr_table_setn(r->subprocess_env, "REQUEST_METHOD", "GET");
 
+    /* As mod_wsgi: wsgi.url_scheme comes from HTTPS (on or 1, as mod_ssl or SetEnv set it),
+     * which then leaves the environ. */
+    https = apr_table_get(r->subprocess_env, "HTTPS");
+    secure = https && (!strcasecmp(https, "on") || !strcmp(https, "1"));
     vars = apr_table_elts(r->subprocess_env);
     env = apr_array_make(r->pool, vars->nelts + 16, sizeof(swiftwsgi_kv_t));
     e = (const apr_table_entry_t *)vars->elts;
     for (i = 0; i < vars->nelts; i++) {
-        if (e[i].key) add_env(env, e[i].key, e[i].val);
+        if (e[i].key && strcmp(e[i].key, "HTTPS")) add_env(env, e[i].key, e[i].val);
     }
     if (swiftwsgi_pass_authorization(r)) {
         const char *auth = apr_table_get(r->headers_in, "Authorization");
         if (auth) add_env(env, "HTTP_AUTHORIZATION", auth);
     }
-    {
-        const char *https = apr_table_get(r->subprocess_env, "HTTPS");
-        int secure = https && (!strcasecmp(https, "on") || !strcmp(https, "1"));
-        add_env(env, "wsgi.url_scheme", swiftwsgi_trusted_proxy_headers(r) ? (secure ? "https" : "http")
-                                                                          : ap_http_scheme(r));
-    }
+    add_env(env, "wsgi.url_scheme", secure ? "https" : "http");
     add_env(env, "mod_wsgi.request_handler", r->handler ? r->handler : "");
     add_env(env, "mod_wsgi.handler_script", "");
     add_env(env, "mod_wsgi.script_name", apr_table_get(r->subprocess_env, "SCRIPT_NAME"));
@@ -252,8 +253,10 @@ apr_array_header_t *swiftwsgi_environ_ex(request_rec *r, int path_translated)
     add_env(env, "mod_wsgi.listener_port", apr_itoa(r->pool, r->connection->local_addr->port));
     add_env(env, "mod_wsgi.request_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, r->request_time));
     add_env(env, "mod_wsgi.script_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_now()));
+    if (!r->log_id) ap_run_generate_log_id(r->connection, r, &r->log_id);
     add_env(env, "mod_wsgi.request_id", r->log_id ? r->log_id
             : apr_psprintf(r->pool, "%" APR_TIME_T_FMT "-%pp", r->request_time, (void *)r));
+    if (r->connection->log_id) add_env(env, "mod_wsgi.connection_id", r->connection->log_id);
     add_env(env, "mod_wsgi.ignore_activity", swiftwsgi_ignore_activity(r) ? "1" : "0");
     return env;
 }

@@ -90,7 +90,10 @@ private enum Specs {
         method("readable", LogMethods.falseMethod),
         method("seekable", LogMethods.falseMethod),
         method("writable", LogMethods.trueMethod),
-    ], slots: [])
+        method("fileno", LogMethods.fileno),
+    ], slots: [
+        (Py_tp_members, UnsafeMutableRawPointer(logMembers)),
+    ])
 
     nonisolated(unsafe) static let startResponse = spec("mod_swiftwsgi.StartResponse", methods: [
         method("write", ResponseMethods.write),
@@ -127,6 +130,16 @@ private enum Specs {
         m[1] = PyMemberDef(name: strdup("blksize"), type: T_PYSSIZET, offset: swpy_host_number_offset(),
                            flags: READONLY, doc: nil)
         m[2] = PyMemberDef()
+        return m
+    }()
+
+    /// `name` ("<stderr>", "wsgi.errors"), as file objects have.
+    nonisolated(unsafe) static let logMembers: UnsafeMutablePointer<PyMemberDef> = {
+        let m = UnsafeMutablePointer<PyMemberDef>.allocate(capacity: 2)
+        m[0] = PyMemberDef(name: strdup("name"), type: T_OBJECT,
+                           offset: swpy_host_first_offset() + MemoryLayout<PyPointer?>.stride,
+                           flags: READONLY, doc: nil)
+        m[1] = PyMemberDef()
         return m
     }()
 
@@ -222,14 +235,45 @@ private enum InputMethods {
 }
 
 enum LogMethods {
+    /// write(text) or write(bytes-like): a log is also the binary buffer under sys.stdout and
+    /// sys.stderr (their TextIOWrapper hands it UTF-8 bytes). Returns the count written, as
+    /// io's write() does (callers such as Mercurial loop until everything is written).
     static let write: FastMethod = { o, args, n in
-        guard let o else { return nil }
-        guard n == 1, let s = args?[0], swpy_unicode_check(s) != 0 else {
-            Py.raise(PyExc_TypeError, "log.write() argument must be a str")
+        guard let o, n == 1, let s = args?[0] else {
+            Py.raise(PyExc_TypeError, "write() takes exactly one argument")
             return nil
         }
-        LogObject(o).write(s)
-        return Py.returnNone()
+        if swpy_unicode_check(s) != 0 {
+            LogObject(o).write(s)
+            return PyLong_FromSsize_t(PyUnicode_GetLength(s))
+        }
+        var view = Py_buffer()
+        guard PyObject_GetBuffer(s, &view, PyBUF_SIMPLE) == 0 else {
+            PyErr_Clear()
+            Py.raise(PyExc_TypeError, "log.write() argument must be str or a bytes-like object, not \(RequestContext.typeName(s))")
+            return nil
+        }
+        defer { PyBuffer_Release(&view) }
+        let count = view.len
+        guard let text = PyUnicode_DecodeUTF8(view.buf?.assumingMemoryBound(to: CChar.self), count, "replace") else { return nil }
+        LogObject(o).write(text)
+        Py_DecRef(text)
+        return PyLong_FromSsize_t(count)
+    }
+    /// No descriptor behind a log: io.UnsupportedOperation (an OSError), as io raises for
+    /// streams without one.
+    static let fileno: FastMethod = { _, _, _ in
+        if let io = PyImport_ImportModule("io") {
+            defer { Py_DecRef(io) }
+            if let unsupported = PyObject_GetAttrString(io, "UnsupportedOperation") {
+                defer { Py_DecRef(unsupported) }
+                Py.raise(unsupported, "Apache/mod_wsgi log object is not associated with a file descriptor.")
+                return nil
+            }
+        }
+        PyErr_Clear()
+        Py.raise(PyExc_OSError, "Apache/mod_wsgi log object is not associated with a file descriptor.")
+        return nil
     }
     static let writelines: FastMethod = { o, args, n in
         guard let o, n == 1, let seq = args?[0], let it = PyObject_GetIter(seq) else {
@@ -239,11 +283,9 @@ enum LogMethods {
         defer { Py_DecRef(it) }
         while let item = PyIter_Next(it) {
             defer { Py_DecRef(item) }
-            guard swpy_unicode_check(item) != 0 else {
-                Py.raise(PyExc_TypeError, "log.writelines() items must be str")
-                return nil
-            }
-            LogObject(o).write(item)
+            var one: PyPointer? = item
+            guard let r = withUnsafePointer(to: &one, { write(o, $0, 1) }) else { return nil }
+            Py_DecRef(r)
         }
         return PyErr_Occurred() == nil ? Py.returnNone() : nil
     }

@@ -20,6 +20,10 @@ final class Interpreter: @unchecked Sendable {
     let loading = Mutex<Void>(())
     /// The `traceback` module, for logging exceptions.
     let formatException: PyPointer?
+    /// Its `mod_wsgi` module (event subscribers, helpers); set once at creation.
+    private(set) var modWSGI: ModWSGIModule!
+    /// The requests it is running (for mod_wsgi.active_requests); with the GIL held.
+    var running: [RequestContext] = []
 
     /// Sets up the interpreter current on this thread. With the GIL held.
     init(name: String, ordinal: Int, config: ProcessConfig) throws(HostError) {
@@ -34,6 +38,8 @@ final class Interpreter: @unchecked Sendable {
         self.formatException = traceback.flatMap { PyObject_GetAttrString($0, "format_exception") }
         if let traceback { Py_DecRef(traceback) }
         PyErr_Clear()
+        self.modWSGI = try ModWSGIModule(config: config, applicationGroup: name, types: types,
+                                         interpreter: Unmanaged.passUnretained(self).toOpaque())
     }
 
     /// The script module for path: loaded on first use and reloaded when its mtime changed

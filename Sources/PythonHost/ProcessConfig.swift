@@ -33,6 +33,11 @@ public struct ProcessConfig: Sendable {
     /// WSGIServerMetrics / server-metrics=: whether the metrics functions of the `mod_wsgi`
     /// module report (mod_wsgi's default: Off, they return None).
     public var serverMetrics = false
+    /// The Apache server, for Python's `apache` module (the MPM's figures even in a daemon).
+    public var apacheDescription = ""
+    public var apacheBuildDate = ""
+    public var apacheThreadsPerProcess = 1
+    public var apacheMaximumProcesses = 1
 
     public init() {}
 }

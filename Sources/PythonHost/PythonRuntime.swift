@@ -16,6 +16,7 @@ public final class PythonRuntime: @unchecked Sendable {
     private let interpreters = PlainLock<[String: Interpreter]>([:])
     private let main: Interpreter
     private let mainThreadState: UnsafeMutablePointer<PyThreadState>
+    private let stoppingPublished = Atomic<Bool>(false)
 
     static let version = (major: 0, minor: 1, micro: 0)
     public static var versionString: String { "\(version.major).\(version.minor).\(version.micro)" }
@@ -172,6 +173,7 @@ public final class PythonRuntime: @unchecked Sendable {
     /// sub-interpreter could be ended (3.11 refuses otherwise); else the main interpreter's
     /// atexit callbacks run instead. Nothing here waits longer than the grace period.
     public func shutdown() {
+        publishProcessStopping(reason: "")
         guard config.destroyInterpreter else { return }
         let deadline = monotonicSeconds() + Self.shutdownGracePeriod
         let subs = interpreters.withLock { Array($0.values) }.sorted { $0.ordinal > $1.ordinal }
@@ -205,6 +207,16 @@ public final class PythonRuntime: @unchecked Sendable {
         } else {
             runAtexit()
             PyEval_SaveThread()
+        }
+    }
+
+    /// mod_wsgi's process_stopping event (to subscribe_events and subscribe_shutdown
+    /// callbacks) in every interpreter, once. Without the GIL.
+    public func publishProcessStopping(reason: String) {
+        guard !stoppingPublished.exchange(true, ordering: .relaxed) else { return }
+        let all = [main] + interpreters.withLock { Array($0.values) }.sorted { $0.ordinal < $1.ordinal }
+        for interpreter in all {
+            withGIL(in: interpreter) { interpreter.modWSGI.publishProcessStopping(reason: reason) }
         }
     }
 
@@ -289,48 +301,9 @@ extension ProcessConfig {
     /// Installs `mod_wsgi`, `apache`, sys.stdout/stderr/stdin and the other per-interpreter
     /// settings into the current interpreter.
     func installModules(name: String, types: HostTypes) throws(HostError) {
-        let modules = PyImport_GetModuleDict()!
-        let modWSGI = PyModule_New("mod_wsgi")!
-        func set(_ module: PyPointer, _ key: String, _ value: PyPointer?) {
-            if let value {
-                PyModule_AddObject(module, key, value)  // steals on success
-            }
-        }
-        set(modWSGI, "version", versionTuple())
-        set(modWSGI, "process_group", Py.string(processGroup))
-        set(modWSGI, "application_group", Py.string(name))
-        set(modWSGI, "maximum_processes", PyLong_FromLong(maximumProcesses))
-        set(modWSGI, "threads_per_process", PyLong_FromLong(threadsPerProcess))
-        set(modWSGI, "server_software", Py.string("mod_swiftwsgi/\(PythonRuntime.versionString)"))
-        PyDict_SetItemString(modules, "mod_wsgi", modWSGI)
-        Py_DecRef(modWSGI)
-
-        let apacheModule = PyModule_New("apache")!
-        set(apacheModule, "version", apacheVersionTuple())
-        set(apacheModule, "mpm_name", Py.string(mpmName))
-        PyDict_SetItemString(modules, "apache", apacheModule)
-        Py_DecRef(apacheModule)
-
-        // print() and sys.stderr go to Apache's error log, tagged with the thread's request.
-        let stderrLog = types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "<stderr>")
-        PySys_SetObject("stderr", stderrLog)
-        PySys_SetObject("__stderr__", stderrLog)
-        Py_DecRef(stderrLog)
-        if restrictStdout {
-            let restricted = types.makeRestricted(name: "sys.stdout")
-            PySys_SetObject("stdout", restricted)
-            Py_DecRef(restricted)
-        } else {
-            let stdoutLog = types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "<stdout>")
-            PySys_SetObject("stdout", stdoutLog)
-            PySys_SetObject("__stdout__", stdoutLog)
-            Py_DecRef(stdoutLog)
-        }
-        if restrictStdin {
-            let restricted = types.makeRestricted(name: "sys.stdin")
-            PySys_SetObject("stdin", restricted)
-            Py_DecRef(restricted)
-        }
+        // print() and sys.stderr go to Apache's error log, tagged with the thread's request;
+        // the streams themselves are made in the bootstrap (see StdStreams.swift).
+        try installStandardStreams(types: types)
         try runBootstrap()
     }
 
@@ -379,8 +352,10 @@ extension ProcessConfig {
         PyDict_SetItemString(d, "wsgi.run_once", runOnce ? Py.true : Py.false)
         PyDict_SetItemString(d, "wsgi.input_terminated", Py.true)
         put("wsgi.file_wrapper", types.fileWrapper, steal: false)
-        put("mod_wsgi.version", versionTuple())
+        let v = ModWSGIModule.compatibleVersion
+        put("mod_wsgi.version", Py.tuple([PyLong_FromLong(v.major), PyLong_FromLong(v.minor), PyLong_FromLong(v.micro)]))
         put("mod_swiftwsgi.version", versionTuple())
+        put("apache.version", ModWSGIModule.apacheVersionTuple(apacheVersion))
         put("mod_wsgi.process_group", Py.string(processGroup))
         put("mod_wsgi.application_group", Py.string(applicationGroup))
         PyErr_Clear()
@@ -392,9 +367,5 @@ extension ProcessConfig {
         return Py.tuple([PyLong_FromLong(v.major), PyLong_FromLong(v.minor), PyLong_FromLong(v.micro)])
     }
 
-    private func apacheVersionTuple() -> PyPointer? {
-        let parts = apacheVersion.split(separator: ".").compactMap { Int($0) }
-        return Py.tuple(parts.map { PyLong_FromLong($0) })
-    }
 
 }

@@ -25,6 +25,25 @@ final class RequestContext {
 
     var opaque: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
 
+    /// The request's environ (borrowed from the request's run, which owns it), for
+    /// active_requests and the events' request ids.
+    var environ: PyPointer?
+    /// mod_wsgi.request_data(): created on first use.
+    private var requestDataDict: PyPointer?
+    /// The interpreter's module when events are published for this request (someone had
+    /// subscribed when it began): response_started goes there, and output is timed.
+    var events: ModWSGIModule?
+    /// For request_finished: body writes, bytes the application produced, seconds writing.
+    private(set) var outputWrites = 0
+    private(set) var outputLength: Int64 = 0
+    private(set) var outputTime = 0.0
+
+    /// The request's scratchpad dict (borrowed), created on first use.
+    func requestData() -> PyPointer? {
+        if requestDataDict == nil { requestDataDict = PyDict_New() }
+        return requestDataDict
+    }
+
     init(handle: swiftwsgi_request_handle_t, ops: ApacheOps, errorOverride: Bool = false) {
         self.handle = handle
         self.ops = ops
@@ -36,9 +55,16 @@ final class RequestContext {
     func release() {
         Py_XDECREF(status)
         Py_XDECREF(headers)
+        Py_XDECREF(requestDataDict)
         status = nil
         headers = nil
+        requestDataDict = nil
+        environ = nil
+        events = nil
     }
+
+    /// The HTTP status the application set (0 before start_response).
+    var responseStatus: Int32 { statusCode }
 
     var started: Bool { status != nil }
 
@@ -46,22 +72,31 @@ final class RequestContext {
 
     /// start_response(status, headers, exc_info=None). Returns false with an exception set.
     func startResponse(status: PyPointer, headers: PyPointer, excInfo: PyPointer?) -> Bool {
-        if let excInfo {
-            if headersSent {
-                // PEP 3333: re-raise the application's exception; the response cannot change.
-                guard swpy_tuple_check(excInfo) != 0, swpy_tuple_size(excInfo) == 3 else {
-                    Py.raise(PyExc_TypeError, "exc_info must be a (type, value, traceback) tuple")
-                    return false
-                }
-                let t = swpy_tuple_get_item(excInfo, 0), v = swpy_tuple_get_item(excInfo, 1),
-                    tb = swpy_tuple_get_item(excInfo, 2)
-                Py_XINCREF(t); Py_XINCREF(v); Py_XINCREF(tb)
-                PyErr_Restore(t, v, tb == Py.none ? nil : tb)
+        // mod_wsgi's rules: exc_info must be a tuple; once the headers went out, a call with
+        // exc_info re-raises it and one without fails; before that, a later call replaces
+        // the earlier one (with or without exc_info).
+        if let excInfo, swpy_tuple_check(excInfo) == 0 {
+            Py.raise(PyExc_RuntimeError, "exception info must be a tuple")
+            return false
+        }
+        if headersSent {
+            guard let excInfo else {
+                Py.raise(PyExc_RuntimeError, "headers have already been sent")
                 return false
             }
-        } else if self.status != nil {
-            Py.raise(PyExc_RuntimeError, "start_response() called again without exc_info")
+            guard swpy_tuple_size(excInfo) == 3 else {
+                Py.raise(PyExc_TypeError, "exc_info must be a (type, value, traceback) tuple")
+                return false
+            }
+            let t = swpy_tuple_get_item(excInfo, 0), v = swpy_tuple_get_item(excInfo, 1),
+                tb = swpy_tuple_get_item(excInfo, 2)
+            Py_XINCREF(t); Py_XINCREF(v); Py_XINCREF(tb)
+            PyErr_Restore(t, v, tb == Py.none ? nil : tb)
             return false
+        }
+        if let events, let environ, let data = requestData() {
+            events.publishResponseStarted(environ: environ, status: status, headers: headers, excInfo: excInfo,
+                                          requestData: data)
         }
         guard let statusBytes = Self.validatedStatus(status) else { return false }
         guard swpy_list_check(headers) != 0 else {
@@ -121,11 +156,18 @@ final class RequestContext {
         }
         let p = UnsafeRawBufferPointer(start: swpy_bytes_as_string(bytes), count: swpy_bytes_size(bytes))
         let digits = p.prefix(3)
-        let valid = p.count >= 3 && digits.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && digits.first != 0x30
-            && (p.count == 3 || p[3] == 0x20) && !p.contains(where: { $0 < 0x20 || $0 == 0x7f })
-        guard valid else {
+        // As mod_wsgi: three digits, a space, a reason phrase (possibly empty) without control
+        // characters; "200" alone is refused.
+        let problem: String? =
+            p.count < 3 || !digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) || (p.count > 3 && p[3] >= 0x30 && p[3] <= 0x39)
+                ? "status code is not a 3 digit integer"
+            : digits.first == 0x30 ? "status code is not a 3 digit integer"
+            : p.count == 3 || p[3] != 0x20 ? "no space following status code"
+            : p.contains(where: { $0 < 0x20 || $0 == 0x7f }) ? "control character present in reason phrase"
+            : nil
+        if let problem {
             Py_DecRef(bytes)
-            Py.raise(PyExc_ValueError, "invalid status line: expected '<3-digit code> <reason>' without control characters")
+            Py.raise(PyExc_ValueError, problem)
             return nil
         }
         let code = Int32(digits.reduce(0) { $0 * 10 + Int($1 - 0x30) })
@@ -203,8 +245,12 @@ final class RequestContext {
             n = Int(min(Int64(n), remaining))
             remaining -= Int64(n)
         }
+        outputWrites += 1
+        outputLength += Int64(count)
         if n == 0 && !flush { return true }
         guard let write = ops.table.write_body else { return false }
+        let started = events != nil ? monotonicSeconds() : 0
+        defer { if events != nil { outputTime += monotonicSeconds() - started } }
         let bytes = data.assumingMemoryBound(to: CChar.self)
         let rc = ops.buffersWrite?(handle, n, flush) == true
             ? write(handle, bytes, n, 0)
@@ -232,6 +278,8 @@ final class RequestContext {
     /// Sends length bytes of fd from offset as an Apache file bucket.
     func sendFile(fd: Int32, offset: Int64, length: Int64, sendfile: Bool) -> Bool {
         if overriddenStatus != 0 { return true }
+        outputWrites += 1
+        outputLength += length
         guard let send = ops.table.send_file else { return false }
         let rc = withoutGIL { send(handle, fd, offset, length, sendfile ? 1 : 0) }
         if rc != 0 { clientGone = true }

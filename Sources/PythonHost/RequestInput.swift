@@ -15,6 +15,12 @@ final class RequestInput {
     /// The HTTP status Apache reported with a failed read (e.g. 413), answered when the
     /// application lets the resulting exception escape.
     private(set) var failureStatus: Int32 = 0
+    /// For request_finished: reads from Apache, bytes read, seconds spent (timed only when
+    /// `timed`, i.e. someone subscribed to events).
+    private(set) var reads = 0
+    private(set) var length: Int64 = 0
+    private(set) var seconds = 0.0
+    var timed = false
 
     private static let bufferSize = 8192
 
@@ -31,7 +37,11 @@ final class RequestInput {
         if finished || count == 0 { return 0 }
         guard let readBody = ops.table.read_body else { finished = true; return 0 }
         var status: Int32 = 0
+        let started = timed ? monotonicSeconds() : 0
         let n = withoutGIL { readBody(handle, p.assumingMemoryBound(to: CChar.self), count, &status) }
+        if timed { seconds += monotonicSeconds() - started }
+        reads += 1
+        if n > 0 { length += Int64(n) }
         if n < 0 {
             finished = true
             failureStatus = status

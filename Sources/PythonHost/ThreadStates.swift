@@ -15,6 +15,8 @@ final class ThreadStates {
     private var states: [UnsafeMutablePointer<PyThreadState>?]
     /// The request this thread is running, so sys.stdout/sys.stderr output is tagged with it.
     var currentRequest: RequestContext?
+    /// mod_wsgi.thread_id and thread_requests: set at this thread's first WSGI request.
+    var counter: Metrics.ThreadCounter?
 
     private init(main: UnsafeMutablePointer<PyThreadState>) {
         self.main = main

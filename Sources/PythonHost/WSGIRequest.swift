@@ -49,13 +49,13 @@ extension PythonRuntime {
             return 500
         }
         let callableName = req.callable_object.map { String(cString: $0) } ?? "application"
-        guard let application = PyObject_GetAttrString(module, callableName) else {
+        guard var application = PyObject_GetAttrString(module, callableName) else {
             PyErr_Clear()
             withoutGIL {
                 apache.log(req.handle, SWIFTWSGI_LOG_ERR,
                            "mod_swiftwsgi (pid=\(getpid())): Target WSGI script '\(script)' does not contain WSGI application '\(callableName)'.")
             }
-            return 500
+            return config.processGroup.isEmpty ? 404 : 500  // as mod_wsgi
         }
         defer { Py_DecRef(application) }
 
@@ -70,11 +70,50 @@ extension PythonRuntime {
                 Py_DecRef(o)
             }
         }
-        guard let env = makeEnviron(req, environ, interpreter, callableName, input: input, errors: errors) else {
+        // mod_wsgi's per-thread and per-process counters.
+        let threadStates = ThreadStates.existing()
+        if threadStates?.counter == nil { threadStates?.counter = Metrics.shared.registerThread() }
+        let counter = threadStates?.counter
+        guard let env = makeEnviron(req, environ, interpreter, callableName, input: input, errors: errors,
+                                    counter: counter) else {
             apache.logException(req.handle, interpreter: interpreter, intro: "Cannot build the WSGI environ.")
             return 500
         }
         defer { Py_DecRef(env) }
+        context.environ = env
+        counter?.requests += 1
+        interpreter.running.append(context)
+        Metrics.shared.requestStarted()
+        let applicationStart = wallSeconds()
+        defer {
+            if let i = interpreter.running.lastIndex(where: { $0 === context }) { interpreter.running.remove(at: i) }
+            Metrics.shared.requestFinished(threadID: counter?.id ?? 0) {
+                (Self.environSeconds(environ, "mod_wsgi.request_start"), Self.environSeconds(environ, "mod_wsgi.queue_start"),
+                 Self.environSeconds(environ, "mod_wsgi.daemon_start"), applicationStart, wallSeconds())
+            }
+        }
+
+        // Events: built and published only when someone subscribed.
+        var token: PyRef? = nil
+        let events = interpreter.modWSGI!
+        if events.subscribed, let data = context.requestData(),
+           let started = events.publishRequestStarted(environ: env, application: application,
+                                                      threadID: counter?.id ?? 0, requestData: data) {
+            context.events = events
+            context.input.timed = true
+            Py_DecRef(application)
+            application = started.application
+            token = PyRef(owning: started.token)
+        }
+        defer {
+            if let tokenPointer = token?.pointer, let data = context.requestData() {
+                let i = context.input
+                events.publishRequestFinished(token: tokenPointer, counters: [
+                    Double(i.reads), Double(i.length), i.seconds, Double(context.outputLength),
+                    Double(context.outputWrites), context.outputTime, Double(context.responseStatus),
+                ], requestData: data)
+            }
+        }
 
         guard let result = swpy_call2(application, env, startResponse) else {
             return failed(req, interpreter, context, script)
@@ -166,6 +205,9 @@ extension PythonRuntime {
     /// connection so the client cannot mistake a truncated response for a complete one.
     private func failed(_ req: swiftwsgi_request_t, _ interpreter: Interpreter, _ context: RequestContext,
                         _ script: String, priorStatus: Int32 = 0) -> Int32 {
+        if let events = context.events, let environ = context.environ, let data = context.requestData() {
+            events.publishRequestException(environ: environ, requestData: data)
+        }
         apache.logException(req.handle, interpreter: interpreter,
                             intro: "Exception occurred processing WSGI script '\(script)'.")
         if context.headersSent && context.overriddenStatus == 0 {
@@ -218,9 +260,14 @@ extension PythonRuntime {
     /// The WSGI environ: Apache's variables plus the per-interpreter template.
     private func makeEnviron(_ req: swiftwsgi_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
                              _ interpreter: Interpreter, _ callable: String,
-                             input: PyPointer, errors: PyPointer) -> PyPointer? {
+                             input: PyPointer, errors: PyPointer, counter: Metrics.ThreadCounter?) -> PyPointer? {
         guard let env = Self.baseEnviron(environ, interpreter, errors: errors) else { return nil }
         PyDict_SetItemString(env, "wsgi.input", input)
+        // mod_wsgi's counters: this thread's id and earlier requests, the process's completed ones.
+        for (key, value) in [("mod_wsgi.thread_id", counter?.id ?? 0), ("mod_wsgi.thread_requests", counter?.requests ?? 0),
+                             ("mod_wsgi.total_requests", Metrics.shared.totalRequests)] {
+            if let v = PyLong_FromLong(value) { PyDict_SetItemString(env, key, v); Py_DecRef(v) }
+        }
         if let c = Py.string(callable) {
             PyDict_SetItemString(env, "mod_wsgi.callable_object", c)
             Py_DecRef(c)
@@ -248,6 +295,15 @@ extension PythonRuntime {
         }
         PyDict_SetItemString(env, "wsgi.errors", errors)
         return env
+    }
+
+    /// An environ value in microseconds (mod_wsgi.request_start, ...) as seconds, or 0.
+    static func environSeconds(_ environ: UnsafeBufferPointer<swiftwsgi_kv_t>, _ name: String) -> Double {
+        for kv in environ {
+            guard let n = kv.name, strcmp(n, name) == 0, let v = kv.value else { continue }
+            return Double(strtoll(v, nil, 10)) / 1e6
+        }
+        return 0
     }
 
     /// The interpreter for a request's application group spec.

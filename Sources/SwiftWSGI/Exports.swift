@@ -98,6 +98,10 @@ extension ProcessConfig {
         processGroup = c.process_group.map { String(cString: $0) } ?? ""
         switchInterval = c.switch_interval
         serverMetrics = c.server_metrics != 0
+        apacheDescription = c.apache_description.map { String(cString: $0) } ?? ""
+        apacheBuildDate = c.apache_build_date.map { String(cString: $0) } ?? ""
+        apacheThreadsPerProcess = Int(c.apache_threads_per_process)
+        apacheMaximumProcesses = Int(c.apache_maximum_processes)
         importScripts = (0..<c.import_scripts_count).compactMap { i in
             let s = c.import_scripts[i]
             guard let path = s.path else { return nil }

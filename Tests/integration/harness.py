@@ -55,7 +55,7 @@ SEVERE = re.compile(r'\[[a-z_0-9]*:(error|crit|alert|emerg)\]')
 
 # One error-log line: [time] [module:level] [pid P:tid T] [client A:P] AH01234: message
 LOG_LINE = re.compile(r'^\[[^\]]*\] \[(?P<module>[^:\]]*):(?P<level>\w+)\] \[pid (?P<pid>\d+)(?::tid (?P<tid>\d+))?\]'
-                      r'(?: \[client (?P<client>[^\]]*)\])? (?:(?P<aplogno>AH\d{5}): )?(?P<message>.*)$')
+                      r'(?: \[(?:client|remote) (?P<client>[^\]]*)\])? (?:(?P<aplogno>AH\d{5}): )?(?P<message>.*)$')
 
 # The lines of a Python traceback as mod_wsgi and mod_swiftwsgi log them (matched against the
 # message, after the [client ...] and AH number prefix); the final "SomeError: text" line is

@@ -167,7 +167,8 @@ def test_mod_wsgi_keys(server):
 def test_server_software_names_the_module(server):
     e = environ(server, '/dump')
     assert 'mod_swiftwsgi/' in e['SERVER_SOFTWARE'] and 'Python/3.11' in e['SERVER_SOFTWARE']
-    assert e['mod_swiftwsgi.version'] == e['mod_wsgi.version']
+    # mod_wsgi.version is the mod_wsgi release whose behaviour we implement; ours stays visible.
+    assert e['mod_wsgi.version'] == [5, 0, 2] and e['mod_swiftwsgi.version'][0] == 0
     r = server.get('/dump')
     assert 'mod_swiftwsgi/' in r.header('Server')
 

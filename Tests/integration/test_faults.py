@@ -128,9 +128,8 @@ CASES = [
     ('intbody', r"^TypeError: 'int' object is not iterable"),
     ('nostart', r'^RuntimeError: response has not been started'),
     ('none', r"^TypeError: 'NoneType' object is not iterable"),
-    # mod_wsgi answers 404 for a script without the callable (issue 2 wants a 500).
-    pytest.param('nocallable', r"^mod_(swift)?wsgi \(pid=\d+\): Target WSGI script '.*/nocallable.wsgi' does not contain "
-                 r"WSGI application 'application'", marks=pytest.mark.ours_only),
+    # A script without the callable answers 404 in embedded mode, as with mod_wsgi:
+    # test_modwsgi_api.test_missing_callable_answers_404_in_embedded_mode.
 ]
 
 

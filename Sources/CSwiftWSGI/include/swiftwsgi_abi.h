@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 9
+#define SWIFTWSGI_ABI_VERSION 10
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -99,6 +99,11 @@ typedef struct swiftwsgi_process_config {
     int server_metrics;               /* WSGIServerMetrics / server-metrics=: the mod_wsgi module's
                                          server_metrics(), process_metrics() and request_metrics()
                                          report (else they return None) */
+    /* The Apache server itself (Python's `apache` module), also in daemon processes: */
+    const char *apache_description;   /* ap_get_server_description(), e.g. "Apache/2.4.62 (Debian) ..." */
+    const char *apache_build_date;    /* ap_get_server_built() */
+    int apache_threads_per_process;   /* the MPM's threads per child (1 for prefork) */
+    int apache_maximum_processes;     /* the MPM's maximum of children */
 } swiftwsgi_process_config_t;
 
 /** One process of a WSGIDaemonProcess group, as the shim forked it (privileges dropped). */

@@ -16,6 +16,8 @@ final class DaemonRequest {
     private let scriptMTime: Int64
     /// When the Apache child began to wait for a daemon (wall clock, microseconds).
     let queueStart: Int64
+    /// When this daemon picked the request up (wall clock, microseconds).
+    let daemonStart = Int64(monotonicWallSeconds() * 1_000_000)
     private let numbers: (Int32, Int32, Int32, Int32, Int32, Int32)
     /// WSGIIgnoreActivity: the request does not reset the inactivity-timeout.
     var ignoresActivity: Bool { numbers.5 != 0 }
@@ -27,6 +29,9 @@ final class DaemonRequest {
     static let readAhead = 256 * 1024
 
     static let stringCount = 6
+    nonisolated(unsafe) private static let daemonKeys: [UnsafePointer<CChar>] = ([
+        "mod_wsgi.queue_start", "mod_wsgi.daemon_start", "mod_wsgi.daemon_connects", "mod_wsgi.daemon_restarts",
+    ] as [String]).map { UnsafePointer(strdup($0)!) }
 
     init(connection: FrameConnection, payload: [UInt8]) throws(FrameParser.Malformed) {
         self.connection = connection
@@ -78,9 +83,18 @@ final class DaemonRequest {
             let strings = offsets.map { base + $0 }
             let environCount = (strings.count - Self.stringCount) / 2
             var kvs: [swiftwsgi_kv_t] = []
-            kvs.reserveCapacity(environCount)
+            kvs.reserveCapacity(environCount + Self.daemonKeys.count)
             for i in 0..<environCount {
                 kvs.append(swiftwsgi_kv_t(name: strings[Self.stringCount + 2 * i], value: strings[Self.stringCount + 2 * i + 1]))
+            }
+            // mod_wsgi's daemon-mode keys: when the Apache child queued the request, when this
+            // daemon took it, and the child's connects and daemon restarts seen (one kept
+            // connection: 1 and 0).
+            let values: [UnsafeMutablePointer<CChar>] = ([String(queueStart), String(daemonStart), "1", "0"] as [String])
+                .map { strdup($0)! }
+            defer { values.forEach { free($0) } }
+            for (key, value) in zip(Self.daemonKeys, values) {
+                kvs.append(swiftwsgi_kv_t(name: key, value: UnsafePointer(value)))
             }
             return kvs.withUnsafeBufferPointer { env in
                 var req = swiftwsgi_request_t()

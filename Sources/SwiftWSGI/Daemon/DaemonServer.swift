@@ -62,6 +62,8 @@ final class DaemonServer: @unchecked Sendable {
     private let lastGIL = Atomic<Int64>(0)
     private let deadlocked = Atomic<Bool>(false)
     private let probing = Mutex<Bool>(true)
+    /// Why the process stops, as mod_wsgi's process_stopping event names it.
+    private let stopReason = Mutex<String>("")
     private let active = Atomic<Int>(0)
     private let served = Atomic<Int>(0)
     private var runtime: PythonRuntime?
@@ -158,6 +160,7 @@ final class DaemonServer: @unchecked Sendable {
             }
             if let reason = housekeeping() {
                 DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(reason), restarting")
+                stopReason.withLock { $0 = Self.eventReason(reason) }
                 stopping.store(true, ordering: .releasing)
             }
         }
@@ -173,6 +176,10 @@ final class DaemonServer: @unchecked Sendable {
             : evicted.load(ordering: .acquiring) && evictionTimeout > 0 ? evictionTimeout : Double(gracefulTimeout)
         // A wedged GIL will not be given back: nothing to wait for, nothing to finalise.
         if deadlocked.load(ordering: .acquiring) { return 0 }
+        // mod_wsgi publishes process_stopping before waiting for the running requests.
+        let reason = terminated.load(ordering: .acquiring) ? "shutdown_signal"
+            : evicted.load(ordering: .acquiring) ? "eviction_signal" : stopReason.withLock { $0 }
+        runtime?.publishProcessStopping(reason: reason)
         let deadline = monotonicNow() + grace
         while busySlots() > 0 && monotonicNow() < deadline { usleep(20_000) }
         if active.load(ordering: .acquiring) == 0 {
@@ -188,8 +195,20 @@ final class DaemonServer: @unchecked Sendable {
     /// exits; the Apache parent starts a fresh process.
     private func requestRestart(_ reason: String) {
         if stopping.exchange(true, ordering: .acquiringAndReleasing) { return }
+        stopReason.withLock { $0 = Self.eventReason(reason) }
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(reason), restarting")
         if let mainThread { pthread_kill(mainThread, SIGUSR2) }
+    }
+
+    /// mod_wsgi's shutdown_reason for a restart reason logged above.
+    private static func eventReason(_ reason: String) -> String {
+        for (fragment, keyword) in [("restart-interval", "restart_interval"), ("inactivity-timeout", "inactivity_timeout"),
+                                    ("request-timeout", "request_timeout"), ("deadlock", "deadlock_timeout"),
+                                    ("script changed", "script_reload"), ("maximum requests", "maximum_requests")]
+        where reason.contains(fragment) {
+            return keyword
+        }
+        return "shutdown_signal"
     }
 
     /// deadlock-timeout: a thread takes the GIL once a second; the main thread's housekeeping
