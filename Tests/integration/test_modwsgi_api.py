@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import OURS, state_file, wait_for_file
+from harness import Apache, OURS
 
 STDIO = r'''
 import io, json, sys
@@ -427,3 +427,75 @@ def test_second_start_response_replaces_the_first(server, mode):
 def test_missing_callable_answers_404_in_embedded_mode(server, mode):
     server.expect_log(LOG_PREFIX + "Target WSGI script '.*no_callable.wsgi' does not contain WSGI application 'application'")
     assert server.get(mode + '/no-callable').status == (500 if mode else 404)
+
+
+SHUTDOWN = r'''
+import mod_wsgi, os
+STATE = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'state')
+def note(text):
+    with open(os.path.join(STATE, 'shutdown-%d' % os.getpid()), 'a') as f:
+        f.write(text + '\n')
+@mod_wsgi.subscribe_shutdown
+def first(name, **event):
+    note('first %s %s' % (name, sorted(event)))
+def broken(name, **event):
+    raise RuntimeError('shutdown callback failure')
+mod_wsgi.subscribe_shutdown(broken)
+def everything(name, **event):
+    if name == 'process_stopping':
+        note('events %s' % name)
+mod_wsgi.subscribe_events(everything)
+mod_wsgi.subscribe_shutdown(lambda name, **event: note('last'))
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [str(os.getpid()).encode()]
+'''
+
+
+@pytest.mark.parametrize('daemon', [False, True], ids=['embedded', 'daemon'])
+def test_shutdown_callbacks_run_in_order_at_process_stop(daemon):
+    config = ('WSGIDaemonProcess stopper processes=1 threads=2\n'
+              'WSGIScriptAlias /stop {apps}/shutdown.wsgi process-group=stopper application-group=%{GLOBAL}\n'
+              if daemon else 'WSGIScriptAlias /stop {apps}/shutdown.wsgi application-group=%{GLOBAL}\n')
+    apache = Apache(config, {'shutdown.wsgi': SHUTDOWN}, mpm='event')
+    try:
+        apache.start()
+        pids = {apache.get('/stop').body.decode() for _ in range(4)}
+        apache.stop()
+        for pid in pids:
+            path = os.path.join(apache.state, 'shutdown-' + pid)
+            with open(path) as f:
+                lines = f.read().splitlines()
+            # subscribe_events callbacks first, then subscribe_shutdown's in order; a failing
+            # one is logged and the next still runs.
+            assert lines == ['events process_stopping', "first process_stopping ['shutdown_reason']", 'last'], lines
+        log = apache.log()
+        assert re.search(LOG_PREFIX + 'Exception occurred within event callback', log)
+        assert 'RuntimeError: shutdown callback failure' in log
+    finally:
+        apache.cleanup()
+
+
+def test_installed_mod_wsgi_package_stays_importable():
+    # pip's mod_wsgi (mod_wsgi.server, mod_wsgi.express) becomes the module, as with mod_wsgi.
+    app = r'''
+import json, mod_wsgi
+import mod_wsgi.server
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [json.dumps([mod_wsgi.server.VALUE, list(mod_wsgi.version), callable(mod_wsgi.subscribe_events),
+                        mod_wsgi.__file__.endswith('__init__.py')]).encode()]
+'''
+    files = {'pkgs/mod_wsgi/__init__.py': 'import pkgutil\n__path__ = pkgutil.extend_path(__path__, __name__)\n',
+             'pkgs/mod_wsgi/server/__init__.py': 'VALUE = "server package"\n'}
+    apache = Apache('WSGIPythonPath {root}/pkgs\nWSGIScriptAlias /pkg {apps}/pkg.wsgi application-group=%{GLOBAL}\n',
+                    {'pkg.wsgi': app}, mpm='event', files=files)
+    try:
+        apache.start()
+        r = apache.get('/pkg')
+        assert r.status == 200, apache.log()
+        value, version, subscribe, packaged = json.loads(r.body)
+        assert value == 'server package' and len(version) == 3 and subscribe and packaged
+        assert apache.unexpected_lines(0) == []
+    finally:
+        apache.cleanup()
