@@ -278,7 +278,8 @@ def test_trusted_proxy_headers(server):
          'X-Real-IP': '198.51.100.9'}
     e = json.loads(server.get('/proxied', headers=h).body)
     assert e['REMOTE_ADDR'] == '203.0.113.7'
-    assert e['wsgi.url_scheme'] == 'https' and e['HTTPS'] == '1'
+    # As mod_wsgi, HTTPS gives wsgi.url_scheme and then leaves environ.
+    assert e['wsgi.url_scheme'] == 'https' and e.get('HTTPS') is None
     assert e['HTTP_HOST'] == 'public.example' and e['SERVER_PORT'] == '443'
     assert e['SCRIPT_NAME'] == '/prefix'
     assert e['HTTP_X_REAL_IP'] is None  # not a trusted header: removed
