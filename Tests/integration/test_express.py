@@ -655,3 +655,97 @@ def test_module_config_and_location_print_the_module():
     assert r.stdout.startswith('LoadModule wsgi_module /') and 'mod_swiftwsgi.so' in r.stdout
     r = subprocess.run([EXPRESS, 'module-location'], capture_output=True, text=True, timeout=20)
     assert r.returncode == 0 and r.stdout.strip().endswith('mod_swiftwsgi.so') and os.path.exists(r.stdout.strip())
+
+
+# --------------------------------------------------------------------------------------------
+# Django without glue: `manage.py runswiftwsgi` from python/django-swiftwsgi.
+
+CACHE = os.environ.get('SWIFTWSGI_TEST_CACHE', '/var/cache/swiftwsgi-tests')
+DJANGO_VENV = os.path.join(CACHE, 'django-express-venv')
+DJANGO_REQUIREMENT = 'Django>=4.2,<6'
+
+
+def django_venv():
+    """A venv of Debian's Python 3.11 with Django from PyPI (cached) and, installed afresh from
+    this checkout, the django-swiftwsgi package."""
+    python = os.path.join(DJANGO_VENV, 'bin', 'python')
+    if not os.path.exists(python):
+        os.makedirs(CACHE, exist_ok=True)
+        subprocess.run(['/usr/bin/python3.11', '-m', 'venv', DJANGO_VENV], check=True)
+    if subprocess.run([python, '-c', 'import django, wheel'], capture_output=True).returncode != 0:
+        # wheel: the package below builds without build isolation, so without PyPI once cached.
+        r = subprocess.run([python, '-m', 'pip', 'install', '-q', DJANGO_REQUIREMENT, 'wheel'], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip('Django could not be installed from PyPI: ' + r.stderr[-500:])
+    r = subprocess.run([python, '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '--force-reinstall',
+                        '--no-cache-dir', os.path.join(REPO, 'python', 'django-swiftwsgi')], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return python
+
+
+DJANGO_SETTINGS = '''
+INSTALLED_APPS += ['django_swiftwsgi']
+ALLOWED_HOSTS = ['127.0.0.1', 'localhost']
+STATIC_ROOT = BASE_DIR / 'staticfiles'
+MEDIA_URL = 'media/'
+MEDIA_ROOT = BASE_DIR / 'media'
+'''
+
+
+def test_django_runswiftwsgi_admin_login_and_static_files(project):
+    python = django_venv()
+    site = project / 'djangosite'
+    site.mkdir()
+    subprocess.run([python, '-m', 'django', 'startproject', 'mysite', str(site)], check=True)
+    with open(site / 'mysite' / 'settings.py', 'a') as f:
+        f.write(DJANGO_SETTINGS)
+    env = {'PATH': '/usr/bin:/bin', 'DJANGO_SUPERUSER_PASSWORD': 'secret-pw', 'SWIFTWSGI_EXPRESS': EXPRESS}
+    for args in (['migrate', '-v0'], ['createsuperuser', '--noinput', '--username', 'admin', '--email', 'a@example.com'],
+                 ['collectstatic', '--noinput', '-v0']):
+        subprocess.run([python, 'manage.py'] + args, cwd=site, env=env, check=True, capture_output=True)
+    (site / 'media').mkdir()
+    (site / 'media' / 'hello.txt').write_text('media file\n')
+    tree(project)    # the application runs as www-data: the SQLite file and its directory must be writable
+
+    port = free_port()
+    cmd = [python, 'manage.py', 'runswiftwsgi', '--port', str(port), '--server-root', str(project / 'server'),
+           '--log-to-terminal']
+    if AS_ROOT:
+        cmd += ['--user', 'www-data', '--group', 'www-data']
+    p = subprocess.Popen(cmd, cwd=site, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    s = Server(p, port, project)
+    try:
+        def up():
+            try:
+                return s.get('/admin/login/')[0] == 200
+            except OSError:
+                assert p.poll() is None, p.stdout.read().decode()
+                return False
+        assert wait_for(up, timeout=30)
+        # Static and media files come from Apache (Django serves none with DEBUG on under WSGI).
+        status, headers, body = s.get('/static/admin/css/base.css')
+        assert status == 200 and headers['Content-Type'].startswith('text/css')
+        assert body == (site / 'staticfiles' / 'admin' / 'css' / 'base.css').read_bytes()
+        assert s.get('/media/hello.txt')[2] == b'media file\n'
+        # The admin's login form: CSRF-protected POST, then the logged-in index.
+        import http.cookiejar
+        import urllib.parse
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        base = 'http://127.0.0.1:%d' % port
+        page = opener.open(base + '/admin/login/?next=/admin/', timeout=15).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        form = {'username': 'admin', 'password': 'secret-pw', 'next': '/admin/'}
+        try:
+            opener.open(base + '/admin/login/?next=/admin/', urllib.parse.urlencode(form).encode(), timeout=15)
+            raise AssertionError('a login without the CSRF token was accepted')
+        except urllib.error.HTTPError as e:
+            assert e.code == 403
+        form['csrfmiddlewaretoken'] = token
+        r = opener.open(base + '/admin/login/?next=/admin/', urllib.parse.urlencode(form).encode(), timeout=15)
+        assert r.geturl() == base + '/admin/'
+        assert 'Site administration' in r.read().decode()
+        assert any(c.name == 'sessionid' for c in jar)
+    finally:
+        stop(s)

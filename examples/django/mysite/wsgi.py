@@ -1,0 +1,7 @@
+"""WSGI entry point of the Django example: `runswiftwsgi` serves it with --application-type module."""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')
+application = get_wsgi_application()
