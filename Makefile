@@ -1,11 +1,33 @@
 # mod_swiftwsgi: `make` builds build/mod_swiftwsgi.so and build/libswiftwsgi.so (the Swift host,
-# Swift standard library linked in statically); `make install` installs both into Apache's
-# module directory with a Debian-style swiftwsgi.load.
+# Swift standard library linked in statically) against Debian's Python 3.11; `make install`
+# installs both into Apache's module directory with a Debian-style swiftwsgi.load.
+#
+# `make PYTHON=/path/to/python3.X` (CPython 3.10 to 3.13 with a shared libpython) builds
+# build/mod_swiftwsgi-py3X.so and build/libswiftwsgi-py3X.so against that interpreter instead,
+# in its own SwiftPM scratch directory (.build-py3X); `make install PYTHON=...` installs that
+# pair. Headers, library and rpath come from the interpreter itself (scripts/python-build-info),
+# through a python3-embed.pc generated for it.
 
 SWIFT      ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 APXS       ?= apxs
 BUILD      := build
-SWIFTBUILD := .build/release
+DEFAULT_PYTHON := /usr/bin/python3.11
+# Only `make PYTHON=...` on the command line chooses another Python (not the environment).
+PYTHON     := $(DEFAULT_PYTHON)
+# VERSION SUFFIX LIBDIR RPATH, from the interpreter ("-" = none)
+PYINFO     := $(shell $(PYTHON) scripts/python-build-info make $(DEFAULT_PYTHON) || echo FAILED)
+ifneq ($(words $(PYINFO)),4)
+$(error cannot build against PYTHON=$(PYTHON): see the message above)
+endif
+PY_VERSION := $(word 1,$(PYINFO))
+PY_SUFFIX  := $(patsubst -,,$(word 2,$(PYINFO)))
+PY_RPATH   := $(patsubst -,,$(word 4,$(PYINFO)))
+SCRATCH    := $(if $(PY_SUFFIX),.build$(PY_SUFFIX),.build)
+SWIFTBUILD := $(SCRATCH)/release
+PCDIR      := $(SCRATCH)/pkgconfig
+MODULE     := mod_swiftwsgi$(PY_SUFFIX).so
+HOSTLIB    := libswiftwsgi$(PY_SUFFIX).so
+SWIFT_PY   := --scratch-path $(SCRATCH) $(if $(PY_RPATH),-Xlinker -rpath -Xlinker $(PY_RPATH))
 LIBEXECDIR := $(shell $(APXS) -q LIBEXECDIR)
 SYSCONFDIR := $(shell $(APXS) -q SYSCONFDIR)
 ABI_INCLUDE := Sources/CSwiftWSGI/include
@@ -15,13 +37,16 @@ C_HEADERS  := $(wildcard apache/*.h) $(ABI_INCLUDE)/swiftwsgi_abi.h
 C_WARNINGS := -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Wc,-Werror)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift' -o -name '*.h' -o -name '*.c' -o -name '*.modulemap') Package.swift
 
-.PHONY: all swift module install uninstall test unit-test integration-test clean deb
+.PHONY: FORCE all swift module install uninstall test unit-test integration-test clean deb
 
-all: $(BUILD)/mod_swiftwsgi.so $(BUILD)/swiftwsgi-express
+# The express program does not embed Python: only the default build makes it.
+all: $(BUILD)/$(MODULE) $(if $(PY_SUFFIX),,$(BUILD)/swiftwsgi-express)
 
-$(BUILD)/libswiftwsgi.so: $(SWIFT_SOURCES)
-	$(SWIFT) build -c release --product swiftwsgi -Xswiftc -static-stdlib
-	mkdir -p $(BUILD)
+# The CPython system library is found through the python3-embed.pc generated for PYTHON.
+$(BUILD)/$(HOSTLIB): $(SWIFT_SOURCES) scripts/python-build-info $(SCRATCH)/python-path
+	mkdir -p $(PCDIR) $(BUILD)
+	$(PYTHON) scripts/python-build-info pc > $(PCDIR)/python3-embed.pc
+	PKG_CONFIG_PATH=$(abspath $(PCDIR)) $(SWIFT) build -c release --product swiftwsgi -Xswiftc -static-stdlib $(SWIFT_PY)
 	cp $(SWIFTBUILD)/libswiftwsgi.so $@.tmp && mv $@.tmp $@
 
 $(BUILD)/swiftwsgi-express: $(SWIFT_SOURCES)
@@ -29,14 +54,31 @@ $(BUILD)/swiftwsgi-express: $(SWIFT_SOURCES)
 	mkdir -p $(BUILD)
 	cp $(SWIFTBUILD)/swiftwsgi-express $@.tmp && mv $@.tmp $@
 
-# apxs compiles the shim; the module finds libswiftwsgi.so next to itself ($ORIGIN).
-$(BUILD)/mod_swiftwsgi.so: $(C_SOURCES) $(C_HEADERS) $(BUILD)/libswiftwsgi.so
+# Which interpreter the scratch directory was last built against (rebuild when it changes).
+$(SCRATCH)/python-path: FORCE
+	@mkdir -p $(SCRATCH)
+	@echo '$(PYTHON)' | cmp -s - $@ || echo '$(PYTHON)' > $@
+
+FORCE:
+
+# apxs compiles the shim; the module finds its host library next to itself ($ORIGIN).
+$(BUILD)/$(MODULE): $(C_SOURCES) $(C_HEADERS) $(BUILD)/$(HOSTLIB)
 	cd apache && $(APXS) -c -o mod_swiftwsgi.la -I../$(ABI_INCLUDE) $(C_WARNINGS) \
-		$(notdir $(C_SOURCES)) -L../$(BUILD) -lswiftwsgi '-Wl,-rpath=\$$ORIGIN' > .libs-build.log 2>&1 \
+		$(notdir $(C_SOURCES)) -L../$(BUILD) -lswiftwsgi$(PY_SUFFIX) '-Wl,-rpath=\$$ORIGIN' > .libs-build.log 2>&1 \
 		|| { cat .libs-build.log; exit 1; }
 	@grep -E 'warning:' apache/.libs-build.log || true
 	cp apache/.libs/mod_swiftwsgi.so $@.tmp && mv $@.tmp $@
 
+ifneq ($(PY_SUFFIX),)
+# A module for another Python: only its pair (the default build installs the rest).
+install: all
+	install -d $(DESTDIR)$(LIBEXECDIR)
+	install -m 644 $(BUILD)/$(HOSTLIB) $(DESTDIR)$(LIBEXECDIR)/$(HOSTLIB)
+	install -m 644 $(BUILD)/$(MODULE) $(DESTDIR)$(LIBEXECDIR)/$(MODULE)
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBEXECDIR)/$(MODULE) $(DESTDIR)$(LIBEXECDIR)/$(HOSTLIB)
+else
 install: all
 	install -d $(DESTDIR)$(LIBEXECDIR)
 	install -m 644 $(BUILD)/libswiftwsgi.so $(DESTDIR)$(LIBEXECDIR)/libswiftwsgi.so
@@ -49,6 +91,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(LIBEXECDIR)/mod_swiftwsgi.so $(DESTDIR)$(LIBEXECDIR)/libswiftwsgi.so $(DESTDIR)/usr/local/bin/swiftwsgi-express \
 		$(DESTDIR)$(SYSCONFDIR)/mods-available/swiftwsgi.load
+endif
 
 unit-test:
 	$(SWIFT) test

@@ -4,7 +4,8 @@ import PackageDescription
 // mod_swiftwsgi: the Swift host behind the Apache module in apache/.
 //
 // Targets:
-//   CPython       system library: Debian's libpython3.11 (pkg-config python3-embed) plus a
+//   CPython       system library: libpython (pkg-config python3-embed: Debian's 3.11, or the one
+//                 the Makefile generates for `make PYTHON=...`) plus a
 //                 shim header of static-inline helpers for the C API's macros.
 //   CSwiftWSGI    the one header shared with the C shim in apache/ (the whole C <-> Swift ABI).
 //   PythonHost    the only Swift module that imports CPython: references, GIL, interpreters,

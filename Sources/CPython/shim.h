@@ -1,8 +1,12 @@
 /*
- * shim.h — the CPython 3.11 C API as Swift sees it, plus static-inline helpers for what Swift
- * cannot import: address macros (Py_None, Py_True, Py_False), type-check macros
+ * shim.h — the CPython C API (3.10 to 3.13) as Swift sees it, plus static-inline helpers for
+ * what Swift cannot import: address macros (Py_None, Py_True, Py_False), type-check macros
  * (PyBytes_Check, ...) and the object layout of the host's own native types. Every helper is
  * prefixed swpy_.
+ *
+ * This header is the one place where differences between CPython versions' C APIs are handled
+ * (selected by PY_VERSION_HEX); the Swift-side differences live in
+ * Sources/PythonHost/PythonVersion.swift. Nothing else may assume one version.
  */
 #ifndef SWIFTWSGI_CPYTHON_SHIM_H
 #define SWIFTWSGI_CPYTHON_SHIM_H
@@ -26,9 +30,55 @@
 #include <frameobject.h>
 #include <structmember.h>
 
-#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
-#error "mod_swiftwsgi is built and tested against CPython 3.11"
+#if PY_VERSION_HEX < 0x030A0000 || PY_VERSION_HEX >= 0x030E0000
+#error "mod_swiftwsgi is built and tested against CPython 3.10 to 3.13"
 #endif
+#ifdef Py_GIL_DISABLED
+#error "mod_swiftwsgi needs a CPython with the GIL (not a free-threaded 3.13t build)"
+#endif
+
+/* 3.10 spells Py_XINCREF/Py_XDECREF as macros over _Py_XINCREF/_Py_XDECREF, which Swift does
+ * not import; 3.11 made them static inline functions of those names. Give 3.10 the same. */
+#if PY_VERSION_HEX < 0x030B0000
+#undef Py_XINCREF
+#undef Py_XDECREF
+static inline void Py_XINCREF(PyObject *op) { _Py_XINCREF(op); }
+static inline void Py_XDECREF(PyObject *op) { _Py_XDECREF(op); }
+#endif
+
+/* The embedded Python's version, for the Swift side (Swift does not import PY_VERSION_HEX's
+ * arithmetic consistently across versions; these are plain ints). */
+static inline int swpy_version_major(void) { return PY_MAJOR_VERSION; }
+static inline int swpy_version_minor(void) { return PY_MINOR_VERSION; }
+static inline unsigned long swpy_version_hex(void) { return (unsigned long)PY_VERSION_HEX; }
+
+/*
+ * A sub-interpreter for an application group, with mod_wsgi's semantics on every version: it
+ * shares the main interpreter's GIL and allocator, may fork, exec and start (daemon) threads,
+ * and imports single-phase-init extension modules. 3.12 added Py_NewInterpreterFromConfig
+ * (PEP 684); Py_NewInterpreter() still means exactly this "legacy" configuration there, and it
+ * is spelt out so the choice is visible (a per-interpreter GIL would need every extension the
+ * applications use to support it). On success *out is the new interpreter's thread state,
+ * current and holding the GIL.
+ */
+static inline PyStatus swpy_new_interpreter(PyThreadState **out) {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyInterpreterConfig config = {
+        .use_main_obmalloc = 1,
+        .allow_fork = 1,
+        .allow_exec = 1,
+        .allow_threads = 1,
+        .allow_daemon_threads = 1,
+        .check_multi_interp_extensions = 0,
+        .gil = PyInterpreterConfig_SHARED_GIL,
+    };
+    return Py_NewInterpreterFromConfig(out, &config);
+#else
+    *out = Py_NewInterpreter();
+    if (*out == NULL) return PyStatus_Error("Py_NewInterpreter failed");
+    return PyStatus_Ok();
+#endif
+}
 
 /* Address macros: Swift imports neither the macro nor the struct's address. */
 static inline PyObject *swpy_none(void) { return Py_None; }

@@ -51,11 +51,11 @@ public struct PythonLocation: Equatable, Sendable {
     public var programName: String
     public var home: String?
 
-    public static let embeddedVersion = "3.11"
+    public static let embeddedVersion = PythonVersion.embedded
 
     public init(home: String?, isVirtualEnvironment: Bool) {
         guard let home else {
-            programName = "/usr/bin/python\(Self.embeddedVersion)"
+            programName = PythonVersion.defaultProgramName
             self.home = nil
             return
         }

@@ -41,7 +41,7 @@ public final class PythonRuntime: @unchecked Sendable {
     public static func initialize(config: ProcessConfig, apache: ApacheOps) throws(HostError) -> PythonRuntime {
         if let shared { return shared }
         let runtime = try PythonRuntime(config: config, apache: apache)
-        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Initializing Python.")
+        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Initializing Python \(PythonVersion.runtime).")
         shared = runtime
         for script in config.importScripts {
             runtime.importScript(path: script.path, applicationGroup: script.applicationGroup)
@@ -107,9 +107,12 @@ public final class PythonRuntime: @unchecked Sendable {
             let threadStates = ThreadStates.current()
             PyEval_RestoreThread(threadStates.main)
             defer { PyEval_SaveThread() }
-            guard let sub = Py_NewInterpreter() else {
+            let sub: UnsafeMutablePointer<PyThreadState>
+            switch PythonVersion.newSubInterpreter() {
+            case .success(let s): sub = s
+            case .failure(let error):
                 PyErr_Clear()
-                return .failure(HostError("cannot create a sub-interpreter for application group '\(name)'"))
+                return .failure(HostError("cannot create a sub-interpreter for application group '\(name)': \(error)"))
             }
             do {
                 let interpreter = try Interpreter(name: name, ordinal: ordinal, config: config)
@@ -167,7 +170,7 @@ public final class PythonRuntime: @unchecked Sendable {
     ///
     /// Each interpreter first gives its non-daemon threads what is left of a short grace
     /// period, then stops CPython from waiting for them. A sub-interpreter whose application
-    /// threads are still running cannot be ended (CPython 3.11 aborts with "not the last
+    /// threads are still running cannot be ended (CPython aborts with "not the last
     /// thread"): its atexit callbacks run and it is left to the process exit; otherwise its
     /// other thread states are deleted and it is ended. Python is finalised only when every
     /// sub-interpreter could be ended (3.11 refuses otherwise); else the main interpreter's
@@ -247,10 +250,7 @@ public final class PythonRuntime: @unchecked Sendable {
                 if left <= 0:
                     break
                 t.join(left)
-            locks = getattr(threading, '_shutdown_locks', None)
-            if locks is not None:
-                with threading._shutdown_locks_lock:
-                    locks.clear()
+        \(PythonVersion.stopWaitingSource.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
         """
         runQuietly(source, ["_deadline": PyFloat_FromDouble(deadline)])
     }

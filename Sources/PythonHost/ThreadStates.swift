@@ -4,11 +4,12 @@ import Synchronization
 
 /// The thread states one OS thread keeps, one per interpreter, for the life of the process.
 ///
-/// On CPython 3.11 the first thread state created on a thread owns the thread's PyGILState slot;
-/// if that were a sub-interpreter's, later main-interpreter code (and every C extension using
-/// PyGILState_Ensure) would silently run in the sub-interpreter. So a thread's first contact
-/// creates and pins its main-interpreter state, and sub-interpreter states are created after it
-/// and kept, which also keeps `threading.local` data and saves creating states per request.
+/// Up to CPython 3.11 the first thread state created on a thread owns the thread's PyGILState
+/// slot; if that were a sub-interpreter's, later main-interpreter code (and every C extension
+/// using PyGILState_Ensure) would silently run in the sub-interpreter. So a thread's first
+/// contact creates and pins its main-interpreter state, and sub-interpreter states are created
+/// after it and kept, which also keeps `threading.local` data and saves creating states per
+/// request. (3.12 rebinds the slot on each activation instead: see PythonVersion.swift.)
 final class ThreadStates {
     let main: UnsafeMutablePointer<PyThreadState>
     /// Indexed by `Interpreter.ordinal`; index 0 is the main interpreter.

@@ -376,18 +376,23 @@ struct ServerArguments: ParsableArguments {
     }
 }
 
-/// mod_swiftwsgi.so: next to this program (make puts both in build/), in the build tree above
-/// a SwiftPM build directory, or installed in Apache's module directory.
+/// The mod_swiftwsgi build for the Python running express (see ModuleChoice): next to this
+/// program (make puts both in build/), in the build tree above a SwiftPM build directory, or
+/// installed in Apache's module directory.
 func locateModule() throws -> String {
     let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    let candidates = [
-        exe.appendingPathComponent("mod_swiftwsgi.so").path,
-        exe.appendingPathComponent("../../build/mod_swiftwsgi.so").standardizedFileURL.path,
-        exe.appendingPathComponent("../../../build/mod_swiftwsgi.so").standardizedFileURL.path,
-        "/usr/lib/apache2/modules/mod_swiftwsgi.so",
+    let directories = [
+        exe.path,
+        exe.appendingPathComponent("../../build").standardizedFileURL.path,
+        exe.appendingPathComponent("../../../build").standardizedFileURL.path,
+        "/usr/lib/apache2/modules",
     ]
+    let version = ModuleChoice.activePythonVersion()
+    let names = ModuleChoice.moduleNames(forPythonVersion: version)
+    let candidates = names.flatMap { name in directories.map { $0 + "/" + name } }
     guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-        throw ValidationError("cannot find mod_swiftwsgi.so (looked in \(candidates.joined(separator: ", "))); run make, or give --module")
+        let which = version.map { " for Python \($0)" } ?? ""
+        throw ValidationError("cannot find \(names.joined(separator: " or "))\(which) (looked in \(directories.joined(separator: ", "))); run make (make PYTHON=/path/to/python3.X for another Python), or give --module")
     }
     return found
 }
@@ -580,7 +585,8 @@ struct InstallModule: ParsableCommand {
         let source = try module ?? locateModule()
         let fm = FileManager.default
         let directory = URL(fileURLWithPath: source).deletingLastPathComponent().path
-        for file in ["mod_swiftwsgi.so", "libswiftwsgi.so"] {
+        let moduleName = URL(fileURLWithPath: source).lastPathComponent
+        for file in [moduleName, ModuleChoice.hostLibrary(forModule: moduleName)] {
             let from = directory + "/" + file, to = modulesDirectory + "/" + file
             guard fm.fileExists(atPath: from) else { throw ValidationError("'\(from)' does not exist") }
             if fm.fileExists(atPath: to) { try fm.removeItem(atPath: to) }
@@ -589,7 +595,7 @@ struct InstallModule: ParsableCommand {
         }
         try fm.createDirectory(atPath: loadDirectory, withIntermediateDirectories: true)
         let load = loadDirectory + "/swiftwsgi.load"
-        try "LoadModule wsgi_module \(modulesDirectory)/mod_swiftwsgi.so\n".write(toFile: load, atomically: true, encoding: .utf8)
-        print("Installed \(modulesDirectory)/mod_swiftwsgi.so and \(load); enable it with: a2dismod wsgi; a2enmod swiftwsgi")
+        try "LoadModule wsgi_module \(modulesDirectory)/\(moduleName)\n".write(toFile: load, atomically: true, encoding: .utf8)
+        print("Installed \(modulesDirectory)/\(moduleName) and \(load); enable it with: a2dismod wsgi; a2enmod swiftwsgi")
     }
 }

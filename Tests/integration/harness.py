@@ -48,6 +48,17 @@ def mod_wsgi_versions(minimum=None, below=None):
     skip = v is not None and ((minimum and v < minimum) or (below and v >= below))
     return pytest.mark.skipif(skip, reason='mod_wsgi %s lacks this' % '.'.join(map(str, v or ())))
 
+
+# The interpreter the module under test embeds (SWIFTWSGI_PYTHON, default Debian's 3.11; for a
+# module built with `make PYTHON=...`, that interpreter), for tests that create virtual
+# environments, name Python homes or compare with what the embedded Python says.
+PYTHON = os.environ.get('SWIFTWSGI_PYTHON') or '/usr/bin/python3.11'
+PYTHON_VERSION, PYTHON_PREFIX = subprocess.run(
+    [PYTHON, '-c', 'import sys; print("%d.%d" % sys.version_info[:2]); print(sys.base_prefix)'],
+    capture_output=True, text=True, check=True, env={'PATH': '/usr/bin:/bin'}).stdout.split()
+# Debian's own Python 3.11 (whose packages, e.g. the Subversion bindings, the module can use).
+DEBIAN_PYTHON = os.path.realpath(PYTHON) == os.path.realpath('/usr/bin/python3.11')
+
 # Lines that always fail a test: crashes of a child, of Python, or a child Apache had to kill.
 CRASH = re.compile(r'Segmentation fault|AH00052|exit signal|Fatal Python error|AH00045|AH00046|'
                    r'still did not exit|core dumped|double free|Aborted')

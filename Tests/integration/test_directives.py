@@ -7,9 +7,11 @@ import subprocess
 
 import pytest
 
-from harness import Apache, OURS
+from harness import Apache, OURS, PYTHON, PYTHON_PREFIX, PYTHON_VERSION
 
-VENV_CACHE = '/var/cache/swiftwsgi-tests/venv-3.11'
+VENV_CACHE = '/var/cache/swiftwsgi-tests/venv-' + PYTHON_VERSION
+# A Python version other than the embedded one, for the mismatch checks.
+OTHER_VERSION = '3.12' if PYTHON_VERSION != '3.12' else '3.11'
 
 SYS_APP = '''
 import json, os, signal, sys
@@ -18,7 +20,8 @@ def application(environ, start_response):
            'optimize': sys.flags.optimize, 'debug': __debug__, 'dont_write_bytecode': sys.dont_write_bytecode,
            'hash': hash('swiftwsgi'), 'hash_randomization': sys.flags.hash_randomization,
            'preloaded': 'swiftwsgi_preloaded' in sys.modules, 'eggs': os.environ.get('PYTHON_EGG_CACHE'),
-           'warnoptions': sys.warnoptions, 'enable_sendfile': environ['mod_wsgi.enable_sendfile']}
+           'warnoptions': sys.warnoptions, 'enable_sendfile': environ['mod_wsgi.enable_sendfile'],
+           'version': '%d.%d' % sys.version_info[:2], 'executable': sys.executable}
     for name in ('extramodule', 'extra2module', 'pthmodule'):
         try:
             out[name] = __import__(name).VALUE
@@ -178,7 +181,7 @@ def test_python_settings(server):
 
 
 def test_python_hash_seed(server):
-    expected = subprocess.run(['/usr/bin/python3', '-c', 'print(hash("swiftwsgi"))'], env={'PYTHONHASHSEED': '0'},
+    expected = subprocess.run([PYTHON, '-c', 'print(hash("swiftwsgi"))'], env={'PYTHONHASHSEED': '0'},
                               capture_output=True, text=True, check=True).stdout.strip()
     i = sysinfo(server)
     assert i['hash_randomization'] == 0
@@ -335,7 +338,7 @@ GOOD = [
     'WSGIPythonPath /tmp:/var/tmp', 'WSGIPythonOptimize 0', 'WSGIPythonOptimize 2',
     'WSGIPythonHashSeed random', 'WSGIPythonHashSeed 42', 'WSGIPythonWarnings ignore',
     'WSGIPythonWarnings ignore::DeprecationWarning', 'WSGIDontWriteBytecode On', 'WSGIPythonEggs /tmp',
-    'WSGIPythonHome /usr',
+    'WSGIPythonHome ' + PYTHON_PREFIX,
     'WSGIPassAuthorization On', 'WSGIChunkedRequest On', 'WSGIMapHEADToGET Auto', 'WSGIMapHEADToGET On',
     'WSGIImportScript {apps}/x.py process-group=%{GLOBAL} application-group=%{GLOBAL}',
     'WSGIRestrictStdin Off', 'WSGIRestrictStdout Off', 'WSGIRestrictSignal Off', 'WSGIDestroyInterpreter Off',
@@ -363,10 +366,13 @@ def test_valid_values_pass_configtest(config):
     assert rc == 0, out
 
 
-def make_venv(path, python='/usr/bin/python3.11'):
-    if not os.path.exists(os.path.join(path, 'pyvenv.cfg')):
+def make_venv(path, python=PYTHON):
+    """A virtual environment of python at path, made anew when it belongs to another one."""
+    cfg = os.path.join(path, 'pyvenv.cfg')
+    home = 'home = %s\n' % os.path.dirname(python)
+    if not os.path.exists(cfg) or home not in open(cfg).read():
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        subprocess.run([python, '-m', 'venv', '--without-pip', path], check=True)
+        subprocess.run([python, '-m', 'venv', '--clear', '--without-pip', path], check=True)
     return path
 
 
@@ -379,8 +385,9 @@ def test_python_home_venv_becomes_sys_prefix():
         assert r.status == 200, apache.log()
         i = json.loads(r.body)
         assert i['prefix'] == venv
-        assert i['base_prefix'] == '/usr'
-        assert venv + '/lib/python3.11/site-packages' in i['path']
+        assert i['base_prefix'] == PYTHON_PREFIX
+        assert i['version'] == PYTHON_VERSION
+        assert venv + '/lib/python%s/site-packages' % PYTHON_VERSION in i['path']
         apache.expect_errors(SIGNAL_IGNORED, r'^to stdout$')
         assert apache.unexpected_lines(0) == []
     finally:
@@ -390,12 +397,12 @@ def test_python_home_venv_becomes_sys_prefix():
 @pytest.mark.ours_only
 def test_python_home_of_another_python_version_fails_configtest(tmp_path):
     # mod_wsgi starts and then fails in every child with 'Fatal Python error: init_fs_encoding'.
-    fake = tmp_path / 'venv312'
+    fake = tmp_path / 'venv-other'
     fake.mkdir()
-    (fake / 'pyvenv.cfg').write_text('home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.12.1\n')
+    (fake / 'pyvenv.cfg').write_text('home = /usr/bin\ninclude-system-site-packages = false\nversion = %s.1\n' % OTHER_VERSION)
     rc, out = configtest('WSGIPythonHome %s' % fake)
     assert rc != 0
-    assert 'WSGIPythonHome' in out and '3.12' in out and '3.11' in out
+    assert 'WSGIPythonHome' in out and OTHER_VERSION in out and PYTHON_VERSION in out
 
 
 GROUP_APP = '''
@@ -441,3 +448,20 @@ SetEnvIf Request_URI "^/option/g" OPTION_GROUP=%{GLOBAL}
         assert apache.unexpected_lines(0) == []
     finally:
         apache.cleanup()
+
+
+@pytest.mark.ours_only
+def test_python_prefix_of_another_python_version_fails_configtest(tmp_path):
+    (tmp_path / 'lib' / ('python' + OTHER_VERSION)).mkdir(parents=True)
+    rc, out = configtest('WSGIPythonHome %s' % tmp_path)
+    assert rc != 0
+    assert 'WSGIPythonHome' in out and 'lib/python' + PYTHON_VERSION in out, out
+    rc, out = configtest('WSGIDaemonProcess g python-home=%s' % tmp_path)
+    assert rc != 0
+    assert 'python-home=' in out and 'lib/python' + PYTHON_VERSION in out, out
+
+
+def test_default_python_is_the_one_built_against(server):
+    i = sysinfo(server)
+    assert i['version'] == PYTHON_VERSION
+    assert i['base_prefix'] == PYTHON_PREFIX

@@ -3,11 +3,12 @@ SCRIPT_NAME/PATH_INFO split as mod_wsgi does, wsgi.* and mod_wsgi.* keys, all va
 
 import base64
 import json
+import re
 import subprocess
 
 import pytest
 
-from harness import OURS
+from harness import OURS, PYTHON_VERSION
 
 DUMP = r'''
 import json, sys
@@ -166,7 +167,11 @@ def test_mod_wsgi_keys(server):
 @pytest.mark.ours_only
 def test_server_software_names_the_module(server):
     e = environ(server, '/dump')
-    assert 'mod_swiftwsgi/' in e['SERVER_SOFTWARE'] and 'Python/3.11' in e['SERVER_SOFTWARE']
+    assert 'mod_swiftwsgi/' in e['SERVER_SOFTWARE'] and 'Python/%s' % PYTHON_VERSION in e['SERVER_SOFTWARE']
+    # Apache's start-up line and each child's initialisation name the embedded Python.
+    log = server.log()
+    assert re.search(r'mod_swiftwsgi/\S+ Python/%s configured' % re.escape(PYTHON_VERSION), log), log
+    assert re.search(r'Initializing Python %s\.\d+' % re.escape(PYTHON_VERSION), log), log
     # mod_wsgi.version is the mod_wsgi release whose behaviour we implement; ours stays visible.
     assert e['mod_wsgi.version'] == [5, 0, 2] and e['mod_swiftwsgi.version'][0] == 0
     r = server.get('/dump')

@@ -23,12 +23,14 @@ import urllib.request
 
 import pytest
 
-from harness import REPO, free_port, wait_until_settled
+from harness import MODULE, PYTHON, PYTHON_VERSION, REPO, free_port, wait_until_settled
 
 pytestmark = pytest.mark.ours_only
 
 EXPRESS = os.path.join(REPO, 'build', 'swiftwsgi-express')
 AS_ROOT = os.geteuid() == 0
+# express picks the module built for the Python it finds first on PATH: the one under test.
+EXPRESS_ENV = {'PATH': os.path.dirname(PYTHON) + ':/usr/bin:/bin'}
 
 APP = '''
 import json, os, sys, time
@@ -126,7 +128,7 @@ def start(project, *args, entry='app.wsgi', cwd=None, env=None, port=None):
     if AS_ROOT:
         cmd += ['--user', 'www-data', '--group', 'www-data']
     p = subprocess.Popen(cmd + [str(a) for a in args], cwd=cwd or project, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, env=dict({'PATH': '/usr/bin:/bin'}, **(env or {})),
+                         stderr=subprocess.STDOUT, env=dict(EXPRESS_ENV, **(env or {})),
                          start_new_session=True)    # prefork's parent stops its whole process group
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -619,7 +621,7 @@ def test_setup_only_writes_apachectl_and_exits(project):
     port = free_port()
     r = subprocess.run([EXPRESS, 'start-server', str(project / 'app.wsgi'), '--port', str(port), '--setup-only',
                         '--server-root', str(project / 'server'), '--user', 'www-data', '--group', 'www-data'],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30, env=EXPRESS_ENV)
     assert r.returncode == 0, r.stderr
     assert (project / 'server' / 'apachectl').exists() and (project / 'server' / 'httpd.conf').exists()
     with pytest.raises(OSError):
@@ -634,7 +636,7 @@ def test_bad_arguments_fail_before_apache_starts(project):
                           (['--application-type', 'module', 'not a module'], 'module name'),
                           ([str(project / 'app.wsgi'), '--https-port', '8443'], 'ssl-certificate')]:
         r = subprocess.run([EXPRESS, 'start-server'] + args + ['--user', 'www-data', '--group', 'www-data'],
-                           capture_output=True, text=True, timeout=20)
+                           capture_output=True, text=True, timeout=20, env=EXPRESS_ENV)
         assert r.returncode != 0
         assert message in (r.stdout + r.stderr)
 
@@ -644,34 +646,58 @@ def test_apache_refusal_shows_apaches_message(project):
     bad.write_text('ThisIsNotADirective on\n')
     r = subprocess.run([EXPRESS, 'start-server', str(project / 'app.wsgi'), '--include-file', str(bad),
                         '--port', str(free_port()), '--server-root', str(project / 'server'),
-                        '--user', 'www-data', '--group', 'www-data'], capture_output=True, text=True, timeout=20)
+                        '--user', 'www-data', '--group', 'www-data'], capture_output=True, text=True, timeout=20,
+                       env=EXPRESS_ENV)
     assert r.returncode != 0
     assert 'ThisIsNotADirective' in r.stdout + r.stderr
 
 
 def test_module_config_and_location_print_the_module():
-    r = subprocess.run([EXPRESS, 'module-config'], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0
-    assert r.stdout.startswith('LoadModule wsgi_module /') and 'mod_swiftwsgi.so' in r.stdout
-    r = subprocess.run([EXPRESS, 'module-location'], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0 and r.stdout.strip().endswith('mod_swiftwsgi.so') and os.path.exists(r.stdout.strip())
+    r = subprocess.run([EXPRESS, 'module-config'], capture_output=True, text=True, timeout=20, env=EXPRESS_ENV)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith('LoadModule wsgi_module %s\n' % MODULE), r.stdout
+    r = subprocess.run([EXPRESS, 'module-location'], capture_output=True, text=True, timeout=20, env=EXPRESS_ENV)
+    assert r.returncode == 0 and r.stdout.strip() == MODULE
+
+
+def test_module_config_refuses_a_python_without_a_build(tmp_path):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'python3').write_text('#!/bin/sh\necho 3.99\n')
+    (bin_dir / 'python3').chmod(0o755)
+    r = subprocess.run([EXPRESS, 'module-config'], capture_output=True, text=True, timeout=20,
+                       env={'PATH': '%s:/usr/bin:/bin' % bin_dir})
+    assert r.returncode != 0
+    assert 'mod_swiftwsgi-py399.so' in r.stderr and 'Python 3.99' in r.stderr, r.stderr
+
+
+def test_install_module_installs_the_pair_for_the_python(tmp_path):
+    modules, load = tmp_path / 'modules', tmp_path / 'mods-available'
+    modules.mkdir()
+    r = subprocess.run([EXPRESS, 'install-module', '--modules-directory', str(modules), '--load-directory', str(load)],
+                       capture_output=True, text=True, timeout=20, env=EXPRESS_ENV)
+    assert r.returncode == 0, r.stderr
+    name = os.path.basename(MODULE)
+    assert sorted(os.listdir(modules)) == sorted([name, name.replace('mod_', 'lib', 1)])
+    assert (load / 'swiftwsgi.load').read_text() == 'LoadModule wsgi_module %s/%s\n' % (modules, name)
 
 
 # --------------------------------------------------------------------------------------------
 # Django without glue: `manage.py runswiftwsgi` from python/django-swiftwsgi.
 
 CACHE = os.environ.get('SWIFTWSGI_TEST_CACHE', '/var/cache/swiftwsgi-tests')
-DJANGO_VENV = os.path.join(CACHE, 'django-express-venv')
+DJANGO_VENV = os.path.join(CACHE, 'django-express-venv' + ('' if PYTHON_VERSION == '3.11' else '-' + PYTHON_VERSION))
 DJANGO_REQUIREMENT = 'Django>=4.2,<6'
 
 
 def django_venv():
-    """A venv of Debian's Python 3.11 with Django from PyPI (cached) and, installed afresh from
-    this checkout, the django-swiftwsgi package."""
+    """A venv of the embedded Python (Debian's 3.11 by default) with Django from PyPI (cached)
+    and, installed afresh from this checkout, the django-swiftwsgi package."""
     python = os.path.join(DJANGO_VENV, 'bin', 'python')
-    if not os.path.exists(python):
+    cfg = os.path.join(DJANGO_VENV, 'pyvenv.cfg')
+    if not os.path.exists(python) or 'home = %s\n' % os.path.dirname(PYTHON) not in open(cfg).read():
         os.makedirs(CACHE, exist_ok=True)
-        subprocess.run(['/usr/bin/python3.11', '-m', 'venv', DJANGO_VENV], check=True)
+        subprocess.run([PYTHON, '-m', 'venv', '--clear', DJANGO_VENV], check=True)
     if subprocess.run([python, '-c', 'import django, wheel'], capture_output=True).returncode != 0:
         # wheel: the package below builds without build isolation, so without PyPI once cached.
         r = subprocess.run([python, '-m', 'pip', 'install', '-q', DJANGO_REQUIREMENT, 'wheel'], capture_output=True, text=True)
@@ -699,7 +725,7 @@ def test_django_runswiftwsgi_admin_login_and_static_files(project):
     subprocess.run([python, '-m', 'django', 'startproject', 'mysite', str(site)], check=True)
     with open(site / 'mysite' / 'settings.py', 'a') as f:
         f.write(DJANGO_SETTINGS)
-    env = {'PATH': '/usr/bin:/bin', 'DJANGO_SUPERUSER_PASSWORD': 'secret-pw', 'SWIFTWSGI_EXPRESS': EXPRESS}
+    env = dict(EXPRESS_ENV, DJANGO_SUPERUSER_PASSWORD='secret-pw', SWIFTWSGI_EXPRESS=EXPRESS)
     for args in (['migrate', '-v0'], ['createsuperuser', '--noinput', '--username', 'admin', '--email', 'a@example.com'],
                  ['collectstatic', '--noinput', '-v0']):
         subprocess.run([python, 'manage.py'] + args, cwd=site, env=env, check=True, capture_output=True)

@@ -14,7 +14,14 @@ import pytest
 INFO = r'''
 import json, os, sys, threading
 import mod_wsgi, apache
-import _xxsubinterpreters as _si
+try:
+    import _interpreters as _si  # 3.13: get_current() is (id, whence)
+    def _interp_id(i):
+        return int(i[0])
+except ImportError:
+    import _xxsubinterpreters as _si  # 3.10 to 3.12: get_current() is an InterpreterID
+    def _interp_id(i):
+        return int(i)
 counter = [0]
 local = threading.local()
 def application(environ, start_response):
@@ -24,8 +31,8 @@ def application(environ, start_response):
         'group': mod_wsgi.application_group,
         'environ_group': environ['mod_wsgi.application_group'],
         'process_group': mod_wsgi.process_group,
-        'interp': int(_si.get_current()),
-        'main': _si.get_current() == _si.get_main(),
+        'interp': _interp_id(_si.get_current()),
+        'main': _interp_id(_si.get_current()) == _interp_id(_si.get_main()),
         'shared': getattr(sys, '_swiftwsgi_shared', None),
         'pid': os.getpid(),
         'thread': threading.get_ident(),
