@@ -41,6 +41,7 @@ struct ServerArguments: ParsableArguments {
     @Flag(help: "Send files with sendfile().") var enableSendfile = false
     @Flag(help: "Never reload the application when its script changes.") var disableReloading = false
     @Flag(help: "Skip destroying the Python interpreter when a process exits.") var orphanInterpreter = false
+    @Flag(help: "Run executable .cgi files of the document root as CGI scripts.") var withCgi = false
 
     // Listening, names, HTTPS.
     @Option(help: "Interface to listen on (default: every interface).") var host: String?
@@ -92,6 +93,8 @@ struct ServerArguments: ParsableArguments {
     @Option(help: "Listen backlog of the daemon processes' socket.") var daemonBacklog = 100
     @Option(help: "Name of Apache's parent process.") var processName: String?
     @Flag(help: "Restart the application process when a loaded module's file changes.") var reloadOnChanges = false
+    @Option(help: "URL path whose requests do not count as activity for --inactivity-timeout (repeatable).")
+    var ignoreActivity: [String] = []
 
     // Requests.
     @Option(help: "Largest request body in bytes (413 beyond it).") var limitRequestBody = 10_485_760
@@ -262,6 +265,8 @@ struct ServerArguments: ParsableArguments {
         o.enableSendfile = enableSendfile
         o.disableReloading = disableReloading
         o.orphanInterpreter = orphanInterpreter
+        o.withCGI = withCgi
+        o.ignoreActivity = ignoreActivity
 
         o.host = host
         o.port = port

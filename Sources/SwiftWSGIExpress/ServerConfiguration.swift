@@ -24,6 +24,7 @@ struct ServerOptions: Equatable {
     var enableSendfile = false
     var disableReloading = false
     var orphanInterpreter = false
+    var withCGI = false
 
     // Where and how Apache listens.
     var host: String?                   // nil: every interface (mod_wsgi-express's default)
@@ -75,6 +76,7 @@ struct ServerOptions: Equatable {
     var socketPrefix: String?
     var daemonBacklog = 100
     var reloadOnChanges = false
+    var ignoreActivity: [String] = []
 
     // Requests.
     var limitRequestBody = 10_485_760
@@ -210,6 +212,7 @@ struct ServerOptions: Equatable {
         if authUserScript != nil { load("auth_basic"); load("auth_digest"); load("authz_user") }
         if !proxyMountPoints.isEmpty || !proxyVirtualHosts.isEmpty { load("proxy"); load("proxy_http") }
         if serverStatus { load("status") }
+        if withCGI { if mpm == "prefork" { load("cgi") } else { load("cgid") } }
         if withHTTPS { load("socache_shmcb"); load("ssl") }
         if http2 { load("http2") }
         load("log_config")    // built into Debian's apache2; a module elsewhere
@@ -297,8 +300,17 @@ struct ServerOptions: Equatable {
         add("    AllowOverride \(allowOverrideValue)")
         if let directoryIndex { add("    DirectoryIndex \(directoryIndex)") }
         if directoryListing { add("    Options +Indexes") }
+        if withCGI {
+            add("    Options +ExecCGI")
+            add("    AddHandler cgi-script .cgi")
+        }
         add("    Require all granted")
         add("</Directory>")
+        for url in ignoreActivity {
+            add("<Location \(quote(url))>")
+            add("    WSGIIgnoreActivity On")
+            add("</Location>")
+        }
         if serverStatus {
             add("ExtendedStatus On")
             add("RewriteRule ^/server-status$ - [L]")

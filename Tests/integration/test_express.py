@@ -39,7 +39,7 @@ import helper
 
 KEYS = ('wsgi.url_scheme', 'wsgi.multiprocess', 'mod_wsgi.process_group', 'SCRIPT_NAME', 'PATH_INFO',
         'REQUEST_METHOD', 'HTTPS', 'SSL_PROTOCOL', 'SERVER_NAME', 'REMOTE_USER', 'EXPRESS_SETENV',
-        'EXPRESS_PASSENV', 'EXPRESS_ENVVARS', 'HTTP_HOST')
+        'EXPRESS_PASSENV', 'EXPRESS_ENVVARS', 'HTTP_HOST', 'mod_wsgi.ignore_activity')
 
 def application(environ, start_response):
     path = environ.get('PATH_INFO', '')
@@ -502,9 +502,12 @@ def test_log_files_formats_rotation_and_restart_interval(project):
               '--error-log-format', '[%l] SWIFTLOG %M', '--error-log-name', 'err.log', '--access-log-name', 'acc.log',
               '--startup-log', '--startup-log-name', 'start.log', '--rotate-logs', '--max-log-size', 1,
               '--restart-interval', 2, '--log-to-terminal', '--host', '127.0.0.1', '--log-level', 'info',
-              '--rotatelogs-executable', '/usr/bin/rotatelogs')    # --log-directory overrides --log-to-terminal
+              '--rotatelogs-executable', '/usr/bin/rotatelogs', '--ignore-activity', '/health')    # --log-directory overrides --log-to-terminal
     try:
-        first = s.json('/')['pid']
+        info = s.json('/')
+        first = info['pid']
+        assert info['mod_wsgi.ignore_activity'] == '0'
+        assert s.json('/health')['mod_wsgi.ignore_activity'] == '1'     # --ignore-activity
         time.sleep(1.1)     # rotatelogs names files by the second: a rotation needs a new second
         s.get('/log?one', headers={'X-Test': 'hello'})
         s.get('/fill?1200000')
@@ -540,6 +543,7 @@ def test_static_application_type(project):
     (site / 'sub' / '.htaccess').write_text('Header set X-Htaccess yes\n')
     (site / 'file.swt').write_text('swift test\n')
     (site / 'big.bin').write_bytes(os.urandom(1 << 20))
+    (site / 'hello.cgi').write_text('#!/bin/sh\nprintf "Content-Type: text/plain\\n\\ncgi says hello\\n"\n')
     (project / 'mime.types').write_text('application/x-swifttest swt\ntext/plain txt\ntext/html html\n')
     (project / 'var').mkdir()
     (project / 'httpd.sh').write_text('#!/bin/sh\ntouch %s\nexec /usr/sbin/apache2 "$@"\n' % (project / 'var' / 'httpd-ran'))
@@ -548,11 +552,12 @@ def test_static_application_type(project):
         shutil.copy(m, project / 'modules' / m.name)
     tree(project)
     os.chmod(project / 'httpd.sh', 0o755)
+    os.chmod(site / 'hello.cgi', 0o755)
     s = start(project, '--application-type', 'static', site, '--directory-index', 'index.html',
               '--directory-listing', '--allow-override', 'FileInfo', '--mime-types', project / 'mime.types',
               '--error-document', 404, '/missing.html', '--enable-sendfile', '--server-mpm', 'prefork',
               '--httpd-executable', project / 'httpd.sh', '--modules-directory', project / 'modules',
-              '--shell-executable', '/bin/bash', entry=None)
+              '--shell-executable', '/bin/bash', '--with-cgi', entry=None)
     try:
         # Our httpd wrapper ran, Apache loaded its modules from --modules-directory, prefork MPM.
         assert (project / 'var' / 'httpd-ran').exists()
@@ -566,6 +571,7 @@ def test_static_application_type(project):
         assert s.get('/file.swt')[1]['Content-Type'] == 'application/x-swifttest'
         assert s.get('/nope') == (404, s.get('/nope')[1], b'not here\n')
         assert s.get('/big.bin')[2] == (site / 'big.bin').read_bytes()
+        assert s.get('/hello.cgi')[2] == b'cgi says hello\n'
     finally:
         stop(s)
 
