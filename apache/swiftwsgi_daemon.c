@@ -86,6 +86,7 @@ const char *swiftwsgi_daemon_socket(const swiftwsgi_daemon_group_t *g) { return 
 int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *g) { return g->options.connect_timeout; }
 int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *g) { return g->options.config.socket_timeout; }
 int swiftwsgi_daemon_header_buffer_size(const swiftwsgi_daemon_group_t *g) { return g->options.header_buffer_size; }
+const char *swiftwsgi_daemon_chroot(const swiftwsgi_daemon_group_t *g) { return g->options.chroot; }
 
 int swiftwsgi_daemon_script_allowed(const swiftwsgi_daemon_group_t *g, const apr_finfo_t *finfo)
 {
@@ -134,6 +135,9 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
         if (!*option) break;
         if ((err = swiftwsgi_daemon_option(cmd->pool, o, option))) return err;
     }
+    if ((err = swiftwsgi_daemon_options_check(cmd->pool, o))) return err;
+    if (o->chroot && geteuid() != 0)
+        return "WSGIDaemonProcess: chroot= needs Apache to start as root";
     if (o->python_home) {
         char reason[512];
         if (swiftwsgi_check_python_home(o->python_home, reason, sizeof(reason)) != 0)
@@ -255,6 +259,13 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     if (g->options.cpu_priority && setpriority(PRIO_PROCESS, 0, g->options.cpu_priority) < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, APLOGNO(10937)
                      "mod_swiftwsgi (pid=%d): cannot set cpu-priority=%d", (int)getpid(), g->options.cpu_priority);
+    /* chroot= (deprecated in mod_wsgi): Python and the applications must exist inside it. */
+    if (g->options.chroot && (chroot(g->options.chroot) < 0 || chdir("/") < 0)) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, s, APLOGNO(10961)
+                     "mod_swiftwsgi (pid=%d): cannot chroot daemon process '%s' to %s",
+                     (int)getpid(), g->options.config.name, g->options.chroot);
+        _exit(1);
+    }
     drop_privileges(g);
     if (g->options.home && chdir(g->options.home) < 0)
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, APLOGNO(10934)
@@ -262,6 +273,7 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     else if (!g->options.home && chdir("/") < 0) { /* nothing else to try */ }
     if (g->options.lang) { setenv("LANG", g->options.lang, 1); }
     if (g->options.locale) { setenv("LC_ALL", g->options.locale, 1); }
+    swiftwsgi_set_newrelic_environment(g->options.newrelic_config_file, g->options.newrelic_environment);
 
     config = g->options.config;
     swiftwsgi_fill_process_config(&config.process, s, s->process->pconf);
@@ -271,9 +283,10 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     config.process.threads_per_process = config.threads;
     config.process.maximum_processes = g->options.processes;
     config.process.process_group = config.name;
-    /* WSGISwitchInterval and WSGIServerMetrics are for Apache's children only (mod_wsgi's rule). */
-    config.process.switch_interval = 0;
-    config.process.server_metrics = 0;
+    /* A group's switch-interval= overrides WSGISwitchInterval; WSGIServerMetrics is for Apache's
+     * children only, a group has its own server-metrics= (mod_wsgi's rules). */
+    if (g->options.switch_interval > 0) config.process.switch_interval = g->options.switch_interval;
+    config.process.server_metrics = g->options.server_metrics;
     config.process.import_scripts = swiftwsgi_daemon_imports(s, s->process->pconf, config.name,
                                                              &config.process.import_scripts_count);
     if (g->options.display_name) {

@@ -22,6 +22,8 @@ int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *group);
 int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *group);
 /** header-buffer-size=: the largest response header the daemon may send. */
 int swiftwsgi_daemon_header_buffer_size(const swiftwsgi_daemon_group_t *group);
+/** chroot= of the group, or NULL. */
+const char *swiftwsgi_daemon_chroot(const swiftwsgi_daemon_group_t *group);
 
 /**
  * Closes the inherited listening sockets of every group but keep (NULL: all). Apache's

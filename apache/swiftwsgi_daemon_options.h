@@ -42,6 +42,15 @@ typedef struct swiftwsgi_daemon_options {
     long socket_uid;                  /**< socket-user=: owner of the socket */
     long script_uid;                  /**< script-user=: scripts must be owned by it, -1: any */
     long script_gid;                  /**< script-group=, -1: any */
+    const char *chroot;               /**< chroot=: the daemon's root directory (root only) */
+    double switch_interval;           /**< switch-interval=, seconds, 0: Python's default */
+    int server_metrics;               /**< server-metrics= (WSGIServerMetrics is not inherited) */
+    const char *newrelic_config_file; /**< newrelic-config-file= (mod_wsgi 4.x/5) */
+    const char *newrelic_environment; /**< newrelic-environment= (mod_wsgi 4.x/5) */
+    /* Accepted and checked as mod_wsgi does, without effect here (README says why). */
+    int response_socket_timeout;      /**< response-socket-timeout=, seconds */
+    int interrupt_timeout;            /**< interrupt-timeout=, seconds */
+    int response_flush_delay;         /**< response-flush-delay=, milliseconds */
 } swiftwsgi_daemon_options_t;
 
 /**
@@ -62,5 +71,11 @@ const char *swiftwsgi_daemon_option(apr_pool_t *p, swiftwsgi_daemon_options_t *o
  * Completes options after the last option (values derived from several options).
  */
 void swiftwsgi_daemon_options_finish(swiftwsgi_daemon_options_t *options);
+
+/**
+ * Checks what no single option can: the combinations mod_wsgi refuses.
+ * @return NULL, or an error message naming WSGIDaemonProcess and the options
+ */
+const char *swiftwsgi_daemon_options_check(apr_pool_t *p, const swiftwsgi_daemon_options_t *options);
 
 #endif

@@ -447,6 +447,20 @@ int swiftwsgi_hook_handler(request_rec *r)
     request.request_handler = r->handler;
     request.error_override = swiftwsgi_error_override(r);
     request.ignore_activity = swiftwsgi_ignore_activity(r);
+    if (daemon && swiftwsgi_daemon_chroot(daemon)) {
+        /* chroot=: the daemon sees the script at its path inside the jail (as mod_wsgi). */
+        const char *jail = swiftwsgi_daemon_chroot(daemon);
+        apr_size_t n = strlen(jail);
+        while (n > 1 && jail[n - 1] == '/') n--;
+        if (n == 1) n = 0;  /* chroot=/ */
+        if (strncmp(script, jail, n) || script[n] != '/') {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10962)
+                          "WSGI script '%s' is not within the chroot directory '%s' of daemon process group '%s'",
+                          script, jail, process_group);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        request.script_filename = script + n;
+    }
     if (daemon) {
         request.daemon_socket = swiftwsgi_daemon_socket(daemon);
         request.connect_timeout = swiftwsgi_daemon_connect_timeout(daemon);

@@ -128,12 +128,37 @@ public final class PythonRuntime: @unchecked Sendable {
         return try result.get()
     }
 
+    /// Runs the process's WSGIImportScript entries on the calling thread (a daemon group with
+    /// threads=0 runs them on a thread of their own: mod_wsgi's service scripts, which may
+    /// never return).
+    public func runImportScripts(_ scripts: [(path: String, applicationGroup: String)]) {
+        for script in scripts {
+            importScript(path: script.path, applicationGroup: script.applicationGroup)
+        }
+    }
+
+    /// Raises SystemExit in the Python thread `ident` (its pthread id) of the application
+    /// group's interpreter, the next time that thread runs bytecode (how a service script is
+    /// told to stop). Without the GIL.
+    public func raiseSystemExit(inThread ident: UInt, applicationGroup: String) {
+        guard let interpreter = try? interpreter(named: applicationGroup) else { return }
+        withGIL(in: interpreter) {
+            _ = PyThreadState_SetAsyncExc(ident, PyExc_SystemExit)
+        }
+    }
+
     /// Loads a script at process start (WSGIImportScript); failures are logged.
     func importScript(path: String, applicationGroup: String) {
         do {
             let interpreter = try interpreter(named: applicationGroup)
             withGIL(in: interpreter) {
                 if interpreter.script(path: path, mtime: fileMTime(path), reloading: false, log: { _ in }) == nil {
+                    // SystemExit ends a service script (threads=0) that was told to stop.
+                    if PyErr_ExceptionMatches(PyExc_SystemExit) != 0 {
+                        PyErr_Clear()
+                        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): script '\(path)' ended by SystemExit.")
+                        return
+                    }
                     apache.logException(nil, interpreter: interpreter,
                                         intro: "Failed to import WSGI script '\(path)'.")
                 }

@@ -20,6 +20,9 @@ final class DaemonServer: @unchecked Sendable {
     let name: String
     let listenFD: Int32
     let threads: Int
+    /// threads=0: no requests; the process runs its WSGIImportScript service scripts on a
+    /// thread and is replaced when they return (mod_wsgi's managed-process mode).
+    let serviceOnly: Bool
     let maximumRequests: Int
     let socketTimeout: Int
     let gracefulTimeout: Int
@@ -83,6 +86,7 @@ final class DaemonServer: @unchecked Sendable {
         name = c.name.map { String(cString: $0) } ?? ""
         listenFD = c.listen_fd
         threads = max(1, Int(c.threads))
+        serviceOnly = c.threads == 0
         maximumRequests = Int(c.maximum_requests)
         socketTimeout = Int(c.socket_timeout)
         gracefulTimeout = Int(c.graceful_timeout)
@@ -116,8 +120,10 @@ final class DaemonServer: @unchecked Sendable {
         // Start-up is Python's initialisation and the preloaded scripts; the watchdog stands
         // down as soon as they are done.
         let watchdog = startupTimeout > 0 ? StartupWatchdog(seconds: startupTimeout, name: name) : nil
+        var initConfig = processConfig
+        if serviceOnly { initConfig.importScripts = [] }
         do {
-            runtime = try PythonRuntime.initialize(config: processConfig, apache: DaemonOps.ops)
+            runtime = try PythonRuntime.initialize(config: initConfig, apache: DaemonOps.ops)
             watchdog?.done()
         } catch {
             watchdog?.done()
@@ -126,6 +132,7 @@ final class DaemonServer: @unchecked Sendable {
             return 1
         }
         runtime?.scriptChanged = { [weak self] in self?.requestRestart("a WSGI script changed") }
+        if serviceOnly { return runServiceScripts(signals: signals) }
         do {
             epoll = try Sys.epollCreate()
             wakeFD = try Sys.eventFD()
@@ -188,6 +195,48 @@ final class DaemonServer: @unchecked Sendable {
                 runtime?.shutdown()
             }
         }
+        return 0
+    }
+
+    /// threads=0: the service scripts run on a thread of their own while the main thread waits
+    /// for a signal, restart-interval or their end; at a stop they get SystemExit and
+    /// shutdown-timeout to unwind.
+    private func runServiceScripts(signals: sigset_t) -> Int32 {
+        guard let runtime else { return 1 }
+        var signals = signals
+        let scripts = processConfig.importScripts
+        let serviceThread = Atomic<UInt>(0)
+        let finished = Atomic<Bool>(false)
+        DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): daemon process ready with 0 threads: running \(scripts.count) service script(s)")
+        touch()
+        spawnThread(stackSize: stackSize) { [self] in
+            serviceThread.store(UInt(pthread_self()), ordering: .releasing)
+            runtime.runImportScripts(scripts)
+            finished.store(true, ordering: .releasing)
+            requestRestart("the service scripts returned")
+        }
+        var timeout = timespec(tv_sec: 1, tv_nsec: 0)
+        while !stopping.load(ordering: .acquiring) {
+            let s = sigtimedwait(&signals, nil, &timeout)
+            if s > 0 && s != SIGUSR2 {
+                terminated.store(s != SIGUSR1, ordering: .releasing)
+                stopping.store(true, ordering: .releasing)
+            }
+            let now = monotonicNow()
+            if restartInterval > 0 && now - started >= restartInterval {
+                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): restart-interval reached, restarting")
+                stopping.store(true, ordering: .releasing)
+            }
+        }
+        if !finished.load(ordering: .acquiring) {
+            let ident = serviceThread.load(ordering: .acquiring)
+            for script in scripts where ident != 0 {
+                runtime.raiseSystemExit(inThread: ident, applicationGroup: script.applicationGroup)
+            }
+            let deadline = monotonicNow() + max(shutdownTimeout, 1)
+            while !finished.load(ordering: .acquiring) && monotonicNow() < deadline { usleep(20_000) }
+        }
+        if finished.load(ordering: .acquiring) { runtime.shutdown() }
         return 0
     }
 

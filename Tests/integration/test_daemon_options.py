@@ -1,0 +1,207 @@
+"""WSGIDaemonProcess options of mod_wsgi 4.9, 5 and 6 beyond the common ones: switch-interval=,
+server-metrics=, newrelic-*, response-socket-timeout=, interrupt-timeout=, response-flush-delay=,
+chroot=; 0 as "the default" where mod_wsgi allows it; #uid / #gid forms; threads=0 groups that
+only run their WSGIImportScript service scripts.
+
+Against a reference mod_wsgi each test runs where that version has the option
+(SWIFTWSGI_MODULE=$(mod_wsgi-express module-location) for PyPI's 6.x)."""
+
+import json
+import os
+import time
+
+import pytest
+
+from harness import Apache, OURS, mod_wsgi_versions, wait_for_file
+
+SINGLE_MPM = True
+
+INFO_APP = '''
+import json, os, sys
+def application(environ, start_response):
+    out = {'pid': os.getpid(), 'uid': os.getuid(), 'gid': os.getgid(),
+           'switchinterval': sys.getswitchinterval(), 'group': environ.get('mod_wsgi.process_group'),
+           'NEW_RELIC_CONFIG_FILE': os.environ.get('NEW_RELIC_CONFIG_FILE'),
+           'NEW_RELIC_ENVIRONMENT': os.environ.get('NEW_RELIC_ENVIRONMENT')}
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [json.dumps(out).encode()]
+'''
+
+SERVICE = '''
+import os, time
+state = %r
+with open(os.path.join(state, 'service-started'), 'w') as f:
+    f.write(str(os.getpid()))
+try:
+    while True:
+        time.sleep(0.05)
+except SystemExit:
+    with open(os.path.join(state, 'service-stopped'), 'w') as f:
+        f.write(str(os.getpid()))
+    raise
+'''
+
+APPS = {'info.wsgi': INFO_APP}
+
+CONFIG = '''
+WSGIDaemonProcess zeros threads=2 send-buffer-size=0 receive-buffer-size=0 header-buffer-size=0 \\
+    response-buffer-size=0 cpu-time-limit=0 memory-limit=0 virtual-memory-limit=0 \\
+    listen-backlog=0 connect-timeout=0 socket-timeout=0 user=#33 group=#33 script-user=#0
+WSGIScriptAlias /zeros {apps}/info.wsgi process-group=zeros application-group=%{GLOBAL}
+'''
+
+
+def info(server, path):
+    r = server.get(path)
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def test_zeros_and_numeric_ids(server):
+    i = info(server, '/zeros')
+    assert i['group'] == 'zeros' and i['pid'] != server.pid()
+    assert (i['uid'], i['gid']) == (33, 33)
+
+
+def run_with(config, path='/info', apps=None):
+    apache = Apache(config, dict(APPS, **(apps or {})))
+    try:
+        apache.start()
+        r = apache.get(path)
+        assert r.status == 200, r
+        return json.loads(r.body)
+    finally:
+        apache.stop()
+        apache.cleanup()
+
+
+@mod_wsgi_versions(minimum=(6,))
+def test_switch_interval_is_the_group_s_own():
+    config = '''
+WSGISwitchInterval 0.0125
+WSGIDaemonProcess own threads=2 switch-interval=0.0075
+WSGIDaemonProcess default threads=2
+WSGIScriptAlias /own {apps}/info.wsgi process-group=own application-group=%{GLOBAL}
+WSGIScriptAlias /default {apps}/info.wsgi process-group=default application-group=%{GLOBAL}
+WSGIScriptAlias /info {apps}/info.wsgi application-group=%{GLOBAL}
+'''
+    apache = Apache(config, APPS)
+    try:
+        apache.start()
+        assert json.loads(apache.get('/own').body)['switchinterval'] == pytest.approx(0.0075)
+        # mod_wsgi's daemons start from WSGISwitchInterval (its documentation says otherwise)
+        assert json.loads(apache.get('/default').body)['switchinterval'] == pytest.approx(0.0125)
+        assert json.loads(apache.get('/info').body)['switchinterval'] == pytest.approx(0.0125)
+    finally:
+        apache.stop()
+        apache.cleanup()
+
+
+@pytest.mark.ours_only  # mod_wsgi 5 initialises the agent itself (newrelic.agent.initialize)
+def test_newrelic_options_reach_the_daemon_s_environment():
+    i = run_with('WSGINewRelicConfigFile /etc/embedded.ini\n'
+                 'WSGIDaemonProcess nr threads=1 newrelic-config-file=/etc/nr.ini newrelic-environment=staging\n'
+                 'WSGIScriptAlias /info {apps}/info.wsgi process-group=nr application-group=%{GLOBAL}')
+    assert (i['NEW_RELIC_CONFIG_FILE'], i['NEW_RELIC_ENVIRONMENT']) == ('/etc/nr.ini', 'staging')
+
+
+@pytest.mark.ours_only  # mod_wsgi's check that the script is inside the jail fails for chroot=/
+def test_chroot_of_slash_serves():
+    i = run_with('WSGIDaemonProcess jail threads=1 chroot=/\n'
+                 'WSGIScriptAlias /info {apps}/info.wsgi process-group=jail application-group=%{GLOBAL}')
+    assert i['group'] == 'jail'
+
+
+def test_threads_0_runs_a_service_script_until_stopped():
+    apache = Apache('', APPS)
+    service = apache.write_app('service.py', SERVICE % apache.state)
+    apache.write_config(open(apache.conf).read() + '''
+WSGIDaemonProcess service threads=0
+WSGIImportScript %s process-group=service application-group=%%{GLOBAL}
+WSGIScriptAlias /info {apps}/info.wsgi application-group=%%{GLOBAL}
+'''.replace('{apps}', apache.apps) % service)
+    try:
+        apache.start()
+        started = os.path.join(apache.state, 'service-started')
+        assert wait_for_file(started, timeout=15), apache.log()
+        assert int(open(started).read()) != apache.pid()
+        assert apache.get('/info').status == 200  # embedded requests are unaffected
+        time.sleep(0.5)
+    finally:
+        apache.stop()
+        log = apache.log()
+        stopped = os.path.exists(os.path.join(apache.state, 'service-stopped'))
+        apache.cleanup()
+    assert stopped, 'the service script was not given SystemExit at stop:\n' + log
+    if OURS:
+        assert '[wsgi:error]' not in log, log
+
+
+def configtest(config):
+    apache = Apache(config)
+    try:
+        return apache.configtest()
+    finally:
+        apache.cleanup()
+
+
+GOOD = [
+    'WSGIDaemonProcess g server-metrics=On',
+    'WSGIDaemonProcess g server-metrics=off',
+    'WSGIDaemonProcess g response-socket-timeout=30',
+    'WSGIDaemonProcess g response-socket-timeout=0',
+    'WSGIDaemonProcess g threads=0',
+    'WSGIDaemonProcess g chroot=/',
+    'WSGIDaemonProcess g user=#33 group=#33 socket-user=#33',
+    'WSGIDaemonProcess g script-user=#33',
+    'WSGIDaemonProcess g script-group=#33',
+    'WSGIDaemonProcess g script-user=www-data',
+    'WSGIDaemonProcess g group=#54321',
+    'WSGIDaemonProcess g send-buffer-size=0 receive-buffer-size=0 header-buffer-size=0 response-buffer-size=0',
+    'WSGIDaemonProcess g cpu-time-limit=0 memory-limit=0 virtual-memory-limit=0 listen-backlog=0',
+    'WSGIDaemonProcess g connect-timeout=0 socket-timeout=0',
+    pytest.param('WSGIDaemonProcess g switch-interval=0.002', marks=mod_wsgi_versions(minimum=(6,))),
+    pytest.param('WSGIDaemonProcess g interrupt-timeout=10', marks=mod_wsgi_versions(minimum=(6,))),
+    pytest.param('WSGIDaemonProcess g response-flush-delay=5', marks=mod_wsgi_versions(minimum=(6,))),
+    pytest.param('WSGIDaemonProcess g response-flush-delay=0', marks=mod_wsgi_versions(minimum=(6,))),
+    pytest.param('WSGIDaemonProcess g stack-size=0', marks=pytest.mark.ours_only),  # mod_wsgi: > 0
+    pytest.param('WSGIDaemonProcess g newrelic-config-file=/etc/newrelic.ini newrelic-environment=production',
+                 marks=mod_wsgi_versions(below=(6,))),
+]
+
+
+@pytest.mark.parametrize('config', GOOD)
+def test_accepted(config):
+    rc, out = configtest(config)
+    assert rc == 0, out
+
+
+BAD = [
+    ('WSGIDaemonProcess g server-metrics=maybe', 'server-metrics'),
+    ('WSGIDaemonProcess g threads=-1', 'threads'),
+    ('WSGIDaemonProcess g chroot=relative/dir', 'chroot'),
+    ('WSGIDaemonProcess g home=relative/dir', 'home'),
+    ('WSGIDaemonProcess g user=root', 'root'),
+    ('WSGIDaemonProcess g user=#0', 'root'),
+    ('WSGIDaemonProcess g script-user=www-data script-group=www-data', 'script-group'),
+    ('WSGIDaemonProcess g response-socket-timeout=-1', 'response-socket-timeout'),
+    ('WSGIDaemonProcess g send-buffer-size=100', 'send-buffer-size'),
+    ('WSGIDaemonProcess g header-buffer-size=100', 'header-buffer-size'),
+    pytest.param('WSGIDaemonProcess g switch-interval=0', 'switch-interval', marks=mod_wsgi_versions(minimum=(6,))),
+    pytest.param('WSGIDaemonProcess g switch-interval=fast', 'switch-interval', marks=mod_wsgi_versions(minimum=(6,))),
+    pytest.param('WSGIDaemonProcess g interrupt-timeout=-1', 'interrupt-timeout', marks=mod_wsgi_versions(minimum=(6,))),
+    pytest.param('WSGIDaemonProcess g response-flush-delay=-5', 'response-flush-delay',
+                 marks=mod_wsgi_versions(minimum=(6,))),
+    # mod_wsgi looks these up only when the process starts.
+    pytest.param('WSGIDaemonProcess g user=#987654', '#987654', marks=pytest.mark.ours_only),
+    pytest.param('WSGIDaemonProcess g script-group=#987654', '#987654', marks=pytest.mark.ours_only),
+    pytest.param('WSGIDaemonProcess g user=#abc', '#abc', marks=pytest.mark.ours_only),
+]
+
+
+@pytest.mark.parametrize('config,reason', BAD)
+def test_refused(config, reason):
+    rc, out = configtest(config)
+    assert rc != 0, out
+    if OURS:
+        assert 'WSGIDaemonProcess' in out and reason in out, out
