@@ -238,7 +238,8 @@ apr_array_header_t *swiftwsgi_environ_ex(request_rec *r, int path_translated)
     env = apr_array_make(r->pool, vars->nelts + 16, sizeof(swiftwsgi_kv_t));
     e = (const apr_table_entry_t *)vars->elts;
     for (i = 0; i < vars->nelts; i++) {
-        if (e[i].key && strcmp(e[i].key, "HTTPS")) add_env(env, e[i].key, e[i].val);
+        /* mod_wsgi leaves out PATH (Apache's own search path) as well. */
+        if (e[i].key && strcmp(e[i].key, "HTTPS") && strcmp(e[i].key, "PATH")) add_env(env, e[i].key, e[i].val);
     }
     if (swiftwsgi_pass_authorization(r)) {
         const char *auth = apr_table_get(r->headers_in, "Authorization");

@@ -100,6 +100,10 @@ static int io_set_response(swiftwsgi_request_handle_t h, int status, const char 
             if (apr_strtoff(&length, value, NULL, 10) != APR_SUCCESS || length < 0) return -1;
             ap_set_content_length(r, length);
         }
+        else if (!strcasecmp(name, "WWW-Authenticate")) {
+            /* As mod_wsgi: kept when Apache answers with its own error page (WSGIErrorOverride). */
+            apr_table_add(r->err_headers_out, name, value);
+        }
         else {
             apr_table_add(r->headers_out, name, value);
         }

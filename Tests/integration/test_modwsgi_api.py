@@ -152,7 +152,7 @@ def application(environ, start_response):
     keys = ('apache.version', 'mod_wsgi.thread_id', 'mod_wsgi.thread_requests', 'mod_wsgi.total_requests',
             'mod_wsgi.request_start', 'mod_wsgi.queue_start', 'mod_wsgi.daemon_start', 'mod_wsgi.daemon_connects',
             'mod_wsgi.daemon_restarts', 'mod_wsgi.ignore_activity', 'mod_wsgi.request_id', 'mod_wsgi.script_start',
-            'wsgi.url_scheme', 'HTTPS', 'mod_wsgi.version')
+            'wsgi.url_scheme', 'HTTPS', 'mod_wsgi.version', 'PATH')
     out = {k: [type(environ[k]).__name__, environ[k]] for k in keys if k in environ}
     start_response('200 OK', [('Content-Type', 'application/json')])
     return [json.dumps(out).encode()]
@@ -183,6 +183,9 @@ def application(environ, start_response):
             return [b'no error']
         except RuntimeError as e:
             return [str(e).encode()]
+    elif path == '/unauthorized':
+        start_response('401 Unauthorized', [('Content-Type', 'text/plain'), ('WWW-Authenticate', 'Basic realm="app"')])
+        return [b'application page']
     elif path == '/exc-not-tuple':
         try:
             start_response('200 OK', [], 'not a tuple')
@@ -384,6 +387,7 @@ def test_environ_keys_and_formats(server, mode):
         assert e[key][0] == 'str' and e[key][1].isdigit() and len(e[key][1]) == 16, key
     assert e['mod_wsgi.ignore_activity'] == ['str', '0']
     assert e['wsgi.url_scheme'] == ['str', 'http']
+    assert 'PATH' not in e  # mod_wsgi leaves Apache's PATH out
     if mode:
         for key in ('mod_wsgi.queue_start', 'mod_wsgi.daemon_start'):
             assert e[key][0] == 'str' and e[key][1].isdigit() and len(e[key][1]) == 16, key
@@ -392,7 +396,7 @@ def test_environ_keys_and_formats(server, mode):
     else:
         assert 'mod_wsgi.queue_start' not in e and 'mod_wsgi.daemon_start' not in e
     # Counters grow: this thread's and the process's.
-    later = [get_json(server, mode + '/environ') for _ in range(8)]
+    later = [get_json(server, mode + '/environ') for _ in range(25)]  # more than the threads
     assert max(x['mod_wsgi.total_requests'][1] for x in later) >= 1
     assert max(x['mod_wsgi.thread_requests'][1] for x in later) >= 1
 
@@ -421,6 +425,13 @@ def test_second_start_response_replaces_the_first(server, mode):
     assert r.status == 200 and r.body == b'sent headers have already been sent'
     r = server.get(mode + '/responses/exc-not-tuple')
     assert r.body == b'exception info must be a tuple'
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_www_authenticate_reaches_the_client(server, mode):
+    r = server.get(mode + '/responses/unauthorized')
+    assert r.status == 401 and r.body == b'application page'
+    assert r.header('WWW-Authenticate') == 'Basic realm="app"'
 
 
 @pytest.mark.parametrize('mode', MODES)
