@@ -17,9 +17,11 @@
 
 APLOG_USE_MODULE(wsgi);
 
+/* What a script answered: the realm hash or group names, or a dispatch script's answer. */
 typedef struct {
     request_rec *r;
-    apr_array_header_t *values; /* const char * */
+    apr_array_header_t *values;          /* const char * */
+    swiftwsgi_dispatch_answer_t dispatch;
 } auth_values_t;
 
 static void add_value(void *context, const char *value)
@@ -28,18 +30,27 @@ static void add_value(void *context, const char *value)
     *(const char **)apr_array_push(v->values) = apr_pstrdup(v->r->pool, value);
 }
 
-/* Calls kind in script for r; values (made here, whatever the outcome) receives the realm hash
- * or group names. A script that cannot be stat'ed is an error, except for a dispatch script:
+static void set_dispatch(void *context, const swiftwsgi_dispatch_answer_t *answer)
+{
+    auth_values_t *v = context;
+    apr_pool_t *p = v->r->pool;
+    v->dispatch.process_group = answer->process_group ? apr_pstrdup(p, answer->process_group) : NULL;
+    v->dispatch.application_group = answer->application_group ? apr_pstrdup(p, answer->application_group) : NULL;
+    v->dispatch.callable_object = answer->callable_object ? apr_pstrdup(p, answer->callable_object) : NULL;
+}
+
+/* Calls kind in script for r; values (set up here, whatever the outcome) receives what the
+ * script answered. A script that cannot be stat'ed is an error, except for a dispatch script:
  * as in mod_wsgi, it then has no opinion and the request goes on with the defaults. */
 static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
                                            const char *user, const char *argument, auth_values_t *values)
 {
-    apr_array_header_t *env;
     swiftwsgi_auth_request_t request;
     swiftwsgi_io_t io;
     apr_finfo_t finfo;
     apr_status_t rv;
 
+    memset(values, 0, sizeof(*values));
     values->r = r;
     values->values = apr_array_make(r->pool, 4, sizeof(const char *));
     if ((rv = apr_stat(&finfo, script->path, APR_FINFO_MTIME, r->pool)) != APR_SUCCESS) {
@@ -48,34 +59,28 @@ static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_scrip
                       kind == SWIFTWSGI_AUTH_DISPATCH ? "dispatch" : "authentication", script->path);
         return kind == SWIFTWSGI_AUTH_DISPATCH ? SWIFTWSGI_AUTH_NOT_FOUND : SWIFTWSGI_AUTH_ERROR;
     }
-    env = swiftwsgi_environ_ex(r, 0);
     memset(&io, 0, sizeof(io));
     io.r = r;
     io.body_done = 1;
 
     memset(&request, 0, sizeof(request));
-    request.handle = &io;
-    request.environ = (const swiftwsgi_kv_t *)env->elts;
-    request.environ_count = (size_t)env->nelts;
-    request.script_filename = script->path;
-    request.script_mtime = (int64_t)finfo.mtime;
-    request.server_hostname = r->server->server_hostname ? r->server->server_hostname : "";
-    request.server_port = r->server->port ? r->server->port : r->connection->local_addr->port;
-    request.application_group = script->application_group;
+    swiftwsgi_fill_script_call(&request.call, r, &io, swiftwsgi_environ_ex(r, 0), script->path, finfo.mtime,
+                               script->application_group);
     request.kind = kind;
     request.user = user;
     request.argument = argument;
     request.add_value = add_value;
+    request.set_dispatch = set_dispatch;
     request.context = values;
     return (swiftwsgi_auth_result_t)swiftwsgi_auth(&request);
 }
 
-swiftwsgi_auth_result_t swiftwsgi_call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
-                                              const char *user, const char *argument, apr_array_header_t *values)
+swiftwsgi_auth_result_t swiftwsgi_call_dispatch_script(request_rec *r, const swiftwsgi_script_t *script,
+                                                       swiftwsgi_dispatch_answer_t *answer)
 {
     auth_values_t v;
-    swiftwsgi_auth_result_t result = call_script(r, script, kind, user, argument, &v);
-    apr_array_cat(values, v.values);
+    swiftwsgi_auth_result_t result = call_script(r, script, SWIFTWSGI_AUTH_DISPATCH, NULL, NULL, &v);
+    *answer = v.dispatch;
     return result;
 }
 

@@ -12,13 +12,14 @@
 #include "swiftwsgi_config.h"
 
 /**
- * Calls a function of an authentication, access or dispatch script for r.
- * @param kind a swiftwsgi_auth_kind_t
- * @param values receives the values the script answered with (const char *)
- * @return a swiftwsgi_auth_result_t
+ * Calls r's WSGIDispatchScript.
+ * @param answer receives what the script answered (strings from r->pool; NULL where it has no
+ *        answer)
+ * @return SWIFTWSGI_AUTH_GRANTED, SWIFTWSGI_AUTH_NOT_FOUND when the script cannot be stat'ed
+ *         (logged; the request goes on with the defaults, as in mod_wsgi) or SWIFTWSGI_AUTH_ERROR
  */
-swiftwsgi_auth_result_t swiftwsgi_call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
-                                              const char *user, const char *argument, apr_array_header_t *values);
+swiftwsgi_auth_result_t swiftwsgi_call_dispatch_script(request_rec *r, const swiftwsgi_script_t *script,
+                                                       swiftwsgi_dispatch_answer_t *answer);
 
 /** Registers the providers and the access checker (from register_hooks). */
 void swiftwsgi_auth_register(apr_pool_t *p);

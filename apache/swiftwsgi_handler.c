@@ -279,29 +279,35 @@ static int is_wsgi_handler(const char *handler)
     return handler && (!strcmp(handler, "wsgi-script") || !strcmp(handler, "application/x-httpd-wsgi"));
 }
 
+void swiftwsgi_fill_script_call(swiftwsgi_script_call_t *call, request_rec *r, void *handle,
+                                const apr_array_header_t *env, const char *script, apr_time_t mtime,
+                                const char *application_group)
+{
+    call->handle = handle;
+    call->environ = (const swiftwsgi_kv_t *)env->elts;
+    call->environ_count = (size_t)env->nelts;
+    call->script_filename = script;
+    call->script_mtime = (int64_t)mtime;
+    call->server_hostname = r->server->server_hostname ? r->server->server_hostname : "";
+    call->server_port = r->server->port ? r->server->port : r->connection->local_addr->port;
+    call->application_group = application_group;
+}
+
 /* Runs r's WSGIDispatchScript, if any, overriding the groups and callable it answers for. */
 static int dispatch(request_rec *r, const char **application_group, const char **callable_object,
                     const char **process_group)
 {
     const swiftwsgi_script_t *script = swiftwsgi_dispatch_script(r);
-    apr_array_header_t *answers;
-    int i;
+    swiftwsgi_dispatch_answer_t answer;
     if (!script) return OK;
-    answers = apr_array_make(r->pool, 3, sizeof(const char *));
-    switch (swiftwsgi_call_script(r, script, SWIFTWSGI_AUTH_DISPATCH, NULL, NULL, answers)) {
+    switch (swiftwsgi_call_dispatch_script(r, script, &answer)) {
     case SWIFTWSGI_AUTH_GRANTED: break;
     case SWIFTWSGI_AUTH_NOT_FOUND: return OK;  /* no dispatch script: the defaults */
     default: return HTTP_INTERNAL_SERVER_ERROR;
     }
-    for (i = 0; i < answers->nelts; i++) {
-        const char *answer = ((const char **)answers->elts)[i], *value = strchr(answer, '=');
-        if (!value) continue;
-        value++;
-        if (!strncmp(answer, "application_group=", 18)) *application_group = value;
-        else if (!strncmp(answer, "callable_object=", 16)) *callable_object = value;
-        else if (!strncmp(answer, "process_group=", 14))
-            *process_group = swiftwsgi_expand_process_group(r, value);
-    }
+    if (answer.application_group) *application_group = answer.application_group;
+    if (answer.callable_object) *callable_object = answer.callable_object;
+    if (answer.process_group) *process_group = swiftwsgi_expand_process_group(r, answer.process_group);
     return OK;
 }
 
@@ -432,14 +438,7 @@ int swiftwsgi_hook_handler(request_rec *r)
     io.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
 
     memset(&request, 0, sizeof(request));
-    request.handle = &io;
-    request.environ = (const swiftwsgi_kv_t *)env->elts;
-    request.environ_count = (size_t)env->nelts;
-    request.script_filename = script;
-    request.script_mtime = (int64_t)mtime;
-    request.server_hostname = r->server->server_hostname ? r->server->server_hostname : "";
-    request.server_port = r->server->port ? r->server->port : r->connection->local_addr->port;
-    request.application_group = application_group;
+    swiftwsgi_fill_script_call(&request.call, r, &io, env, script, mtime, application_group);
     request.callable_object = callable_object;
     request.process_group = process_group;
     request.script_reloading = swiftwsgi_script_reloading(r);

@@ -70,7 +70,7 @@ void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_re
         const swiftwsgi_import_t *imp = &((const swiftwsgi_import_t *)imports->elts)[i];
         if (strcmp(imp->process_group, "%{GLOBAL}")) continue;
         scripts[n].path = imp->path;
-        scripts[n].application_group = strcmp(imp->application_group, "%{GLOBAL}") ? imp->application_group : "";
+        scripts[n].application_group = imp->application_group;
         n++;
     }
 
@@ -125,18 +125,17 @@ const swiftwsgi_import_script_t *swiftwsgi_daemon_imports(server_rec *s, apr_poo
         if (strcmp(imp->process_group, group)) continue;
         script = apr_array_push(out);
         script->path = imp->path;
-        script->application_group = strcmp(imp->application_group, "%{GLOBAL}") ? imp->application_group : "";
+        script->application_group = imp->application_group;
     }
     for (sr = s; sr; sr = sr->next) {
         const apr_array_header_t *aliases = swiftwsgi_aliases(sr);
         for (i = 0; i < aliases->nelts; i++) {
             const swiftwsgi_alias_t *a = &((const swiftwsgi_alias_t *)aliases->elts)[i];
-            const char *app_group;
+            const char *app_group = a->application_group;
             int seen = 0;
             if (a->regex || !a->process_group || !a->application_group || strcmp(a->process_group, group)) continue;
             if (a->application_group[0] == '%' && strcmp(a->application_group, "%{GLOBAL}")) continue;
             if (a->target[0] == '\0' || a->target[strlen(a->target) - 1] == '/') continue;
-            app_group = strcmp(a->application_group, "%{GLOBAL}") ? a->application_group : "";
             for (j = 0; j < out->nelts; j++) {
                 const swiftwsgi_import_script_t *o = &((const swiftwsgi_import_script_t *)out->elts)[j];
                 if (!strcmp(o->path, a->target) && !strcmp(o->application_group, app_group)) seen = 1;

@@ -26,7 +26,7 @@ public enum ApplicationGroup {
         switch spec {
         case "%{GLOBAL}": return ""
         case "%{SERVER}": return server
-        case "%{RESOURCE}", "": return server + "|" + scriptName
+        case "%{RESOURCE}": return server + "|" + scriptName
         default:
             if spec.hasPrefix("%{ENV:") && spec.hasSuffix("}") {
                 let name = String(spec.dropFirst(6).dropLast())

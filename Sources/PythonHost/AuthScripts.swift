@@ -11,7 +11,7 @@ extension PythonRuntime {
         let req = request.pointee
         let environ = UnsafeBufferPointer(start: req.environ, count: req.environ_count)
         let context = RequestContext(handle: req.handle, ops: apache)
-        return inInterpreter(spec: req.application_group, default: "%{GLOBAL}", hostname: req.server_hostname,
+        return inInterpreter(spec: req.application_group, hostname: req.server_hostname,
                              port: req.server_port, environ: environ, context: context,
                              failure: Int32(SWIFTWSGI_AUTH_ERROR.rawValue)) { interpreter in
             callAuth(req, environ, interpreter, context)
@@ -108,7 +108,8 @@ extension PythonRuntime {
     }
 
     /// WSGIDispatchScript: calls whichever of process_group(), application_group() and
-    /// callable_object() the script defines; each str answer is reported as "name=value".
+    /// callable_object() the script defines; the str answers go to the shim as one
+    /// `swiftwsgi_dispatch_answer_t`.
     private func dispatch(_ req: swiftwsgi_auth_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
                           _ interpreter: Interpreter, _ context: RequestContext, _ module: PyPointer,
                           _ script: String) -> Int32 {
@@ -122,8 +123,9 @@ extension PythonRuntime {
             return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
         }
         defer { Py_DecRef(env) }
-        var answers: [[CChar]] = []
-        for name in ["process_group", "application_group", "callable_object"] {
+        let names = ["process_group", "application_group", "callable_object"]
+        var answers: [[CChar]?] = [nil, nil, nil]
+        for (index, name) in names.enumerated() {
             guard let function = PyObject_GetAttrString(module, name) else {
                 PyErr_Clear()
                 continue
@@ -143,9 +145,14 @@ extension PythonRuntime {
                                     intro: "Exception occurred calling \(name)() in '\(script)'.")
                 return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
             }
-            answers.append(Array((name + "=").utf8CString.dropLast()) + value)
+            answers[index] = value
         }
-        for answer in answers { req.add_value?(req.context, answer) }
+        // The answer crosses as a struct; the shim copies the strings before set_dispatch returns.
+        let copies = answers.map { $0.flatMap { strdup($0) } }
+        defer { copies.forEach { free($0) } }
+        var answer = swiftwsgi_dispatch_answer_t(process_group: copies[0], application_group: copies[1],
+                                                 callable_object: copies[2])
+        req.set_dispatch?(req.context, &answer)
         return Int32(SWIFTWSGI_AUTH_GRANTED.rawValue)
     }
 

@@ -9,7 +9,7 @@ extension PythonRuntime {
         let req = request.pointee
         let environ = UnsafeBufferPointer(start: req.environ, count: req.environ_count)
         let context = RequestContext(handle: req.handle, ops: apache, errorOverride: req.error_override != 0)
-        return inInterpreter(spec: req.application_group, default: "%{RESOURCE}", hostname: req.server_hostname,
+        return inInterpreter(spec: req.application_group, hostname: req.server_hostname,
                              port: req.server_port, environ: environ, context: context, failure: 500) { interpreter in
             run(req, environ, interpreter, context)
         }
@@ -17,13 +17,15 @@ extension PythonRuntime {
 
     /// Runs body for one request in the interpreter of its application group, holding the GIL
     /// with this thread's state for it, with context as the thread's current request.
-    func inInterpreter(spec: UnsafePointer<CChar>?, default fallback: String, hostname: UnsafePointer<CChar>?,
+    func inInterpreter(spec: UnsafePointer<CChar>?, hostname: UnsafePointer<CChar>?,
                        port: Int32, environ: UnsafeBufferPointer<swiftwsgi_kv_t>, context: RequestContext,
                        failure: Int32, _ body: (Interpreter) -> Int32) -> Int32 {
         let interpreter: Interpreter
         do {
-            interpreter = try self.interpreter(spec: spec.map { String(cString: $0) }, hostname: hostname, port: port,
-                                               environ: environ, default: fallback)
+            // The shim always names the group (its getters hold the defaults).
+            guard let spec else { throw HostError("no application group given") }
+            interpreter = try self.interpreter(spec: String(cString: spec), hostname: hostname, port: port,
+                                               environ: environ)
         } catch {
             apache.log(context.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)")
             return failure
@@ -48,7 +50,8 @@ extension PythonRuntime {
                                 intro: "Failed to exec Python script file '\(script)'.")
             return 500
         }
-        let callableName = req.callable_object.map { String(cString: $0) } ?? "application"
+        // The shim always names the callable (its getter holds the default).
+        let callableName = req.callable_object.map { String(cString: $0) } ?? ""
         guard var application = PyObject_GetAttrString(module, callableName) else {
             PyErr_Clear()
             withoutGIL {
@@ -307,9 +310,8 @@ extension PythonRuntime {
     }
 
     /// The interpreter for a request's application group spec.
-    func interpreter(spec: String?, hostname: UnsafePointer<CChar>?, port: Int32,
-                     environ: UnsafeBufferPointer<swiftwsgi_kv_t>, default fallback: String) throws(HostError) -> Interpreter {
-        let spec = spec ?? fallback
+    func interpreter(spec: String, hostname: UnsafePointer<CChar>?, port: Int32,
+                     environ: UnsafeBufferPointer<swiftwsgi_kv_t>) throws(HostError) -> Interpreter {
         // The common cases need nothing from the request.
         if spec == "%{GLOBAL}" { return try interpreter(named: "") }
         if !spec.hasPrefix("%{") { return try interpreter(named: spec) }

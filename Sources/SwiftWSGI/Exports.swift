@@ -104,8 +104,10 @@ extension ProcessConfig {
         apacheMaximumProcesses = Int(c.apache_maximum_processes)
         importScripts = (0..<c.import_scripts_count).compactMap { i in
             let s = c.import_scripts[i]
-            guard let path = s.path else { return nil }
-            return (String(cString: path), s.application_group.map { String(cString: $0) } ?? "")
+            guard let path = s.path, let group = s.application_group else { return nil }
+            // Only %{GLOBAL} or a name reach here (the shim refuses the others).
+            return (String(cString: path), ApplicationGroup.expand(String(cString: group), server: "", scriptName: "",
+                                                                   environment: { _ in nil }))
         }
     }
 }

@@ -70,7 +70,7 @@ typedef struct swiftwsgi_ops {
 /** A script to import at process start (WSGIImportScript). */
 typedef struct swiftwsgi_import_script {
     const char *path;
-    const char *application_group;  /* already expanded; "" is %{GLOBAL} */
+    const char *application_group;  /* unexpanded: "%{GLOBAL}" or a name (the host expands it) */
 } swiftwsgi_import_script_t;
 
 /** Process-wide settings, from server-config directives, passed at child start. */
@@ -134,18 +134,28 @@ typedef struct swiftwsgi_daemon_config {
     swiftwsgi_process_config_t process;
 } swiftwsgi_daemon_config_t;
 
-/** One request as the shim resolved it. */
-typedef struct swiftwsgi_request {
+/**
+ * What every call into a script carries (a WSGI request, an authentication or a dispatch
+ * script): the request, its environ and the script, with its application group. The shim
+ * fills every field (its getters apply the defaults); the host expands the group.
+ */
+typedef struct swiftwsgi_script_call {
     swiftwsgi_request_handle_t handle;
     const swiftwsgi_kv_t *environ;    /* CGI variables and subprocess_env, latin-1 bytes */
     size_t environ_count;
-    const char *script_filename;      /* the .wsgi file */
+    const char *script_filename;      /* the script file */
     int64_t script_mtime;             /* its modification time in microseconds (Apache's stat) */
     const char *server_hostname;      /* the virtual host's ServerName (not the Host header) */
     int server_port;                  /* its port */
-    const char *application_group;    /* unexpanded spec, e.g. "%{RESOURCE}", "%{GLOBAL}", "name" */
-    const char *callable_object;      /* default "application" */
-    const char *process_group;        /* "" in embedded mode */
+    const char *application_group;    /* unexpanded spec, never NULL: "%{RESOURCE}", "%{SERVER}",
+                                         "%{GLOBAL}", "%{ENV:name}" or a name */
+} swiftwsgi_script_call_t;
+
+/** One request as the shim resolved it. */
+typedef struct swiftwsgi_request {
+    swiftwsgi_script_call_t call;
+    const char *callable_object;      /* never NULL */
+    const char *process_group;        /* the daemon group, expanded; "" in embedded mode */
     int script_reloading;             /* WSGIScriptReloading */
     int enable_sendfile;              /* WSGIEnableSendfile */
     int header_only;                  /* HEAD: the body is not sent */
@@ -167,7 +177,7 @@ typedef enum {
     SWIFTWSGI_AUTH_ALLOW_ACCESS = 4,    /**< allow_access(environ, host) */
     SWIFTWSGI_AUTH_DISPATCH = 5,        /**< WSGIDispatchScript: process_group(environ),
                                              application_group(environ), callable_object(environ);
-                                             each non-None answer reported as "name=value" */
+                                             the answers through set_dispatch */
 } swiftwsgi_auth_kind_t;
 
 /** The script's answer. */
@@ -178,21 +188,23 @@ typedef enum {
     SWIFTWSGI_AUTH_ERROR = 3,     /**< the script failed (traceback logged): never a grant */
 } swiftwsgi_auth_result_t;
 
-/** One call into an authentication, group or access script. */
+/** What a WSGIDispatchScript answered: NULL where the function is missing or returned None. */
+typedef struct swiftwsgi_dispatch_answer {
+    const char *process_group;        /* unexpanded: the shim expands %{GLOBAL} and %{ENV:name} */
+    const char *application_group;    /* unexpanded: the host expands it */
+    const char *callable_object;
+} swiftwsgi_dispatch_answer_t;
+
+/** One call into an authentication, group, access or dispatch script. */
 typedef struct swiftwsgi_auth_request {
-    swiftwsgi_request_handle_t handle;  /* for logging; the body is never read */
-    const swiftwsgi_kv_t *environ;
-    size_t environ_count;
-    const char *script_filename;
-    int64_t script_mtime;
-    const char *server_hostname;
-    int server_port;
-    const char *application_group;     /* unexpanded; "%{GLOBAL}" by default */
+    swiftwsgi_script_call_t call;      /* the body is never read; application group default %{GLOBAL} */
     int kind;                          /* swiftwsgi_auth_kind_t */
-    const char *user;                  /* NULL for allow_access */
+    const char *user;                  /* NULL for allow_access and dispatch */
     const char *argument;              /* password, realm or host */
     /** Receives the realm hash, or each group name. */
     void (*add_value)(void *context, const char *value);
+    /** SWIFTWSGI_AUTH_DISPATCH: receives the answer (copied before it returns). */
+    void (*set_dispatch)(void *context, const swiftwsgi_dispatch_answer_t *answer);
     void *context;
 } swiftwsgi_auth_request_t;
 

@@ -61,15 +61,16 @@ final class DaemonRequest {
                   req.ignore_activity] {
             b.i32(n)
         }
-        func string(_ value: UnsafePointer<CChar>?, _ fallback: String) {
-            if let value { b.string(value) } else { b.string(fallback) }
+        // The shim fills every string (its getters hold the defaults); NULL would go as "".
+        func string(_ value: UnsafePointer<CChar>?) {
+            if let value { b.string(value) } else { b.string("") }
         }
-        string(req.script_filename, "")
-        string(req.server_hostname, "")
-        string(req.application_group, "%{RESOURCE}")
-        string(req.callable_object, "application")
-        string(req.process_group, "")
-        string(req.request_handler, "wsgi-script")
+        string(req.script_filename)
+        string(req.server_hostname)
+        string(req.application_group)
+        string(req.callable_object)
+        string(req.process_group)
+        string(req.request_handler)
         for i in 0..<req.environ_count {
             b.string(req.environ[i].name)
             b.string(req.environ[i].value)
@@ -98,14 +99,10 @@ final class DaemonRequest {
             }
             return kvs.withUnsafeBufferPointer { env in
                 var req = swiftwsgi_request_t()
-                req.handle = Unmanaged.passUnretained(self).toOpaque()
-                req.environ = env.baseAddress
-                req.environ_count = env.count
-                req.script_filename = strings[0]
-                req.script_mtime = scriptMTime
-                req.server_hostname = strings[1]
-                req.server_port = numbers.0
-                req.application_group = strings[2]
+                req.call = swiftwsgi_script_call_t(
+                    handle: Unmanaged.passUnretained(self).toOpaque(), environ: env.baseAddress,
+                    environ_count: env.count, script_filename: strings[0], script_mtime: scriptMTime,
+                    server_hostname: strings[1], server_port: numbers.0, application_group: strings[2])
                 req.callable_object = strings[3]
                 req.process_group = strings[4]
                 req.script_reloading = numbers.1

@@ -1,0 +1,23 @@
+@preconcurrency public import CSwiftWSGI
+
+/// The requests that embed `swiftwsgi_script_call_t` (a WSGI request, an authentication or
+/// dispatch script call) read its fields through this one protocol extension (typed as Swift
+/// imports the C fields, so the callers read them as before the fields moved).
+public protocol ScriptCall {
+    var call: swiftwsgi_script_call_t { get }
+}
+
+extension ScriptCall {
+    public var handle: swiftwsgi_request_handle_t! { call.handle }
+    public var environ: UnsafePointer<swiftwsgi_kv_t>! { call.environ }
+    public var environ_count: Int { call.environ_count }
+    public var script_filename: UnsafePointer<CChar>! { call.script_filename }
+    public var script_mtime: Int64 { call.script_mtime }
+    public var server_hostname: UnsafePointer<CChar>! { call.server_hostname }
+    public var server_port: Int32 { call.server_port }
+    /// Never NULL from the shim (its getters apply the defaults).
+    public var application_group: UnsafePointer<CChar>! { call.application_group }
+}
+
+extension swiftwsgi_request_t: ScriptCall {}
+extension swiftwsgi_auth_request_t: ScriptCall {}
