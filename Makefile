@@ -34,7 +34,8 @@ ABI_INCLUDE := Sources/CSwiftWSGI/include
 C_SOURCES  := $(wildcard apache/*.c)
 C_HEADERS  := $(wildcard apache/*.h) $(ABI_INCLUDE)/swiftwsgi_abi.h
 # WERROR=1 (CI, Tests/run) turns the shim's compiler warnings into errors.
-C_WARNINGS := -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Wc,-Werror)
+comma := ,
+C_WARNINGS := -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Wc$(comma)-Werror)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift' -o -name '*.h' -o -name '*.c' -o -name '*.modulemap') Package.swift
 
 .PHONY: FORCE all swift module install uninstall test unit-test integration-test clean deb

@@ -459,7 +459,7 @@ int swiftwsgi_hook_handler(request_rec *r)
                           script, jail, process_group);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        request.script_filename = script + n;
+        request.call.script_filename = script + n;
     }
     if (daemon) {
         request.daemon_socket = swiftwsgi_daemon_socket(daemon);

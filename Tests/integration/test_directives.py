@@ -307,7 +307,7 @@ BAD_OURS_ONLY = [
     ('WSGIImportScript /x.py process-group=%{ENV:G} application-group=%{GLOBAL}', 'WSGIImportScript',
      'process start'),
     ('WSGIDaemonProcess g shutdown-timeout=soon', 'WSGIDaemonProcess', 'shutdown-timeout= must be a number'),
-    ('WSGIDaemonProcess g threads=5000', 'WSGIDaemonProcess', 'threads= must be a number from 1 to 4096'),
+    ('WSGIDaemonProcess g threads=5000', 'WSGIDaemonProcess', 'threads= must be a number from 0 to 4096'),
     ('WSGIDaemonProcess g umask=0999', 'WSGIDaemonProcess', 'umask= must be an octal mask'),
     ('WSGIDaemonProcess g socket-user=no-such-user-here', 'WSGIDaemonProcess', "socket-user=: no user"),
     ('WSGIDaemonProcess g script-group=no-such-group-here', 'WSGIDaemonProcess', "script-group=: no group"),
