@@ -522,3 +522,24 @@ class Response:
 
     def __repr__(self):
         return '<Response %d %r>' % (self.status, self.body[:200])
+
+
+
+DJANGO_VENV = '/var/cache/swiftwsgi-tests/django-venv' + ('' if PYTHON_VERSION == '3.11' else '-' + PYTHON_VERSION)
+DJANGO_REQUIREMENT = 'Django>=4.2,<6'
+
+
+def django_venv():
+    """The python of a cached venv of PYTHON with Django from PyPI (made on first use, readable
+    by Apache's user); skips the test when PyPI cannot be reached."""
+    import pytest
+    python = os.path.join(DJANGO_VENV, 'bin', 'python')
+    cfg = os.path.join(DJANGO_VENV, 'pyvenv.cfg')
+    if not os.path.exists(python) or 'home = %s\n' % os.path.dirname(PYTHON) not in open(cfg).read():
+        os.makedirs(os.path.dirname(DJANGO_VENV), exist_ok=True)
+        subprocess.run([PYTHON, '-m', 'venv', '--clear', DJANGO_VENV], check=True)
+    if subprocess.run([python, '-c', 'import django'], capture_output=True).returncode != 0:
+        r = subprocess.run([python, '-m', 'pip', 'install', '-q', DJANGO_REQUIREMENT], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip('Django could not be installed from PyPI: ' + r.stderr[-500:])
+    return python

@@ -11,27 +11,10 @@ import urllib.request
 
 import pytest
 
-from harness import OURS, PYTHON, PYTHON_VERSION
+from harness import OURS, django_venv
 
 pytestmark = pytest.mark.ours_only
 SINGLE_MPM = True
-
-DJANGO_VENV = '/var/cache/swiftwsgi-tests/django-venv' + ('' if PYTHON_VERSION == '3.11' else '-' + PYTHON_VERSION)
-DJANGO_REQUIREMENT = 'Django>=4.2,<6'
-
-
-def django_venv():
-    python = os.path.join(DJANGO_VENV, 'bin', 'python')
-    cfg = os.path.join(DJANGO_VENV, 'pyvenv.cfg')
-    if not os.path.exists(python) or 'home = %s\n' % os.path.dirname(PYTHON) not in open(cfg).read():
-        os.makedirs(os.path.dirname(DJANGO_VENV), exist_ok=True)
-        subprocess.run([PYTHON, '-m', 'venv', '--clear', DJANGO_VENV], check=True)
-    if subprocess.run([python, '-c', 'import django'], capture_output=True).returncode != 0:
-        r = subprocess.run([python, '-m', 'pip', 'install', '-q', DJANGO_REQUIREMENT], capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip('Django could not be installed from PyPI: ' + r.stderr[-500:])
-    return python
-
 
 SETTINGS = '''
 SECRET_KEY = 'mod_swiftwsgi-tests'
