@@ -109,6 +109,7 @@ DEB_VERSION = $(shell dpkg-parsechangelog -S Version)
 SWIFT_VERSION = $(shell sed -n 's/.*static let version = (major: \([0-9]*\), minor: \([0-9]*\), micro: \([0-9]*\)).*/\1.\2.\3/p' Sources/PythonHost/PythonRuntime.swift)
 
 deb:
+	@[ "$(PYTHON)" = "$(DEFAULT_PYTHON)" ] || { echo "make deb: the package is built for Debian's $(DEFAULT_PYTHON), not PYTHON=$(PYTHON)" >&2; exit 1; }
 	@[ "$(DEB_VERSION)" = "$(SWIFT_VERSION)" ] || { echo "debian/changelog's version $(DEB_VERSION) is not the module's $(SWIFT_VERSION) (PythonRuntime.version)" >&2; exit 1; }
 	mkdir -p $(BUILD)
 	DEB_DESTDIR=$(CURDIR)/$(BUILD) dpkg-buildpackage -b -us -uc \
