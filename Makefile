@@ -85,7 +85,7 @@ install: all
 	install -m 644 $(BUILD)/libswiftwsgi.so $(DESTDIR)$(LIBEXECDIR)/libswiftwsgi.so
 	install -m 644 $(BUILD)/mod_swiftwsgi.so $(DESTDIR)$(LIBEXECDIR)/mod_swiftwsgi.so
 	install -d $(DESTDIR)$(SYSCONFDIR)/mods-available
-	echo "LoadModule wsgi_module $(LIBEXECDIR)/mod_swiftwsgi.so" > $(DESTDIR)$(SYSCONFDIR)/mods-available/swiftwsgi.load
+	sed 's|/usr/lib/apache2/modules/|$(LIBEXECDIR)/|' debian/swiftwsgi.load > $(DESTDIR)$(SYSCONFDIR)/mods-available/swiftwsgi.load
 	install -d $(DESTDIR)/usr/local/bin
 	install -m 755 $(BUILD)/swiftwsgi-express $(DESTDIR)/usr/local/bin/swiftwsgi-express
 
