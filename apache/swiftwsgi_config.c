@@ -343,11 +343,25 @@ static const char *check_process_group(cmd_parms *cmd, const char *option, const
                         "name of a WSGIDaemonProcess", cmd->cmd->name, option ? option : "", value);
 }
 
+const char *swiftwsgi_next_option(apr_pool_t *p, const char **args)
+{
+    const char *s = *args, *end, *name;
+    while (*s && apr_isspace(*s)) s++;
+    *args = s;
+    if (!*s) return "";
+    for (end = s; *end && *end != '=' && !apr_isspace(*end); end++) {}
+    if (*end != '=' || end == s) return ap_getword_conf(p, args);  /* not name=value: the caller says so */
+    name = apr_pstrndup(p, s, (apr_size_t)(end - s));
+    *args = end + 1;
+    if (!**args || apr_isspace(**args)) return apr_pstrcat(p, name, "=", NULL);
+    return apr_pstrcat(p, name, "=", ap_getword_conf(p, args), NULL);
+}
+
 /* Parses the key=value options after a WSGIScriptAlias target into alias. */
 static const char *parse_alias_options(cmd_parms *cmd, swiftwsgi_alias_t *alias, const char *args)
 {
     while (*args) {
-        const char *option = ap_getword_conf(cmd->pool, &args);
+        const char *option = swiftwsgi_next_option(cmd->pool, &args);
         const char *value = strchr(option, '=');
         const char *err;
         if (!*option) break;

@@ -140,4 +140,11 @@ void *swiftwsgi_merge_dir_config(apr_pool_t *p, void *base, void *add);
 
 extern const command_rec swiftwsgi_directives[];
 
+/**
+ * The next option of a directive in mod_wsgi's syntax: name=value, the value read as Apache
+ * reads a word (so `home='/srv/my site'` works), returned as "name=value" unquoted.
+ * @return "" at the end of args; a word that is not name=value is returned as it is
+ */
+const char *swiftwsgi_next_option(apr_pool_t *p, const char **args);
+
 #endif

@@ -131,7 +131,7 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
     o->config.socket_timeout = (int)apr_time_sec(cmd->server->timeout ? cmd->server->timeout : apr_time_from_sec(60));
 
     while (*args) {
-        const char *option = ap_getword_conf(cmd->pool, &args);
+        const char *option = swiftwsgi_next_option(cmd->pool, &args);
         if (!*option) break;
         if ((err = swiftwsgi_daemon_option(cmd->pool, o, option))) return err;
     }

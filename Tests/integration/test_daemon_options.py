@@ -160,6 +160,9 @@ GOOD = [
     'WSGIDaemonProcess g send-buffer-size=0 receive-buffer-size=0 header-buffer-size=0 response-buffer-size=0',
     'WSGIDaemonProcess g cpu-time-limit=0 memory-limit=0 virtual-memory-limit=0 listen-backlog=0',
     'WSGIDaemonProcess g connect-timeout=0 socket-timeout=0',
+    # Quoted values, as mod_wsgi-express writes them (the quotes are Apache's, not the value's).
+    "WSGIDaemonProcess g home='/tmp' display-name='(wsgi: two words)' python-path=\"/tmp/a b\"",
+    "WSGIDaemonProcess g\nWSGIScriptAlias /x /tmp/x.wsgi process-group='g' application-group='%{GLOBAL}'",
     pytest.param('WSGIDaemonProcess g switch-interval=0.002', marks=mod_wsgi_versions(minimum=(6,))),
     pytest.param('WSGIDaemonProcess g interrupt-timeout=10', marks=mod_wsgi_versions(minimum=(6,))),
     pytest.param('WSGIDaemonProcess g response-flush-delay=5', marks=mod_wsgi_versions(minimum=(6,))),
