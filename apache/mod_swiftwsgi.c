@@ -10,6 +10,7 @@
 #include "swiftwsgi_config.h"
 #include "swiftwsgi_handler.h"
 #include "swiftwsgi_process.h"
+#include "swiftwsgi_status.h"
 
 static void swiftwsgi_register_hooks(apr_pool_t *p)
 {
@@ -27,6 +28,7 @@ static void swiftwsgi_register_hooks(apr_pool_t *p)
     ap_hook_translate_name(swiftwsgi_hook_translate_name, after_alias, before_userdir, APR_HOOK_MIDDLE);
     ap_hook_handler(swiftwsgi_hook_handler, NULL, NULL, APR_HOOK_MIDDLE);
     swiftwsgi_auth_register(p);
+    swiftwsgi_status_register(p);
 }
 
 /* Named wsgi_module so configurations written for mod_wsgi (LoadModule wsgi_module ...,

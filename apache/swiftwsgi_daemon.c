@@ -25,6 +25,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <limits.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -41,6 +42,7 @@ struct swiftwsgi_daemon_group {
     /* Set by swiftwsgi_daemon_start. */
     const char *socket_path;
     struct daemon_slot *slots;
+    swiftwsgi_daemon_status_t *status; /* one per process, in memory shared with every process */
 };
 
 typedef struct daemon_slot {
@@ -237,7 +239,7 @@ static void drop_privileges(swiftwsgi_daemon_group_t *g)
     }
 }
 
-static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
+static void run_daemon(swiftwsgi_daemon_group_t *g, int index, server_rec *s)
 {
     swiftwsgi_daemon_config_t config;
     sigset_t none;
@@ -276,6 +278,7 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, server_rec *s)
     swiftwsgi_set_newrelic_environment(g->options.newrelic_config_file, g->options.newrelic_environment);
 
     config = g->options.config;
+    config.status = g->status ? &g->status[index] : NULL;
     swiftwsgi_fill_process_config(&config.process, s, s->process->pconf);
     config.process.python_home = g->options.python_home ? g->options.python_home : config.process.python_home;
     config.process.python_path = g->options.python_path;
@@ -302,9 +305,21 @@ static void unregister(daemon_slot_t *slot);
 
 static int fork_daemon(daemon_slot_t *slot)
 {
-    apr_status_t rv = apr_proc_fork(&slot->proc, daemon_pool);
+    apr_status_t rv;
+    swiftwsgi_daemon_status_t *st = slot->group->status ? &slot->group->status[slot->index] : NULL;
+    if (st) {
+        /* The previous process's counters become history; the new one starts from zero. */
+        st->earlier_requests += st->requests;
+        st->requests = 0;
+        st->busy = 0;
+        st->threads = 0;
+        st->queue_wait = 0;
+        st->stop_reason[0] = 0;
+        st->pid = 0;
+    }
+    rv = apr_proc_fork(&slot->proc, daemon_pool);
     if (rv == APR_INCHILD) {
-        run_daemon(slot->group, slot->group->server);
+        run_daemon(slot->group, slot->index, slot->group->server);
         _exit(1);
     }
     if (rv != APR_INPARENT) {
@@ -313,6 +328,10 @@ static int fork_daemon(daemon_slot_t *slot)
         return -1;
     }
     slot->running = 1;
+    if (st) {
+        st->pid = (int32_t)slot->proc.pid;
+        st->started = (int64_t)apr_time_now();
+    }
     apr_proc_other_child_register(&slot->proc, daemon_maintenance, slot, NULL, daemon_pool);
     slot->registered = 1;
     return 0;
@@ -330,12 +349,26 @@ static void unregister(daemon_slot_t *slot)
 static void daemon_maintenance(int reason, void *data, apr_wait_t status)
 {
     daemon_slot_t *slot = data;
-    (void)status;
+    swiftwsgi_daemon_status_t *st = slot->group->status ? &slot->group->status[slot->index] : NULL;
     switch (reason) {
     case APR_OC_REASON_DEATH:
     case APR_OC_REASON_LOST:
         slot->running = 0;
         unregister(slot);
+        if (st && !stopping) {
+            /* For mod_status: why the process went, in its own words or by its wait status. */
+            if (st->stop_reason[0])
+                apr_cpystrn(st->last_restart, st->stop_reason, sizeof(st->last_restart));
+            else if (reason == APR_OC_REASON_DEATH && WIFSIGNALED(status))
+                apr_snprintf(st->last_restart, sizeof(st->last_restart), "signal %d", WTERMSIG(status));
+            else if (reason == APR_OC_REASON_DEATH && WIFEXITED(status))
+                apr_snprintf(st->last_restart, sizeof(st->last_restart), "exit %d", WEXITSTATUS(status));
+            else
+                apr_cpystrn(st->last_restart, "lost", sizeof(st->last_restart));
+            st->restarts++;
+            st->last_restart_time = (int64_t)apr_time_now();
+            st->pid = 0;
+        }
         if (!stopping) {
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, slot->group->server, APLOGNO(10936)
                          "mod_swiftwsgi: daemon process %d of group '%s' exited; starting another",
@@ -419,10 +452,58 @@ static apr_status_t stop_daemons(void *data)
     return APR_SUCCESS;
 }
 
+/* ---- counters for mod_status ---------------------------------------------------------------- */
+
+static void *status_memory;
+static size_t status_size;
+
+static apr_status_t unmap_status(void *data)
+{
+    (void)data;
+    if (status_memory) munmap(status_memory, status_size);
+    status_memory = NULL;
+    return APR_SUCCESS;
+}
+
+/* One swiftwsgi_daemon_status_t per daemon process, mapped shared before anything is forked:
+ * the daemons write theirs, the parent records restarts, Apache's children read them all. */
+static void map_status(apr_pool_t *pconf)
+{
+    int i, total = 0;
+    swiftwsgi_daemon_status_t *next;
+    for (i = 0; i < groups->nelts; i++)
+        total += ((swiftwsgi_daemon_group_t **)groups->elts)[i]->options.processes;
+    status_size = sizeof(swiftwsgi_daemon_status_t) * (size_t)total;
+    status_memory = mmap(NULL, status_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (status_memory == MAP_FAILED) {
+        status_memory = NULL;  /* no counters: mod_status shows none, requests are unaffected */
+        return;
+    }
+    apr_pool_cleanup_register(pconf, NULL, unmap_status, apr_pool_cleanup_null);
+    next = status_memory;
+    for (i = 0; i < groups->nelts; i++) {
+        swiftwsgi_daemon_group_t *g = ((swiftwsgi_daemon_group_t **)groups->elts)[i];
+        g->status = next;
+        next += g->options.processes;
+    }
+}
+
+int swiftwsgi_daemon_group_count(void) { return groups ? groups->nelts : 0; }
+
+const char *swiftwsgi_daemon_group_info(int i, int *processes, int *threads, const swiftwsgi_daemon_status_t **status)
+{
+    const swiftwsgi_daemon_group_t *g = ((swiftwsgi_daemon_group_t **)groups->elts)[i];
+    *processes = g->options.processes;
+    *threads = g->options.config.threads;
+    *status = g->status;
+    return g->options.config.name;
+}
+
 int swiftwsgi_daemon_start(apr_pool_t *pconf, server_rec *s)
 {
     int generation = 0, i, j;
     if (!groups || groups->nelts == 0) return OK;
+    map_status(pconf);
     ap_mpm_query(AP_MPMQ_GENERATION, &generation);
     daemon_pool = pconf;
     stopping = 0;

@@ -8,6 +8,7 @@
 
 #include "httpd.h"
 #include "http_config.h"
+#include "swiftwsgi_abi.h"
 
 /** A WSGIDaemonProcess group. */
 typedef struct swiftwsgi_daemon_group swiftwsgi_daemon_group_t;
@@ -43,5 +44,13 @@ void swiftwsgi_daemon_reset(void);
 
 /** Creates the sockets and forks the processes (post_config, except the first dry run). */
 int swiftwsgi_daemon_start(apr_pool_t *pconf, server_rec *s);
+
+/** The number of daemon process groups of the configuration (for mod_status). */
+int swiftwsgi_daemon_group_count(void);
+
+/** Group i's name, processes=, threads= and its processes' shared counters (NULL when they
+ *  could not be mapped). */
+const char *swiftwsgi_daemon_group_info(int i, int *processes, int *threads,
+                                        const swiftwsgi_daemon_status_t **status);
 
 #endif

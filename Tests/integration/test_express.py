@@ -55,6 +55,8 @@ def application(environ, start_response):
         end = time.process_time() + 1.5
         while time.process_time() < end:
             pass
+    if path == '/sleep':
+        time.sleep(float(environ.get('QUERY_STRING') or 1))
     if path == '/echo':
         body = environ['wsgi.input'].read()
         start_response('200 OK', [('Content-Type', 'text/plain')])
@@ -487,6 +489,23 @@ def test_module_entry_point_limits_proxies_and_environment(project):
         burned = int(marker.read_text())
         assert wait_for(lambda: not pid_alive(burned), timeout=10)
         assert s.json('/app/info')['value'] == 'one'
+        # mod_status's page has the daemon group's section: processes, busy threads, requests,
+        # restarts and why.
+        key = 'WSGIDaemon[localhost_%d]' % s.port
+        sleeper = threading.Thread(target=s.get, args=('/app/sleep?2',))
+        sleeper.start()
+        time.sleep(0.5)
+
+        def status():
+            text = s.get('/server-status?auto')[2].decode()
+            return {l.split(': ', 1)[0][len(key):]: l.split(': ', 1)[1] for l in text.splitlines() if l.startswith(key)}
+        st = status()
+        sleeper.join()
+        assert st['Processes'] == '2' and st['Threads'] == '6' and st['BusyThreads'] == '1', st
+        assert int(st['Requests']) >= 10 and st['Restarts'] == '1', st
+        assert st['LastRestartReason'] == 'signal 9', st     # RLIMIT_CPU's kill
+        html = s.get('/server-status')[2].decode()
+        assert 'mod_swiftwsgi daemon process groups' in html and '<h3>localhost:%d</h3>' % s.port in html
     finally:
         backend.shutdown()
         stop(s)
@@ -502,7 +521,8 @@ def test_log_files_formats_rotation_and_restart_interval(project):
               '--error-log-format', '[%l] SWIFTLOG %M', '--error-log-name', 'err.log', '--access-log-name', 'acc.log',
               '--startup-log', '--startup-log-name', 'start.log', '--rotate-logs', '--max-log-size', 1,
               '--restart-interval', 2, '--log-to-terminal', '--host', '127.0.0.1', '--log-level', 'info',
-              '--rotatelogs-executable', '/usr/bin/rotatelogs', '--ignore-activity', '/health')    # --log-directory overrides --log-to-terminal
+              '--rotatelogs-executable', '/usr/bin/rotatelogs', '--ignore-activity', '/health',
+              '--server-status')    # --log-directory overrides --log-to-terminal
     try:
         info = s.json('/')
         first = info['pid']
@@ -526,6 +546,8 @@ def test_log_files_formats_rotation_and_restart_interval(project):
         assert '127.0.0.1:%d ' % s.port in listening and '0.0.0.0:%d ' % s.port not in listening
         # --restart-interval replaces the daemon process.
         assert wait_for(lambda: s.json('/')['pid'] != first, timeout=8)
+        auto = s.get('/server-status?auto')[2].decode()
+        assert 'WSGIDaemon[127.0.0.1_%d]LastRestartReason: restart_interval\n' % s.port in auto, auto
     finally:
         out = stop(s)
     assert 'GET / HTTP' not in out

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 10
+#define SWIFTWSGI_ABI_VERSION 11
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -107,6 +107,49 @@ typedef struct swiftwsgi_process_config {
 } swiftwsgi_process_config_t;
 
 /** One process of a WSGIDaemonProcess group, as the shim forked it (privileges dropped). */
+/**
+ * One daemon process's counters, in memory shared by the Apache parent (which maps it before it
+ * forks anything), the daemons and Apache's children (mod_status reads it: swiftwsgi_status.c).
+ * The daemon writes its fields with the helpers below (relaxed atomics: one add per request);
+ * the parent writes pid, started, restarts and last_restart.
+ */
+typedef struct swiftwsgi_daemon_status {
+    int32_t pid;                      /* parent: the running process, 0 while none */
+    int32_t threads;                  /* daemon: threads=, once it serves */
+    int32_t busy;                     /* daemon: threads running a request */
+    int32_t restarts;                 /* parent: processes of this slot started after the first */
+    uint64_t requests;                /* daemon: requests this process served */
+    uint64_t earlier_requests;        /* parent: requests the slot's earlier processes served */
+    int64_t started;                  /* parent: when the process was started (microseconds) */
+    int64_t queue_wait;               /* daemon: how long its latest request waited for a thread (us) */
+    int64_t last_restart_time;        /* parent: when the latest restart happened (microseconds) */
+    char stop_reason[40];             /* daemon: why it is stopping (mod_wsgi's shutdown_reason) */
+    char last_restart[40];            /* parent: why the previous process went (its stop_reason, or
+                                         "exit N" / "signal N" when it said nothing) */
+} swiftwsgi_daemon_status_t;
+
+static inline void swiftwsgi_status_set_threads(swiftwsgi_daemon_status_t *s, int32_t threads)
+{
+    if (s) __atomic_store_n(&s->threads, threads, __ATOMIC_RELAXED);
+}
+static inline void swiftwsgi_status_busy(swiftwsgi_daemon_status_t *s, int32_t delta)
+{
+    if (s) __atomic_add_fetch(&s->busy, delta, __ATOMIC_RELAXED);
+}
+static inline void swiftwsgi_status_served(swiftwsgi_daemon_status_t *s, int64_t queue_wait)
+{
+    if (!s) return;
+    __atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->queue_wait, queue_wait, __ATOMIC_RELAXED);
+}
+static inline void swiftwsgi_status_stopping(swiftwsgi_daemon_status_t *s, const char *reason)
+{
+    size_t i;
+    if (!s || !reason) return;
+    for (i = 0; i + 1 < sizeof(s->stop_reason) && reason[i]; i++) s->stop_reason[i] = reason[i];
+    s->stop_reason[i] = 0;
+}
+
 typedef struct swiftwsgi_daemon_config {
     const char *name;                 /* the group's name */
     int listen_fd;                    /* the group's listening unix socket (shared by its processes) */
@@ -131,6 +174,7 @@ typedef struct swiftwsgi_daemon_config {
     int send_buffer_size;             /* send-buffer-size=: SO_SNDBUF of connections, 0: system's */
     int receive_buffer_size;          /* receive-buffer-size=: SO_RCVBUF of connections, 0: system's */
     int multiprocess;                 /* wsgi.multiprocess: processes= given (even =1), or more than 1 */
+    swiftwsgi_daemon_status_t *status; /* this process's shared counters, or NULL */
     swiftwsgi_process_config_t process;
 } swiftwsgi_daemon_config_t;
 

@@ -39,6 +39,8 @@ final class DaemonServer: @unchecked Sendable {
     let receiveBufferSize: Int32
     let responseBufferSize: Int
     let processConfig: ProcessConfig
+    /// This process's counters in the memory the Apache parent shares with mod_status's readers.
+    let status: UnsafeMutablePointer<swiftwsgi_daemon_status_t>?
     /// Whether Apache asked the process to stop (SIGTERM), as opposed to a recycle.
     private let terminated = Atomic<Bool>(false)
     /// What each worker thread is running: its connection and when it started (for
@@ -84,6 +86,7 @@ final class DaemonServer: @unchecked Sendable {
 
     init(_ c: swiftwsgi_daemon_config_t) {
         name = c.name.map { String(cString: $0) } ?? ""
+        status = c.status
         listenFD = c.listen_fd
         threads = max(1, Int(c.threads))
         serviceOnly = c.threads == 0
@@ -149,6 +152,7 @@ final class DaemonServer: @unchecked Sendable {
         Sys.raiseDescriptorLimit(to: 65536)
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): daemon process ready with \(threads) threads")
         touch()
+        swiftwsgi_status_set_threads(status, Int32(threads))
         for slot in 0..<threads { startWorker(slot) }
         spawnThread { [self] in shedderLoop() }
         startGILProbe()
@@ -171,6 +175,9 @@ final class DaemonServer: @unchecked Sendable {
                 stopping.store(true, ordering: .releasing)
             }
         }
+        let reason = terminated.load(ordering: .acquiring) ? "shutdown_signal"
+            : evicted.load(ordering: .acquiring) ? "eviction_signal" : stopReason.withLock { $0 }
+        swiftwsgi_status_stopping(status, reason)
         // Idle workers leave; idle connections are closed, so a request an Apache child sent
         // on one fails with ECONNRESET, unread, and the child sends it to another process.
         Sys.signal(eventFD: wakeFD)
@@ -184,8 +191,6 @@ final class DaemonServer: @unchecked Sendable {
         // A wedged GIL will not be given back: nothing to wait for, nothing to finalise.
         if deadlocked.load(ordering: .acquiring) { return 0 }
         // mod_wsgi publishes process_stopping before waiting for the running requests.
-        let reason = terminated.load(ordering: .acquiring) ? "shutdown_signal"
-            : evicted.load(ordering: .acquiring) ? "eviction_signal" : stopReason.withLock { $0 }
         runtime?.publishProcessStopping(reason: reason)
         let deadline = monotonicNow() + grace
         while busySlots() > 0 && monotonicNow() < deadline { usleep(20_000) }
@@ -418,6 +423,8 @@ final class DaemonServer: @unchecked Sendable {
             return true
         }
         guard admitted else { return false }
+        swiftwsgi_status_busy(status, 1)
+        defer { swiftwsgi_status_busy(status, -1) }
         // No connection becomes idle while every worker is busy: with none idle now, there is
         // nothing to shed (a new connection waits in the shared backlog for any process).
         if active.add(1, ordering: .acquiringAndReleasing).newValue >= threads && connections.hasIdle {
@@ -445,6 +452,7 @@ final class DaemonServer: @unchecked Sendable {
         else { return false }
         ignoresActivity = request.ignoresActivity
         let waited = monotonicWallSeconds() - Double(request.queueStart) / 1e6
+        swiftwsgi_status_served(status, request.queueStart > 0 ? Int64(max(0, waited) * 1e6) : 0)
         let status: Int32
         if queueTimeout > 0 && request.queueStart > 0 && waited >= queueTimeout {
             DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): queue-timeout: request waited \(Int(waited))s for a daemon thread; answering 504")
