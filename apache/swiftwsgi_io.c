@@ -7,6 +7,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "http_log.h"
+#include "scoreboard.h"
 #include "util_filter.h"
 #include "apr_strings.h"
 #include "apr_buckets.h"
@@ -169,8 +170,51 @@ static void io_abort_connection(swiftwsgi_request_handle_t h)
     r->connection->aborted = 1;
 }
 
+static int io_scoreboard(swiftwsgi_scoreboard_t *board,
+                         void (*process)(void *context, const swiftwsgi_scoreboard_process_t *p),
+                         void (*worker)(void *context, const swiftwsgi_scoreboard_worker_t *w),
+                         void *context)
+{
+    static const char letters[SERVER_NUM_STATUS + 1] = ".S_RWKLDCGI";  /* as mod_status */
+    global_score *g;
+    int i, j;
+    if (!ap_exists_scoreboard_image() || !(g = ap_get_scoreboard_global())) return -1;
+    board->server_limit = g->server_limit;
+    board->thread_limit = g->thread_limit;
+    board->running_generation = g->running_generation;
+    board->restart_time = g->restart_time;
+    for (i = 0; i < g->server_limit; i++) {
+        process_score *ps = ap_get_scoreboard_process(i);
+        swiftwsgi_scoreboard_process_t p;
+        p.process_num = i;
+        p.pid = ps->pid;
+        p.generation = ps->generation;
+        p.quiescing = ps->quiescing != 0;
+        process(context, &p);
+        for (j = 0; j < g->thread_limit; j++) {
+            worker_score *ws = ap_get_scoreboard_worker_from_indexes(i, j);
+            swiftwsgi_scoreboard_worker_t w;
+            w.process_num = i;
+            w.thread_num = ws->thread_num;
+            w.generation = ws->generation;
+            w.status = ws->status < SERVER_NUM_STATUS ? letters[ws->status] : '?';
+            w.access_count = ws->access_count;
+            w.bytes_served = (uint64_t)ws->bytes_served;
+            w.start_time = ws->start_time;
+            w.stop_time = ws->stop_time;
+            w.last_used = ws->last_used;
+            w.client = ws->client;
+            w.request = ws->request;
+            w.vhost = ws->vhost;
+            worker(context, &w);
+        }
+    }
+    return 0;
+}
+
 static const swiftwsgi_ops_t ops = {
     io_read_body, io_set_response, io_write_body, io_send_file, io_log, io_abort_connection,
+    io_scoreboard,
 };
 
 const swiftwsgi_ops_t *swiftwsgi_io_ops(void) { return &ops; }

@@ -42,6 +42,9 @@ int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
             return OK;
         }
     }
+    /* Daemon processes forked from here read the scoreboard through the shim's operations. */
+    swiftwsgi_io_set_server(s);
+    swiftwsgi_register_ops(swiftwsgi_io_ops());
     return swiftwsgi_daemon_start(pconf, s);
 }
 

@@ -68,7 +68,8 @@ final class ModWSGIModule {
         set("_swiftwsgi_server_metrics", Py.bool(config.serverMetrics))
         let capsule = PyCapsule_New(interpreter, nil, nil)
         for (key, def) in [("request_data", NativeFunctions.requestData), ("_swiftwsgi_active", NativeFunctions.active),
-                           ("_swiftwsgi_process", NativeFunctions.process), ("_swiftwsgi_sample", NativeFunctions.sample)] {
+                           ("_swiftwsgi_process", NativeFunctions.process), ("_swiftwsgi_sample", NativeFunctions.sample),
+                           ("_swiftwsgi_scoreboard", NativeFunctions.scoreboard)] {
             set(key, PyCMethod_New(def, capsule, nil, nil))
         }
         Py_XDECREF(capsule)
@@ -365,8 +366,65 @@ def request_metrics():
 def server_metrics():
     if not _swiftwsgi_server_metrics:
         return None
-    return _swiftwsgi_scoreboard() if '_swiftwsgi_scoreboard' in globals() else None
+    board = _swiftwsgi_scoreboard()
+    if board is None:
+        return None
+    now = _time.time()
+    board['current_time'] = now
+    board['running_time'] = int(now - board['restart_time'])
+    return board
 """
+}
+
+/// Builds server_metrics()' dict from the shim's scoreboard callbacks. With the GIL held.
+private final class ScoreboardBuilder {
+    let processes = PyList_New(0)!
+    var workers: PyPointer?
+
+    deinit { Py_DecRef(processes) }
+
+    static func put(_ d: PyPointer, _ key: String, _ value: PyPointer?) {
+        guard let value else { PyErr_Clear(); return }
+        PyDict_SetItemString(d, key, value)
+        Py_DecRef(value)
+    }
+
+    static func text(_ s: UnsafePointer<CChar>?) -> PyPointer? {
+        guard let s else { return Py.string("") }
+        return PyUnicode_DecodeLatin1(s, strlen(s), nil)
+    }
+
+    static let process: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<swiftwsgi_scoreboard_process_t>?) -> Void = { context, p in
+        guard let context, let p = p?.pointee, let d = PyDict_New(), let workers = PyList_New(0) else { return }
+        let b = Unmanaged<ScoreboardBuilder>.fromOpaque(context).takeUnretainedValue()
+        put(d, "process_num", PyLong_FromLong(Int(p.process_num)))
+        put(d, "pid", PyLong_FromLong(Int(p.pid)))
+        put(d, "generation", PyLong_FromLong(Int(p.generation)))
+        put(d, "quiescing", Py.bool(p.quiescing != 0))
+        PyDict_SetItemString(d, "workers", workers)
+        b.workers = workers
+        Py_DecRef(workers)  // the process dict keeps it
+        PyList_Append(b.processes, d)
+        Py_DecRef(d)
+    }
+
+    static let worker: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<swiftwsgi_scoreboard_worker_t>?) -> Void = { context, w in
+        guard let context, let w = w?.pointee, let d = PyDict_New() else { return }
+        let b = Unmanaged<ScoreboardBuilder>.fromOpaque(context).takeUnretainedValue()
+        put(d, "thread_num", PyLong_FromLong(Int(w.thread_num)))
+        put(d, "generation", PyLong_FromLong(Int(w.generation)))
+        put(d, "status", Py.string(String(UnicodeScalar(UInt8(bitPattern: w.status)))))
+        put(d, "access_count", PyLong_FromUnsignedLong(w.access_count))
+        put(d, "bytes_served", PyLong_FromUnsignedLongLong(w.bytes_served))
+        put(d, "start_time", PyFloat_FromDouble(Double(w.start_time) / 1e6))
+        put(d, "stop_time", PyFloat_FromDouble(Double(w.stop_time) / 1e6))
+        put(d, "last_used", PyFloat_FromDouble(Double(w.last_used) / 1e6))
+        put(d, "client", text(w.client))
+        put(d, "request", text(w.request))
+        put(d, "vhost", text(w.vhost))
+        if let workers = b.workers { PyList_Append(workers, d) }
+        Py_DecRef(d)
+    }
 }
 
 /// The native functions of the mod_wsgi module; self is a capsule holding the Interpreter.
@@ -414,6 +472,23 @@ private enum NativeFunctions {
         }
         return Py.tuple([PyLong_FromLong(m.requests), PyFloat_FromDouble(m.busy), PyLong_FromLong(m.threads.count),
                          PyLong_FromLong(m.active), threads, PyFloat_FromDouble(m.started)])
+    }
+
+    /// Apache's scoreboard as mod_wsgi's server_metrics() reports it (without current_time and
+    /// running_time, added in Python), or None when this process has none.
+    nonisolated(unsafe) static let scoreboard = def("_swiftwsgi_scoreboard") { _, _, _ in
+        guard let read = PythonRuntime.shared?.apache.table.scoreboard else { return Py.returnNone() }
+        let builder = ScoreboardBuilder()
+        var board = swiftwsgi_scoreboard_t()
+        let rc = read(&board, ScoreboardBuilder.process, ScoreboardBuilder.worker,
+                      Unmanaged.passUnretained(builder).toOpaque())
+        guard rc == 0, let d = PyDict_New() else { return Py.returnNone() }
+        ScoreboardBuilder.put(d, "server_limit", PyLong_FromLong(Int(board.server_limit)))
+        ScoreboardBuilder.put(d, "thread_limit", PyLong_FromLong(Int(board.thread_limit)))
+        ScoreboardBuilder.put(d, "running_generation", PyLong_FromLong(Int(board.running_generation)))
+        ScoreboardBuilder.put(d, "restart_time", PyFloat_FromDouble(Double(board.restart_time) / 1e6))
+        PyDict_SetItemString(d, "processes", builder.processes)
+        return d
     }
 
     /// (samples, [server, queue, daemon, application totals], [4 x 16 buckets],

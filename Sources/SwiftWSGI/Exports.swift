@@ -5,7 +5,8 @@ import PythonHost
 // The C entry points of the Swift host (declared in swiftwsgi_abi.h). Each is called by the
 // Apache shim; none may trap.
 
-nonisolated(unsafe) private var registeredOps: ApacheOps?
+/// The shim's operations; in a daemon process, those registered in Apache's parent before the fork.
+nonisolated(unsafe) var registeredOps: ApacheOps?
 
 @_cdecl("swiftwsgi_abi_version")
 public func swiftwsgiABIVersion() -> Int32 { SWIFTWSGI_ABI_VERSION }

@@ -510,3 +510,41 @@ def application(environ, start_response):
         assert apache.unexpected_lines(0) == []
     finally:
         apache.cleanup()
+
+
+def test_server_metrics_when_enabled():
+    app = r'''
+import json, mod_wsgi
+def application(environ, start_response):
+    m = mod_wsgi.server_metrics()
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    if m is None:
+        return [b'null']
+    workers = [w for p in m['processes'] for w in p['workers']]
+    return [json.dumps({'keys': sorted(m), 'process_keys': sorted(m['processes'][0]),
+                        'worker_keys': sorted(workers[0]), 'limits': [m['server_limit'], m['thread_limit']],
+                        'busy': sum(1 for w in workers if w['status'] == 'W'),
+                        'pids': [p['pid'] for p in m['processes'] if p['pid']]}).encode()]
+'''
+    config = ('WSGIServerMetrics On\n'
+              'WSGIDaemonProcess metrics processes=1 threads=2 server-metrics=On\n'
+              'WSGIScriptAlias /m {apps}/m.wsgi\n'
+              'WSGIScriptAlias /dm {apps}/m.wsgi process-group=metrics\n')
+    apache = Apache(config, {'m.wsgi': app}, mpm='event')
+    try:
+        apache.start()
+        m = json.loads(apache.get('/m').body)
+        assert m['keys'] == ['current_time', 'processes', 'restart_time', 'running_generation', 'running_time',
+                             'server_limit', 'thread_limit']
+        assert m['process_keys'] == ['generation', 'pid', 'process_num', 'quiescing', 'workers']
+        assert m['worker_keys'] == ['access_count', 'bytes_served', 'client', 'generation', 'last_used', 'request',
+                                    'start_time', 'status', 'stop_time', 'thread_num', 'vhost']
+        assert m['limits'][0] == 4 and m['limits'][1] >= 10 and m['busy'] >= 1 and m['pids']  # ServerLimit, ThreadLimit
+        # A daemon forked at the first start came before Apache made its scoreboard (as
+        # with mod_wsgi, whose daemons are forked at the same point): None or the same dict.
+        d = json.loads(apache.get('/dm').body)
+        assert d is None or d['keys'] == m['keys'], d
+        print('daemon server_metrics:', 'None' if d is None else 'dict')
+        assert apache.unexpected_lines(0) == []
+    finally:
+        apache.cleanup()

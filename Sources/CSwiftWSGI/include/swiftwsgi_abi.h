@@ -43,6 +43,37 @@ typedef struct swiftwsgi_kv {
 /** Opaque handle of one request (the shim's request_rec). */
 typedef void *swiftwsgi_request_handle_t;
 
+/** Apache's scoreboard, for mod_wsgi.server_metrics(): the server, each process slot, each
+ *  worker slot (times in microseconds since the epoch, strings valid during the callback). */
+typedef struct swiftwsgi_scoreboard {
+    int server_limit;
+    int thread_limit;
+    int running_generation;
+    int64_t restart_time;
+} swiftwsgi_scoreboard_t;
+
+typedef struct swiftwsgi_scoreboard_process {
+    int process_num;
+    int pid;
+    int generation;
+    int quiescing;
+} swiftwsgi_scoreboard_process_t;
+
+typedef struct swiftwsgi_scoreboard_worker {
+    int process_num;
+    int thread_num;
+    int generation;
+    char status;                      /* mod_status's letter: '_' ready, 'R' reading, 'W' writing, ... */
+    unsigned long access_count;
+    uint64_t bytes_served;
+    int64_t start_time;
+    int64_t stop_time;
+    int64_t last_used;
+    const char *client;
+    const char *request;
+    const char *vhost;
+} swiftwsgi_scoreboard_worker_t;
+
 /**
  * Apache operations the Swift host calls. Each may block: the host releases the GIL around
  * every call. A NULL request handle means "no request" (server-level logging).
@@ -65,6 +96,13 @@ typedef struct swiftwsgi_ops {
     void (*log)(swiftwsgi_request_handle_t r, int level, const char *message);
     /** Mark the connection aborted after a failure once the headers were sent. */
     void (*abort_connection)(swiftwsgi_request_handle_t r);
+    /** Read Apache's scoreboard: fills *board, then calls process() for each process slot and
+     *  worker() for each of its worker slots. Returns 0, or -1 when this process has no
+     *  scoreboard. Does not block. */
+    int (*scoreboard)(swiftwsgi_scoreboard_t *board,
+                      void (*process)(void *context, const swiftwsgi_scoreboard_process_t *p),
+                      void (*worker)(void *context, const swiftwsgi_scoreboard_worker_t *w),
+                      void *context);
 } swiftwsgi_ops_t;
 
 /** A script to import at process start (WSGIImportScript). */

@@ -108,6 +108,10 @@ enum DaemonOps {
         abort_connection: { h in
             guard let r = request(h) else { return }
             _ = attempt(r) { () throws(SystemError) in try r.connection.queue(.abort) }
+        },
+        // The daemon was forked from Apache's parent: its scoreboard, when it had one then.
+        scoreboard: { board, process, worker, context in
+            registeredOps?.table.scoreboard?(board, process, worker, context) ?? -1
         }
     ), buffersWrite: { h, length, flush in
         // A write without flush that fits in the output buffer is a copy.
