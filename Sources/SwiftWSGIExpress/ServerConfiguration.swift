@@ -432,12 +432,12 @@ struct ServerOptions: Equatable {
             add("WSGIRestrictEmbedded On")
             var d = "WSGIDaemonProcess \(processGroup)"
             if let processes { d += " processes=\(processes)" }
-            d += " threads=\(threads) display-name=%{GROUP} " + quote("home=" + workingDirectory)
-            if let pythonHome { d += " " + quote("python-home=" + pythonHome) }
-            if !pythonPaths.isEmpty { d += " " + quote("python-path=" + pythonPaths.joined(separator: ":")) }
-            if let pythonEggs { d += " " + quote("python-eggs=" + pythonEggs) }
-            if let lang { d += " " + quote("lang=" + lang) }
-            if let locale { d += " " + quote("locale=" + locale) }
+            d += " threads=\(threads) display-name=%{GROUP} " + "home=" + quote(workingDirectory)
+            if let pythonHome { d += " " + "python-home=" + quote(pythonHome) }
+            if !pythonPaths.isEmpty { d += " " + "python-path=" + quote(pythonPaths.joined(separator: ":")) }
+            if let pythonEggs { d += " " + "python-eggs=" + quote(pythonEggs) }
+            if let lang { d += " " + "lang=" + quote(lang) }
+            if let locale { d += " " + "locale=" + quote(locale) }
             d += " listen-backlog=\(daemonBacklog)"
             if maximumRequests > 0 { d += " maximum-requests=\(maximumRequests)" }
             if inactivityTimeout > 0 { d += " inactivity-timeout=\(inactivityTimeout)" }
