@@ -4,6 +4,7 @@
  * with an error (500), never with a grant.
  */
 #include "swiftwsgi_auth.h"
+#include "swiftwsgi_log.h"
 #include "swiftwsgi_config.h"
 #include "swiftwsgi_handler.h"
 #include "swiftwsgi_io.h"
@@ -54,7 +55,7 @@ static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_scrip
     values->r = r;
     values->values = apr_array_make(r->pool, 4, sizeof(const char *));
     if ((rv = apr_stat(&finfo, script->path, APR_FINFO_MTIME, r->pool)) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, APLOGNO(10920)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SWIFTWSGI_LOGNO(0920)
                       "Target WSGI %s script not found or unable to stat: %s",
                       kind == SWIFTWSGI_AUTH_DISPATCH ? "dispatch" : "authentication", script->path);
         return kind == SWIFTWSGI_AUTH_DISPATCH ? SWIFTWSGI_AUTH_NOT_FOUND : SWIFTWSGI_AUTH_ERROR;
@@ -89,7 +90,7 @@ static authn_status check_password(request_rec *r, const char *user, const char 
     const swiftwsgi_script_t *script = swiftwsgi_auth_user_script(r);
     auth_values_t values;
     if (!script) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10921)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0921)
                       "AuthBasicProvider wsgi needs a WSGIAuthUserScript for %s", r->uri);
         return AUTH_GENERAL_ERROR;
     }
@@ -106,7 +107,7 @@ static authn_status get_realm_hash(request_rec *r, const char *user, const char 
     const swiftwsgi_script_t *script = swiftwsgi_auth_user_script(r);
     auth_values_t values;
     if (!script) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10922)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0922)
                       "AuthDigestProvider wsgi needs a WSGIAuthUserScript for %s", r->uri);
         return AUTH_GENERAL_ERROR;
     }
@@ -130,7 +131,7 @@ static authz_status check_group(request_rec *r, const char *require_line, const 
     (void)parsed;
     if (!r->user) return AUTHZ_DENIED_NO_USER;
     if (!script) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10923)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0923)
                       "Require wsgi-group needs a WSGIAuthGroupScript for %s", r->uri);
         return AUTHZ_GENERAL_ERROR;
     }
@@ -148,7 +149,7 @@ static authz_status check_group(request_rec *r, const char *require_line, const 
             if (!strcmp(wanted, ((const char **)values.values->elts)[i])) return AUTHZ_GRANTED;
         }
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, APLOGNO(10924)
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SWIFTWSGI_LOGNO(0924)
                   "user '%s' is in none of the groups required by 'Require wsgi-group %s'", r->user, require_line);
     return swiftwsgi_group_authoritative(r) ? AUTHZ_DENIED : AUTHZ_NEUTRAL;
 }
@@ -164,7 +165,7 @@ static int check_access(request_rec *r)
     case SWIFTWSGI_AUTH_GRANTED: return OK;
     case SWIFTWSGI_AUTH_NOT_FOUND: return DECLINED;
     case SWIFTWSGI_AUTH_DENIED:
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10925)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0925)
                       "client denied by WSGIAccessScript '%s': %s", script->path, r->uri);
         return HTTP_FORBIDDEN;
     default: return HTTP_INTERNAL_SERVER_ERROR;

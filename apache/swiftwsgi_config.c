@@ -3,6 +3,7 @@
  * A bad value fails `apachectl configtest` naming the directive and the reason.
  */
 #include "swiftwsgi_config.h"
+#include "swiftwsgi_log.h"
 #include "swiftwsgi_abi.h"
 #include "swiftwsgi_daemon.h"
 
@@ -715,7 +716,7 @@ static const char *set_trusted_proxy_header(cmd_parms *cmd, void *mconfig, const
     }
     if (!known_proxy_headers[i]) {
         /* mod_wsgi accepts any name and ignores those it does not know. */
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, APLOGNO(10960)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, SWIFTWSGI_LOGNO(0960)
                      "WSGITrustedProxyHeaders: '%s' is not a proxy header mod_wsgi interprets; ignored", value);
         return NULL;
     }

@@ -7,10 +7,12 @@
  * The daemon's own work (Python, the WSGI server) is the Swift host's swiftwsgi_daemon_main.
  */
 #include "swiftwsgi_daemon.h"
+#include "swiftwsgi_log.h"
 #include "swiftwsgi_daemon_options.h"
 #include "swiftwsgi_config.h"
 #include "swiftwsgi_abi.h"
 #include "swiftwsgi_process.h"
+#include "swiftwsgi_io.h"
 
 #include "http_log.h"
 #include "ap_mpm.h"
@@ -164,7 +166,7 @@ static int make_socket(apr_pool_t *p, server_rec *s, swiftwsgi_daemon_group_t *g
     (void)generation;
     g->socket_path = apr_psprintf(p, "%s.%" APR_PID_T_FMT ".%d.sock", prefix, getpid(), index);
     if (strlen(g->socket_path) >= sizeof(addr.sun_path)) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, APLOGNO(10930)
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, SWIFTWSGI_LOGNO(0930)
                      "mod_swiftwsgi: daemon socket path too long: %s (set WSGISocketPrefix)", g->socket_path);
         return -1;
     }
@@ -176,7 +178,7 @@ static int make_socket(apr_pool_t *p, server_rec *s, swiftwsgi_daemon_group_t *g
     strcpy(addr.sun_path, g->socket_path);
     old_umask = umask(0077);
     if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, g->options.listen_backlog) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, APLOGNO(10931)
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, SWIFTWSGI_LOGNO(0931)
                      "mod_swiftwsgi: cannot listen on daemon socket %s", g->socket_path);
         umask(old_umask);
         close(fd);
@@ -185,7 +187,7 @@ static int make_socket(apr_pool_t *p, server_rec *s, swiftwsgi_daemon_group_t *g
     umask(old_umask);
     /* Apache's children run as User: the socket is theirs, and nobody else's. */
     if (geteuid() == 0 && chown(g->socket_path, g->options.socket_uid, (gid_t)-1) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, APLOGNO(10932)
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, SWIFTWSGI_LOGNO(0932)
                      "mod_swiftwsgi: cannot give daemon socket %s to User", g->socket_path);
         close(fd);
         return -1;
@@ -232,7 +234,7 @@ static void drop_privileges(swiftwsgi_daemon_group_t *g)
     if (geteuid() != 0) return;
     if (setgid(g->options.gid) < 0 || initgroups(g->options.user ? g->options.user : "nobody", g->options.gid) < 0
         || add_supplementary_groups(g) < 0 || setuid(g->options.uid) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, g->server, APLOGNO(10933)
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, g->server, SWIFTWSGI_LOGNO(0933)
                      "mod_swiftwsgi (pid=%d): cannot switch daemon process '%s' to user %ld, group %ld",
                      (int)getpid(), g->options.config.name, (long)g->options.uid, (long)g->options.gid);
         _exit(1);
@@ -259,18 +261,18 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, int index, server_rec *s)
     set_limits(g);
     /* Before the privileges go: only root may raise a priority (a negative value). */
     if (g->options.cpu_priority && setpriority(PRIO_PROCESS, 0, g->options.cpu_priority) < 0)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, APLOGNO(10937)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, SWIFTWSGI_LOGNO(0937)
                      "mod_swiftwsgi (pid=%d): cannot set cpu-priority=%d", (int)getpid(), g->options.cpu_priority);
     /* chroot= (deprecated in mod_wsgi): Python and the applications must exist inside it. */
     if (g->options.chroot && (chroot(g->options.chroot) < 0 || chdir("/") < 0)) {
-        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, s, APLOGNO(10961)
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, s, SWIFTWSGI_LOGNO(0961)
                      "mod_swiftwsgi (pid=%d): cannot chroot daemon process '%s' to %s",
                      (int)getpid(), g->options.config.name, g->options.chroot);
         _exit(1);
     }
     drop_privileges(g);
     if (g->options.home && chdir(g->options.home) < 0)
-        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, APLOGNO(10934)
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, SWIFTWSGI_LOGNO(0934)
                      "mod_swiftwsgi (pid=%d): cannot change to home directory %s", (int)getpid(), g->options.home);
     else if (!g->options.home && chdir("/") < 0) { /* nothing else to try */ }
     if (g->options.lang) { setenv("LANG", g->options.lang, 1); }
@@ -297,6 +299,10 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, int index, server_rec *s)
                             ? g->options.display_name : apr_psprintf(s->process->pconf, "(wsgi:%s)", config.name);
         swiftwsgi_set_process_title(title);
     }
+    /* The host's server-level messages go through ap_log_error (the inherited error log, with
+     * LogLevel applied), as in Apache's children. */
+    swiftwsgi_io_set_server(s);
+    swiftwsgi_register_ops(swiftwsgi_io_ops());
     _exit(swiftwsgi_daemon_main(&config));
 }
 
@@ -323,7 +329,7 @@ static int fork_daemon(daemon_slot_t *slot)
         _exit(1);
     }
     if (rv != APR_INPARENT) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, slot->group->server, APLOGNO(10935)
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, slot->group->server, SWIFTWSGI_LOGNO(0935)
                      "mod_swiftwsgi: cannot fork daemon process for group '%s'", slot->group->options.config.name);
         return -1;
     }
@@ -370,7 +376,7 @@ static void daemon_maintenance(int reason, void *data, apr_wait_t status)
             st->pid = 0;
         }
         if (!stopping) {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, slot->group->server, APLOGNO(10936)
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, slot->group->server, SWIFTWSGI_LOGNO(0936)
                          "mod_swiftwsgi: daemon process %d of group '%s' exited; starting another",
                          (int)slot->proc.pid, slot->group->options.config.name);
             fork_daemon(slot);
@@ -428,7 +434,7 @@ static apr_status_t stop_daemons(void *data)
                     slot->running = 0;
                 }
                 else if (now >= deadline) {
-                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, g->server, APLOGNO(10938)
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, g->server, SWIFTWSGI_LOGNO(0938)
                                  "mod_swiftwsgi: daemon process %d of group '%s' still running %d s after "
                                  "SIGTERM (shutdown-timeout=%d); killing it", (int)slot->proc.pid,
                                  g->options.config.name, g->options.config.shutdown_timeout

@@ -3,6 +3,7 @@
  * CGI environment, then one call into the Swift host.
  */
 #include "swiftwsgi_handler.h"
+#include "swiftwsgi_log.h"
 #include "swiftwsgi_auth.h"
 #include "swiftwsgi_daemon.h"
 #include "swiftwsgi_config.h"
@@ -358,7 +359,7 @@ int swiftwsgi_hook_handler(request_rec *r)
         apr_finfo_t finfo;
         if (apr_stat(&finfo, handler_script->path, APR_FINFO_MTIME | APR_FINFO_TYPE, r->pool) != APR_SUCCESS
             || finfo.filetype != APR_REG) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10909)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0909)
                           "Target WSGI handler script not found or unable to stat: %s", handler_script->path);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -372,22 +373,22 @@ int swiftwsgi_hook_handler(request_rec *r)
     }
     else {
         if (!alias && !(ap_allow_options(r) & OPT_EXECCGI)) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10903)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0903)
                           "Options ExecCGI is off in this directory: %s", r->filename);
             return HTTP_FORBIDDEN;
         }
         if (r->finfo.filetype == APR_NOFILE) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10904)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0904)
                           "Target WSGI script not found or unable to stat: %s", r->filename);
             return HTTP_NOT_FOUND;
         }
         if (r->finfo.filetype == APR_DIR) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10905)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0905)
                           "Attempt to invoke directory as WSGI application: %s", r->filename);
             return HTTP_FORBIDDEN;
         }
         if (r->finfo.filetype != APR_REG) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10906)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0906)
                           "Target WSGI script is not a regular file: %s", r->filename);
             return HTTP_FORBIDDEN;
         }
@@ -404,24 +405,24 @@ int swiftwsgi_hook_handler(request_rec *r)
     if (*process_group) {
         daemon = swiftwsgi_daemon_group(process_group);
         if (!daemon || !swiftwsgi_daemon_visible_from(daemon, r->server)) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10907)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0907)
                           "No WSGI daemon process called '%s' has been configured: %s", process_group, script);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         if (!swiftwsgi_process_group_allowed(r, process_group)) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10912)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0912)
                           "Daemon process called '%s' cannot be accessed by this WSGI application "
                           "(WSGIRestrictProcess): %s", process_group, script);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         if (!handler_script && !swiftwsgi_daemon_script_allowed(daemon, &r->finfo)) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10913)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0913)
                           "WSGI script owner does not match the daemon group's script-user/script-group: %s", script);
             return HTTP_FORBIDDEN;
         }
     }
     else if (swiftwsgi_restrict_embedded(r->server)) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10908)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0908)
                       "Embedded mode of mod_swiftwsgi disabled by runtime configuration: %s", script);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -454,7 +455,7 @@ int swiftwsgi_hook_handler(request_rec *r)
         while (n > 1 && jail[n - 1] == '/') n--;
         if (n == 1) n = 0;  /* chroot=/ */
         if (strncmp(script, jail, n) || script[n] != '/') {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10962)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0962)
                           "WSGI script '%s' is not within the chroot directory '%s' of daemon process group '%s'",
                           script, jail, process_group);
             return HTTP_INTERNAL_SERVER_ERROR;

@@ -3,6 +3,7 @@
  * Called with the GIL released.
  */
 #include "swiftwsgi_io.h"
+#include "swiftwsgi_log.h"
 
 #include "http_protocol.h"
 #include "http_request.h"
@@ -150,9 +151,9 @@ static void io_log(swiftwsgi_request_handle_t h, int level, const char *message)
 {
     swiftwsgi_io_t *io = h;
     if (io)
-        ap_log_rerror(APLOG_MARK, level, 0, io->r, APLOGNO(10901) "%s", message);
+        ap_log_rerror(APLOG_MARK, level, 0, io->r, SWIFTWSGI_LOGNO(0901) "%s", message);
     else if (main_server)
-        ap_log_error(APLOG_MARK, level, 0, main_server, APLOGNO(10902) "%s", message);
+        ap_log_error(APLOG_MARK, level, 0, main_server, SWIFTWSGI_LOGNO(0902) "%s", message);
 }
 
 static void io_abort_connection(swiftwsgi_request_handle_t h)

@@ -4,6 +4,7 @@
  * No threads are started in the Apache parent.
  */
 #include "swiftwsgi_process.h"
+#include "swiftwsgi_log.h"
 #include "swiftwsgi_config.h"
 #include "swiftwsgi_io.h"
 #include "swiftwsgi_abi.h"
@@ -23,7 +24,7 @@ int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
 {
     (void)plog; (void)ptemp;
     if (swiftwsgi_abi_version() != SWIFTWSGI_ABI_VERSION) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, APLOGNO(10910)
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, SWIFTWSGI_LOGNO(0910)
                      "mod_swiftwsgi: the Swift host library speaks ABI %d, this module %d: "
                      "install both from the same build", swiftwsgi_abi_version(), SWIFTWSGI_ABI_VERSION);
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -190,7 +191,7 @@ void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s)
     if (!swiftwsgi_python_required()) return;
     swiftwsgi_set_newrelic_environment(swiftwsgi_newrelic_config_file(s), swiftwsgi_newrelic_environment(s));
     if (swiftwsgi_child_init(&config) != 0) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, APLOGNO(10911)
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, SWIFTWSGI_LOGNO(0911)
                      "mod_swiftwsgi: Python could not be initialised in this child; "
                      "WSGI requests will answer 500 (the reason is logged above)");
         return;

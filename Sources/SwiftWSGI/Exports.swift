@@ -122,5 +122,6 @@ public func swiftwsgiAuth(_ request: UnsafePointer<swiftwsgi_auth_request_t>?) -
 @_cdecl("swiftwsgi_daemon_main")
 public func swiftwsgiDaemonMain(_ config: UnsafePointer<swiftwsgi_daemon_config_t>?) -> Int32 {
     guard let config else { return 1 }
+    DaemonOps.apache = registeredOps
     return DaemonServer(config.pointee).run()
 }

@@ -64,12 +64,13 @@ CRASH = re.compile(r'Segmentation fault|AH00052|exit signal|Fatal Python error|A
                    r'still did not exit|core dumped|double free|Aborted')
 SEVERE = re.compile(r'\[[a-z_0-9]*:(error|crit|alert|emerg)\]')
 
-# One error-log line: [time] [module:level] [pid P:tid T] [client A:P] AH01234: message
+# One error-log line: [time] [module:level] [pid P:tid T] [client A:P] AH01234: message (httpd's
+# message ids; mod_swiftwsgi's are SWW0123, see apache/swiftwsgi_log.h)
 LOG_LINE = re.compile(r'^\[[^\]]*\] \[(?P<module>[^:\]]*):(?P<level>\w+)\] \[pid (?P<pid>\d+)(?::tid (?P<tid>\d+))?\]'
-                      r'(?: \[(?:client|remote) (?P<client>[^\]]*)\])? (?:(?P<aplogno>AH\d{5}): )?(?P<message>.*)$')
+                      r'(?: \[(?:client|remote) (?P<client>[^\]]*)\])? (?:(?P<aplogno>AH\d{5}|SWW\d{4}): )?(?P<message>.*)$')
 
 # The lines of a Python traceback as mod_wsgi and mod_swiftwsgi log them (matched against the
-# message, after the [client ...] and AH number prefix); the final "SomeError: text" line is
+# message, after the [client ...] and message id prefix); the final "SomeError: text" line is
 # declared by each test.
 TRACEBACK = (
     r'^mod_(swift)?wsgi \(pid=\d+[^)]*\): (Exception occurred (processing|closing the response of) WSGI script'

@@ -208,7 +208,7 @@ def test_django_check_password(server):
 
 
 def test_django_groups_for_user(server):
-    server.expect_log(r'AH01631|AH10924|authorization failure')
+    server.expect_log(r'AH01631|SWW0924|authorization failure')
     assert server.get('/django-staff', headers=basic('bob', 'bob-password')).status == 200
     assert server.get('/django-staff', headers=basic('carol', 'carol-password')).status == 401
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from harness import Apache, OURS, PYTHON, PYTHON_PREFIX, PYTHON_VERSION
+from harness import Apache, OURS, PYTHON, PYTHON_PREFIX, PYTHON_VERSION, parse_log_line
 
 VENV_CACHE = '/var/cache/swiftwsgi-tests/venv-' + PYTHON_VERSION
 # A Python version other than the embedded one, for the mismatch checks.
@@ -465,3 +465,36 @@ def test_default_python_is_the_one_built_against(server):
     i = sysinfo(server)
     assert i['version'] == PYTHON_VERSION
     assert i['base_prefix'] == PYTHON_PREFIX
+
+
+PID_APP = '''
+import os
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [str(os.getpid()).encode()]
+'''
+
+
+@pytest.mark.parametrize('loglevel', ['info', 'warn'])
+def test_daemon_processes_log_through_apache_with_its_log_level(loglevel):
+    # A daemon process logs as Apache's children do (ap_log_error): LogLevel applies and each
+    # line has Apache's format (with mod_swiftwsgi's message id). It used to format lines
+    # itself on its stderr, info lines included whatever LogLevel said.
+    apache = Apache('''
+WSGIDaemonProcess logged processes=1 threads=2
+WSGIScriptAlias /pid {apps}/pid.wsgi process-group=logged application-group=%{GLOBAL}
+''', {'pid.wsgi': PID_APP}, loglevel=loglevel)
+    try:
+        apache.start()
+        pid = int(apache.get('/pid').body)
+        apache.stop()
+        lines = [l for l in apache.log().splitlines() if '[pid %d' % pid in l]
+        if loglevel == 'warn':
+            assert lines == []
+        else:
+            entries = [parse_log_line(l) for l in lines]
+            assert entries and all(entries), lines
+            if OURS:
+                assert all(e['aplogno'] and e['aplogno'].startswith('SWW') for e in entries), lines
+    finally:
+        apache.cleanup()

@@ -82,13 +82,13 @@ def test_missing_aliased_file_is_apache_404(server):
 
 
 def test_access_script_does_not_override_require(server):
-    server.expect_log(r'AH01630|AH10925|[Cc]lient denied')
+    server.expect_log(r'AH01630|SWW0925|[Cc]lient denied')
     assert server.get('/guarded').status == 403
     assert server.get('/guarded', headers={'X-Verdict': 'deny'}).status == 403
 
 
 def test_access_script_does_not_skip_authentication(server):
-    server.expect_log(r'AH01618|AH10925|[Cc]lient denied|user .* not found')
+    server.expect_log(r'AH01618|SWW0925|[Cc]lient denied|user .* not found')
     assert server.get('/login').status == 401
     auth = {'Authorization': 'Basic ' + base64.b64encode(b'alice:secret').decode()}
     assert server.get('/login', headers=auth).status == 200

@@ -119,25 +119,16 @@ enum DaemonOps {
         return r.connection.buffers(length)
     })
 
-    /// A line in Apache's error log format on stderr (the daemon inherits the error log).
-    static func logServer(_ level: Int, _ message: String) {
-        let names = [0: "emerg", 1: "alert", 2: "crit", 3: "error", 4: "warn", 5: "notice", 6: "info", 7: "debug"]
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var t = now.tv_sec
-        var parts = tm()
-        localtime_r(&t, &parts)
-        var buffer = [CChar](repeating: 0, count: 64)
-        let length = strftime(&buffer, buffer.count, "%a %b %d %H:%M:%S", &parts)
-        let stamp = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let micros = String(Int(now.tv_nsec / 1000)).leftPadded(6)
-        let line = "[\(stamp).\(micros) \(1900 + Int(parts.tm_year))] [wsgi:\(names[level] ?? "info")] [pid \(getpid())] \(message)\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
-    }
-}
+    /// The shim's operations, registered in the daemon before it starts: server-level
+    /// messages go through its `log` (Apache's ap_log_error, so LogLevel applies).
+    nonisolated(unsafe) static var apache: ApacheOps?
 
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
+    /// Logs a message that belongs to no request (or whose Apache child is gone).
+    static func logServer(_ level: Int, _ message: String) {
+        if let apache {
+            apache.log(nil, level, message)
+        } else {
+            _ = (message + "\n").withCString { write(2, $0, strlen($0)) }
+        }
     }
 }
