@@ -831,6 +831,65 @@ static const char *set_newrelic(cmd_parms *cmd, void *mconfig, const char *value
     return NULL;
 }
 
+/* WSGIPerInterpreterGIL / WSGIFreeThreading (mod_wsgi 6): accepted; On has no effect here. */
+static const char *set_gil_flag(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    int on;
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err || (err = parse_on_off(cmd, value, &on))) return err;
+    if (on)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, SWIFTWSGI_LOGNO(0963)
+                     "%s On has no effect: %s", cmd->cmd->name, (const char *)cmd->info);
+    return NULL;
+}
+
+/* WSGITelemetryService unix:/path [interval=N] (mod_wsgi 6): checked as mod_wsgi checks it;
+ * no telemetry is sent. */
+static const char *set_telemetry_service(cmd_parms *cmd, void *mconfig, const char *target, const char *interval)
+{
+    const char *err = global_only(cmd);
+    (void)mconfig;
+    if (err) return err;
+    if (strncmp(target, "unix:", 5) || !target[5])
+        return apr_psprintf(cmd->pool, "WSGITelemetryService: the target must be unix:/path, not '%s'", target);
+    if (interval) {
+        char *end;
+        double v;
+        if (strncmp(interval, "interval=", 9))
+            return apr_psprintf(cmd->pool, "WSGITelemetryService: the second argument must be interval=N, not '%s'", interval);
+        v = strtod(interval + 9, &end);
+        if (end == interval + 9 || *end || !(v >= 0.5))
+            return apr_psprintf(cmd->pool, "WSGITelemetryService: interval= must be at least 0.5 seconds, not '%s'", interval + 9);
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, SWIFTWSGI_LOGNO(0964)
+                 "WSGITelemetryService %s: accepted, but mod_swiftwsgi sends no telemetry", target);
+    return NULL;
+}
+
+/* WSGITelemetryOptions [+|-]Flag ... | None | All (mod_wsgi 6's one flag: CaptureUserAgent). */
+static const char *set_telemetry_options(cmd_parms *cmd, void *mconfig, const char *args)
+{
+    const char *err = global_only(cmd);
+    int incremental = 0, absolute = 0;
+    (void)mconfig;
+    if (err) return err;
+    if (!*args) return "WSGITelemetryOptions needs at least one flag";
+    while (*args) {
+        const char *token = ap_getword_conf(cmd->temp_pool, &args), *name = token;
+        if (!*token) break;
+        if (*token == '+' || *token == '-') { incremental = 1; name++; }
+        else absolute = 1;
+        if (incremental && absolute)
+            return "WSGITelemetryOptions: +/- flags and absolute names cannot be mixed in one directive";
+        if ((!strcasecmp(name, "None") || !strcasecmp(name, "All")) && name != token)
+            return apr_psprintf(cmd->pool, "WSGITelemetryOptions: '%s' takes no +/- prefix", name);
+        if (strcasecmp(name, "None") && strcasecmp(name, "All") && strcasecmp(name, "CaptureUserAgent"))
+            return apr_psprintf(cmd->pool, "WSGITelemetryOptions: unknown flag '%s' (CaptureUserAgent, None, All)", token);
+    }
+    return NULL;
+}
+
 static const char *set_pass_apache_request(cmd_parms *cmd, void *mconfig, const char *value)
 {
     int on;
@@ -931,6 +990,16 @@ const command_rec swiftwsgi_directives[] = {
                   "NEW_RELIC_CONFIG_FILE of the processes"),
     AP_INIT_TAKE1("WSGINewRelicEnvironment", set_newrelic, (void *)"environment", RSRC_CONF,
                   "NEW_RELIC_ENVIRONMENT of the processes"),
+    AP_INIT_TAKE1("WSGIPerInterpreterGIL", set_gil_flag,
+                  (void *)"application groups' sub-interpreters share the process's GIL", RSRC_CONF,
+                  "Accepted for compatibility (On: no effect, the sub-interpreters share one GIL)"),
+    AP_INIT_TAKE1("WSGIFreeThreading", set_gil_flag,
+                  (void *)"the embedded Python is not a free-threaded build", RSRC_CONF,
+                  "Accepted for compatibility (On: no effect, Python here has a GIL)"),
+    AP_INIT_TAKE12("WSGITelemetryService", set_telemetry_service, NULL, RSRC_CONF,
+                   "Accepted for compatibility: unix:/path [interval=N]; no telemetry is sent"),
+    AP_INIT_RAW_ARGS("WSGITelemetryOptions", set_telemetry_options, NULL, RSRC_CONF,
+                     "Accepted for compatibility: [+|-]CaptureUserAgent, None, All"),
     AP_INIT_TAKE1("WSGIPassApacheRequest", set_pass_apache_request, NULL, RSRC_CONF | ACCESS_CONF,
                   "Off only: apache.request_rec is not provided"),
     { NULL }
