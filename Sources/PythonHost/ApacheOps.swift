@@ -2,69 +2,175 @@
 @preconcurrency public import CSwiftWSGI
 import Glibc
 
-/// The Apache operations the shim registered (see swiftwsgi_abi.h). Each call can block, so
-/// callers holding the GIL release it around them — except a body write that `buffersWrite`
-/// says will only be buffered.
+/// The Apache operations the shim registered (see swiftwsgi_abi.h). Each can block, so each
+/// takes an `Unlocked` token: it is callable only where the GIL is not held (inside
+/// `gil.released { }`, or at an entry point Apache called). The table itself is private.
+///
+/// The one exception is `writeBuffered`: in a daemon process a body write that fits in the
+/// connection's output buffer is a memory copy without I/O, done with the GIL held (releasing
+/// and taking it back costs more, under contention a wake-up).
 public struct ApacheOps: @unchecked Sendable {
-    public let table: swiftwsgi_ops_t
+    private let table: swiftwsgi_ops_t
     /// Whether write_body(request, length, flush) will only copy into a buffer, without any
-    /// I/O: then the GIL is kept (releasing and taking it back costs more, under contention a
-    /// wake-up). nil: every write may block.
-    public let buffersWrite: (@Sendable (swiftwsgi_request_handle_t?, Int, Bool) -> Bool)?
+    /// I/O. nil: every write may block.
+    private let buffersWrite: (@Sendable (swiftwsgi_request_handle_t?, Int, Bool) -> Bool)?
 
     public init(_ table: swiftwsgi_ops_t, buffersWrite: (@Sendable (swiftwsgi_request_handle_t?, Int, Bool) -> Bool)? = nil) {
         self.table = table
         self.buffersWrite = buffersWrite
     }
 
-    /// Logs message line by line (Apache escapes newlines inside one entry). Without the GIL.
-    public func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ message: String) {
+    /// Logs message line by line (Apache escapes newlines inside one entry).
+    public func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ message: String,
+                    _ unlocked: borrowing Unlocked) {
         guard let log = table.log else { return }
         for line in message.split(separator: "\n", omittingEmptySubsequences: false) {
             log(request, Int32(level), String(line))
         }
     }
 
-    /// Logs an error line (server-level when request is nil).
-    public func logError(_ request: swiftwsgi_request_handle_t?, _ message: String) {
-        log(request, SWIFTWSGI_LOG_ERR, message)
+    /// Logs one line given as a C string.
+    public func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, line: UnsafePointer<CChar>?,
+                    _ unlocked: borrowing Unlocked) {
+        table.log?(request, Int32(level), line)
     }
 
-    /// Logs the current Python exception with its traceback and clears it. With the GIL held;
-    /// releases it while writing to the log.
-    func logException(_ request: swiftwsgi_request_handle_t?, interpreter: Interpreter, intro: String) {
-        let text = PythonRuntime.formatCurrentException(interpreter: interpreter)
+    /// Logs an error line (server-level when request is nil).
+    public func logError(_ request: swiftwsgi_request_handle_t?, _ message: String, _ unlocked: borrowing Unlocked) {
+        log(request, SWIFTWSGI_LOG_ERR, message, unlocked)
+    }
+
+    /// Reads up to count body bytes: the count, 0 at the end, -1 on failure with the HTTP status
+    /// Apache reported (e.g. 413) in status.
+    public func readBody(_ request: swiftwsgi_request_handle_t?, _ buffer: UnsafeMutablePointer<CChar>?, _ count: Int,
+                         _ status: inout Int32, _ unlocked: borrowing Unlocked) -> Int {
+        table.read_body?(request, buffer, count, &status) ?? -1
+    }
+
+    /// Sets the response status and headers. 0 on success.
+    public func setResponse(_ request: swiftwsgi_request_handle_t?, _ status: Int32, _ line: UnsafePointer<CChar>?,
+                            _ headers: UnsafePointer<swiftwsgi_kv_t>?, _ count: Int,
+                            _ unlocked: borrowing Unlocked) -> Int32 {
+        table.set_response?(request, status, line, headers, count) ?? -1
+    }
+
+    /// Writes body bytes (and flushes them when flush is set). 0 on success.
+    public func writeBody(_ request: swiftwsgi_request_handle_t?, _ data: UnsafePointer<CChar>?, _ count: Int,
+                          flush: Bool, _ unlocked: borrowing Unlocked) -> Int32 {
+        table.write_body?(request, data, count, flush ? 1 : 0) ?? -1
+    }
+
+    /// Sends length bytes of fd from offset as a file bucket. 0 on success.
+    public func sendFile(_ request: swiftwsgi_request_handle_t?, _ fd: Int32, _ offset: Int64, _ length: Int64,
+                         sendfile: Bool, _ unlocked: borrowing Unlocked) -> Int32 {
+        table.send_file?(request, fd, offset, length, sendfile ? 1 : 0) ?? -1
+    }
+
+    /// Aborts the client connection (no keep-alive: a truncated response must not look complete).
+    public func abortConnection(_ request: swiftwsgi_request_handle_t?, _ unlocked: borrowing Unlocked) {
+        table.abort_connection?(request)
+    }
+
+    /// Reads Apache's scoreboard into plain values (its callbacks cannot touch Python: no GIL
+    /// here). nil when this process has none.
+    public func readScoreboard(_ unlocked: borrowing Unlocked) -> Scoreboard? {
+        guard let read = table.scoreboard else { return nil }
+        final class Collector { var board = Scoreboard() }
+        let collector = Collector()
+        var server = swiftwsgi_scoreboard_t()
+        let rc = read(&server, { context, p in
+            guard let context, let p else { return }
+            let c = Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue()
+            c.board.processes.append(Scoreboard.Process(info: p.pointee, workers: []))
+        }, { context, w in
+            guard let context, let w else { return }
+            let c = Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue()
+            guard !c.board.processes.isEmpty else { return }
+            c.board.processes[c.board.processes.count - 1].workers.append(Scoreboard.Worker(w.pointee))
+        }, Unmanaged.passUnretained(collector).toOpaque())
+        guard rc == 0 else { return nil }
+        collector.board.server = server
+        return collector.board
+    }
+
+    /// The shim's scoreboard function, for forwarding it into another operations table (a
+    /// daemon process's, which reads the scoreboard it inherited from Apache's parent).
+    public var scoreboardFunction: (@convention(c) (UnsafeMutablePointer<swiftwsgi_scoreboard_t>?,
+        (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<swiftwsgi_scoreboard_process_t>?) -> Void)?,
+        (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<swiftwsgi_scoreboard_worker_t>?) -> Void)?,
+        UnsafeMutableRawPointer?) -> Int32)? { table.scoreboard }
+
+    /// The hot-path exception: writes body bytes without flushing when the process's own
+    /// output buffer takes them without any I/O (daemon mode). Returns nil when it would not
+    /// (then the caller releases the GIL and calls `writeBody`), else write_body's result.
+    @inline(__always)
+    func writeBuffered(_ request: swiftwsgi_request_handle_t?, _ data: UnsafePointer<CChar>?, _ count: Int,
+                       _ gil: borrowing GIL) -> Int32? {
+        guard let buffersWrite, buffersWrite(request, count, false), let write = table.write_body else { return nil }
+        return write(request, data, count, 0)
+    }
+
+    /// Logs the current Python exception with its traceback and clears it; releases the GIL
+    /// while writing to the log.
+    func logException(_ request: swiftwsgi_request_handle_t?, interpreter: Interpreter, intro: String,
+                      _ gil: inout GIL) {
+        let text = PythonRuntime.formatCurrentException(interpreter: interpreter, gil)
         let message = "mod_swiftwsgi (pid=\(getpid())): \(intro)\n" + text
-        withoutGIL { log(request, SWIFTWSGI_LOG_ERR, message) }
+        gil.released { log(request, SWIFTWSGI_LOG_ERR, message, $0) }
+    }
+
+    /// Logs message, releasing the GIL while writing to the log.
+    func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ message: String, _ gil: inout GIL) {
+        gil.released { log(request, level, message, $0) }
     }
 }
 
 extension PythonRuntime {
     /// The current exception formatted like Python's own traceback print-out; clears it.
-    static func formatCurrentException(interpreter: Interpreter) -> String {
-        var excType: PyPointer?, excValue: PyPointer?, excTB: PyPointer?
-        PyErr_Fetch(&excType, &excValue, &excTB)
-        guard excType != nil else { return "" }
-        PyErr_NormalizeException(&excType, &excValue, &excTB)
-        if let excValue, let excTB { PyException_SetTraceback(excValue, excTB) }
-        defer { Py_XDECREF(excType); Py_XDECREF(excValue); Py_XDECREF(excTB) }
-        let type = excType!, value = excValue, tb = excTB
+    static func formatCurrentException(interpreter: Interpreter, _ gil: borrowing GIL) -> String {
+        guard let exc = Py.fetchException(gil) else { return "" }
         var text = ""
-        if let format = interpreter.formatException,
-           let lines = swpy_call3(format, type, value ?? Py.none, tb ?? Py.none) {
-            defer { Py_DecRef(lines) }
-            if let joined = Py.string(""), let all = PyUnicode_Join(joined, lines) {
-                text = Py.swiftString(all) ?? ""
-                Py_DecRef(all)
-                Py_DecRef(joined)
-            }
+        if let format = interpreter.formatException.pointer,
+           let lines = PyRef(owningOrNil: swpy_call3(format, exc.type.pointer, exc.value.pointer ?? Py.none,
+                                                     exc.traceback.pointer ?? Py.none)),
+           let empty = Py.string("", gil), let all = PyRef(owningOrNil: PyUnicode_Join(empty.pointer, lines.pointer)) {
+            text = Py.swiftString(all.pointer, gil) ?? ""
         }
         PyErr_Clear()
-        if text.isEmpty, let value, let s = PyObject_Str(value) {
-            text = Py.swiftString(s) ?? "unknown error"
-            Py_DecRef(s)
+        if text.isEmpty, let value = exc.value.pointer, let s = PyRef(owningOrNil: PyObject_Str(value)) {
+            text = Py.swiftString(s.pointer, gil) ?? "unknown error"
         }
+        PyErr_Clear()
         while text.hasSuffix("\n") { text.removeLast() }
         return text
     }
+}
+
+/// Apache's scoreboard as read by `ApacheOps.readScoreboard`: plain values, strings copied.
+public struct Scoreboard: Sendable {
+    public struct Worker: Sendable {
+        let thread_num: Int32, generation: Int32, status: CChar
+        let access_count: UInt, bytes_served: UInt64
+        let start_time: Int64, stop_time: Int64, last_used: Int64
+        let client: [CChar], request: [CChar], vhost: [CChar]
+
+        init(_ w: swiftwsgi_scoreboard_worker_t) {
+            func copy(_ s: UnsafePointer<CChar>?) -> [CChar] {
+                guard let s else { return [0] }
+                return Array(UnsafeBufferPointer(start: s, count: strlen(s) + 1))
+            }
+            thread_num = w.thread_num; generation = w.generation; status = w.status
+            access_count = w.access_count; bytes_served = w.bytes_served
+            start_time = w.start_time; stop_time = w.stop_time; last_used = w.last_used
+            client = copy(w.client); request = copy(w.request); vhost = copy(w.vhost)
+        }
+    }
+
+    public struct Process: @unchecked Sendable {
+        let info: swiftwsgi_scoreboard_process_t
+        var workers: [Worker]
+    }
+
+    nonisolated(unsafe) var server = swiftwsgi_scoreboard_t()
+    var processes: [Process] = []
 }

@@ -16,55 +16,81 @@ typealias NewFunc = @convention(c) (UnsafeMutablePointer<PyTypeObject>?, PyPoint
 /// Instances share the `swpy_host_object` layout; `ctx` points at the running request's
 /// `RequestContext` and is cleared when the request ends.
 final class HostTypes {
-    let input: PyPointer
-    let log: PyPointer
-    let startResponse: PyPointer
-    let fileWrapper: PyPointer
-    let restricted: PyPointer
+    let input: PyRef
+    let log: PyRef
+    let startResponse: PyRef
+    let fileWrapper: PyRef
+    let restricted: PyRef
 
-    init() throws(HostError) {
-        guard let input = PyType_FromSpec(Specs.input), let log = PyType_FromSpec(Specs.log),
-              let startResponse = PyType_FromSpec(Specs.startResponse),
-              let fileWrapper = PyType_FromSpec(Specs.fileWrapper),
-              let restricted = PyType_FromSpec(Specs.restricted)
+    init(_ gil: borrowing GIL) throws(HostError) {
+        guard let input = PyRef(owningOrNil: PyType_FromSpec(Specs.input)),
+              let log = PyRef(owningOrNil: PyType_FromSpec(Specs.log)),
+              let startResponse = PyRef(owningOrNil: PyType_FromSpec(Specs.startResponse)),
+              let fileWrapper = PyRef(owningOrNil: PyType_FromSpec(Specs.fileWrapper)),
+              let restricted = PyRef(owningOrNil: PyType_FromSpec(Specs.restricted))
         else {
-            throw HostError("cannot create the host's Python types: \(PythonRuntime.currentExceptionText())")
+            throw HostError("cannot create the host's Python types: \(PythonRuntime.currentExceptionText(gil))")
         }
+        // File-like attributes some libraries look for on sys.stderr.
+        for (key, value) in [("encoding", "utf-8"), ("errors", "backslashreplace")] {
+            if let v = Py.string(value, gil) { PyObject_SetAttrString(log.pointer, key, v.pointer) }
+        }
+        PyObject_SetAttrString(log.pointer, "closed", Py.false)
         self.input = input
         self.log = log
         self.startResponse = startResponse
         self.fileWrapper = fileWrapper
         self.restricted = restricted
-        // File-like attributes some libraries look for on sys.stderr.
-        for (key, value) in [("encoding", "utf-8"), ("errors", "backslashreplace")] {
-            if let v = Py.string(value) { PyObject_SetAttrString(log, key, v); Py_DecRef(v) }
-        }
-        PyObject_SetAttrString(log, "closed", Py.false)
     }
 
-    private func make(_ type: PyPointer, ctx: UnsafeMutableRawPointer?) -> PyPointer {
-        let tp = UnsafeMutableRawPointer(type).assumingMemoryBound(to: PyTypeObject.self)
-        let o = PyType_GenericAlloc(tp, 0)!
-        swpy_host(o).pointee.ctx = ctx
+    /// A new instance of one of the types. Allocation failure is the one trap left on the
+    /// request path (CPython could not allocate a 48-byte object).
+    @inline(__always)
+    private func make(_ type: borrowing PyRef, ctx: UnsafeMutableRawPointer?, _ gil: borrowing GIL) -> PyRef {
+        let tp = UnsafeMutableRawPointer(type.pointer).assumingMemoryBound(to: PyTypeObject.self)
+        let o = PyRef(owning: PyType_GenericAlloc(tp, 0)!)
+        swpy_host(o.pointer).pointee.ctx = ctx
         return o
     }
 
-    func makeInput(_ ctx: RequestContext) -> PyPointer { make(input, ctx: ctx.opaque) }
-    func makeStartResponse(_ ctx: RequestContext) -> PyPointer { make(startResponse, ctx: ctx.opaque) }
+    func makeInput(_ ctx: RequestContext, _ gil: borrowing GIL) -> PyRef { make(input, ctx: ctx.opaque, gil) }
+    func makeStartResponse(_ ctx: RequestContext, _ gil: borrowing GIL) -> PyRef {
+        make(startResponse, ctx: ctx.opaque, gil)
+    }
 
     /// A log object: bound to a request (wsgi.errors) or, with ctx nil, to whichever request
     /// the writing thread is running (sys.stdout, sys.stderr).
-    func makeLog(level: Int, name: String, ctx: RequestContext? = nil) -> PyPointer {
-        let o = make(log, ctx: ctx?.opaque)
-        swpy_host(o).pointee.number = level
-        swpy_host(o).pointee.second = Py.string(name)
+    func makeLog(level: Int, name: String, ctx: RequestContext? = nil, _ gil: borrowing GIL) -> PyRef {
+        let o = make(log, ctx: ctx?.opaque, gil)
+        swpy_host(o.pointer).pointee.number = level
+        swpy_host(o.pointer).pointee.second = Py.string(name, gil).release()
         return o
     }
 
-    func makeRestricted(name: String) -> PyPointer {
-        let o = make(restricted, ctx: nil)
-        swpy_host(o).pointee.second = Py.string(name)
+    func makeRestricted(name: String, _ gil: borrowing GIL) -> PyRef {
+        let o = make(restricted, ctx: nil, gil)
+        swpy_host(o.pointer).pointee.second = Py.string(name, gil).release()
         return o
+    }
+}
+
+extension Optional where Wrapped == PyRef {
+    /// The borrowed pointer, or nil.
+    @inline(__always)
+    var pointer: PyPointer? {
+        switch self {
+        case .some(let r): return r.pointer
+        case .none: return nil
+        }
+    }
+
+    /// The raw new reference, or nil: to return to CPython or store in a slot that owns it.
+    @inline(__always)
+    consuming func release() -> PyPointer? {
+        switch consume self {
+        case .some(let r): return r.release()
+        case .none: return nil
+        }
     }
 }
 
@@ -169,23 +195,24 @@ private enum Specs {
 
 private let dealloc: Destructor = { o in
     guard let o else { return }
+    // The slots and the instance's reference to its heap type are owned: adopt and drop them.
     let tp = swpy_type(o)
-    Py_XDECREF(swpy_host(o).pointee.first)
-    Py_XDECREF(swpy_host(o).pointee.second)
+    _ = PyRef(owningOrNil: swpy_host(o).pointee.first)
+    _ = PyRef(owningOrNil: swpy_host(o).pointee.second)
     PyObject_Free(o)
-    if let tp { Py_DecRef(UnsafeMutableRawPointer(tp).assumingMemoryBound(to: PyObject.self)) }
+    if let tp { _ = PyRef(owning: UnsafeMutableRawPointer(tp).assumingMemoryBound(to: PyObject.self)) }
 }
 
 private let selfIter: UnaryFunc = { o in
     guard let o else { return nil }
-    Py_IncRef(o)
-    return o
+    return PyRef(retaining: o).release()
 }
 
 /// The request an object belongs to, or nil with RuntimeError set when it has ended.
-func requestContext(_ o: PyPointer?) -> RequestContext? {
+@inline(__always)
+func requestContext(_ o: PyPointer?, _ gil: borrowing GIL) -> RequestContext? {
     guard let o, let ctx = swpy_host(o).pointee.ctx else {
-        Py.raise(PyExc_RuntimeError, "the WSGI request this object belongs to has finished")
+        Py.raise(PyExc_RuntimeError, "the WSGI request this object belongs to has finished", gil)
         return nil
     }
     return Unmanaged<RequestContext>.fromOpaque(ctx).takeUnretainedValue()
@@ -199,10 +226,10 @@ func argument(_ args: UnsafePointer<PyPointer?>?, _ count: Py_ssize_t, _ i: Int)
 }
 
 /// A size argument: absent, None or negative mean "no limit" (-1).
-func sizeArgument(_ args: UnsafePointer<PyPointer?>?, _ count: Py_ssize_t, _ i: Int) -> Int? {
+func sizeArgument(_ args: UnsafePointer<PyPointer?>?, _ count: Py_ssize_t, _ i: Int, _ gil: borrowing GIL) -> Int? {
     guard let a = argument(args, count, i) else { return -1 }
     guard swpy_long_check(a) != 0 else {
-        Py.raise(PyExc_TypeError, "integer argument expected")
+        Py.raise(PyExc_TypeError, "integer argument expected", gil)
         return nil
     }
     let v = PyLong_AsSsize_t(a)
@@ -212,25 +239,26 @@ func sizeArgument(_ args: UnsafePointer<PyPointer?>?, _ count: Py_ssize_t, _ i: 
 
 private enum InputMethods {
     static let read: FastMethod = { o, args, n in
-        guard let ctx = requestContext(o), let size = sizeArgument(args, n, 0) else { return nil }
-        return ctx.input.read(size)
+        var gil = GIL.cpythonCalledUs()
+        guard let ctx = requestContext(o, gil), let size = sizeArgument(args, n, 0, gil) else { return nil }
+        return ctx.input.read(size, &gil).release()
     }
     static let readline: FastMethod = { o, args, n in
-        guard let ctx = requestContext(o), let size = sizeArgument(args, n, 0) else { return nil }
-        return ctx.input.readline(size)
+        var gil = GIL.cpythonCalledUs()
+        guard let ctx = requestContext(o, gil), let size = sizeArgument(args, n, 0, gil) else { return nil }
+        return ctx.input.readline(size, &gil).release()
     }
     static let readlines: FastMethod = { o, args, n in
-        guard let ctx = requestContext(o), let hint = sizeArgument(args, n, 0) else { return nil }
-        return ctx.input.readlines(hint)
+        var gil = GIL.cpythonCalledUs()
+        guard let ctx = requestContext(o, gil), let hint = sizeArgument(args, n, 0, gil) else { return nil }
+        return ctx.input.readlines(hint, &gil).release()
     }
     static let close: FastMethod = { _, _, _ in Py.returnNone() }
     static let next: UnaryFunc = { o in
-        guard let ctx = requestContext(o), let line = ctx.input.readline(-1) else { return nil }
-        if swpy_bytes_size(line) == 0 {
-            Py_DecRef(line)
-            return nil  // StopIteration
-        }
-        return line
+        var gil = GIL.cpythonCalledUs()
+        guard let ctx = requestContext(o, gil), let line = ctx.input.readline(-1, &gil) else { return nil }
+        if swpy_bytes_size(line.pointer) == 0 { return nil }  // StopIteration
+        return line.release()
     }
 }
 
@@ -239,58 +267,63 @@ enum LogMethods {
     /// sys.stderr (their TextIOWrapper hands it UTF-8 bytes). Returns the count written, as
     /// io's write() does (callers such as Mercurial loop until everything is written).
     static let write: FastMethod = { o, args, n in
+        var gil = GIL.cpythonCalledUs()
         guard let o, n == 1, let s = args?[0] else {
-            Py.raise(PyExc_TypeError, "write() takes exactly one argument")
+            Py.raise(PyExc_TypeError, "write() takes exactly one argument", gil)
             return nil
         }
+        return write(o, s, &gil).release()
+    }
+
+    /// One write(): the count written (new reference), or nil with an exception set.
+    static func write(_ o: PyPointer, _ s: PyPointer, _ gil: inout GIL) -> PyRef? {
         if swpy_unicode_check(s) != 0 {
-            LogObject(o).write(s)
-            return PyLong_FromSsize_t(PyUnicode_GetLength(s))
+            LogObject(o).write(s, &gil)
+            return PyRef(owningOrNil: PyLong_FromSsize_t(PyUnicode_GetLength(s)))
         }
         var view = Py_buffer()
         guard PyObject_GetBuffer(s, &view, PyBUF_SIMPLE) == 0 else {
             PyErr_Clear()
-            Py.raise(PyExc_TypeError, "log.write() argument must be str or a bytes-like object, not \(RequestContext.typeName(s))")
+            Py.raise(PyExc_TypeError, "log.write() argument must be str or a bytes-like object, not \(RequestContext.typeName(s))", gil)
             return nil
         }
-        defer { PyBuffer_Release(&view) }
         let count = view.len
-        guard let text = PyUnicode_DecodeUTF8(view.buf?.assumingMemoryBound(to: CChar.self), count, "replace") else { return nil }
-        LogObject(o).write(text)
-        Py_DecRef(text)
-        return PyLong_FromSsize_t(count)
+        let decoded = PyRef(owningOrNil: PyUnicode_DecodeUTF8(view.buf?.assumingMemoryBound(to: CChar.self), count, "replace"))
+        PyBuffer_Release(&view)
+        guard let text = decoded else { return nil }
+        LogObject(o).write(text.pointer, &gil)
+        return PyRef(owningOrNil: PyLong_FromSsize_t(count))
     }
+
     /// No descriptor behind a log: io.UnsupportedOperation (an OSError), as io raises for
     /// streams without one.
     static let fileno: FastMethod = { _, _, _ in
-        if let io = PyImport_ImportModule("io") {
-            defer { Py_DecRef(io) }
-            if let unsupported = PyObject_GetAttrString(io, "UnsupportedOperation") {
-                defer { Py_DecRef(unsupported) }
-                Py.raise(unsupported, "Apache/mod_wsgi log object is not associated with a file descriptor.")
-                return nil
-            }
+        let gil = GIL.cpythonCalledUs()
+        let message = "Apache/mod_wsgi log object is not associated with a file descriptor."
+        if let io = PyRef(owningOrNil: PyImport_ImportModule("io")),
+           let unsupported = io.attribute("UnsupportedOperation", gil) {
+            Py.raise(unsupported.pointer, message, gil)
+            return nil
         }
         PyErr_Clear()
-        Py.raise(PyExc_OSError, "Apache/mod_wsgi log object is not associated with a file descriptor.")
+        Py.raise(PyExc_OSError, message, gil)
         return nil
     }
     static let writelines: FastMethod = { o, args, n in
-        guard let o, n == 1, let seq = args?[0], let it = PyObject_GetIter(seq) else {
-            if PyErr_Occurred() == nil { Py.raise(PyExc_TypeError, "writelines() takes an iterable") }
+        var gil = GIL.cpythonCalledUs()
+        guard let o, n == 1, let seq = args?[0], let it = PyRef(owningOrNil: PyObject_GetIter(seq)) else {
+            if PyErr_Occurred() == nil { Py.raise(PyExc_TypeError, "writelines() takes an iterable", gil) }
             return nil
         }
-        defer { Py_DecRef(it) }
-        while let item = PyIter_Next(it) {
-            defer { Py_DecRef(item) }
-            var one: PyPointer? = item
-            guard let r = withUnsafePointer(to: &one, { write(o, $0, 1) }) else { return nil }
-            Py_DecRef(r)
+        while let item = PyRef(owningOrNil: PyIter_Next(it.pointer)) {
+            guard let written = write(o, item.pointer, &gil) else { return nil }
+            _ = consume written
         }
         return PyErr_Occurred() == nil ? Py.returnNone() : nil
     }
     static let flush: FastMethod = { o, _, _ in
-        if let o { LogObject(o).flush() }
+        var gil = GIL.cpythonCalledUs()
+        if let o { LogObject(o).flush(&gil) }
         return Py.returnNone()
     }
     static let falseMethod: FastMethod = { _, _, _ in Py.bool(false) }
@@ -304,38 +337,35 @@ struct LogObject {
     let o: PyPointer
     init(_ o: PyPointer) { self.o = o }
 
-    func write(_ s: PyPointer) {
-        var text: PyPointer = s
-        Py_IncRef(s)
-        if let pending = swpy_host(o).pointee.first {
-            swpy_host(o).pointee.first = nil
-            if let joined = PyUnicode_Concat(pending, s) {
-                Py_DecRef(text)
-                text = joined
-            }
-            Py_DecRef(pending)
+    /// The partial line kept from earlier writes, taken out of the object (owned).
+    private func takePending(_ gil: borrowing GIL) -> PyRef? {
+        let pending = PyRef(owningOrNil: swpy_host(o).pointee.first)
+        swpy_host(o).pointee.first = nil
+        return pending
+    }
+
+    func write(_ s: PyPointer, _ gil: inout GIL) {
+        var text = PyRef(retaining: s)
+        if let pending = takePending(gil), let joined = PyRef(owningOrNil: PyUnicode_Concat(pending.pointer, s)) {
+            text = joined
         }
-        guard let swiftText = Py.swiftString(text) else { Py_DecRef(text); return }
+        guard let swiftText = Py.swiftString(text.pointer, gil) else { return }
         guard let lastNewline = swiftText.lastIndex(of: "\n") else {
-            swpy_host(o).pointee.first = text  // keep the partial line
+            swpy_host(o).pointee.first = text.release()  // keep the partial line
             return
         }
-        Py_DecRef(text)
         let complete = String(swiftText[..<lastNewline])
         let rest = swiftText[swiftText.index(after: lastNewline)...]
-        if !rest.isEmpty { swpy_host(o).pointee.first = Py.string(String(rest)) }
-        emit(complete)
+        if !rest.isEmpty { swpy_host(o).pointee.first = Py.string(String(rest), gil).release() }
+        emit(complete, &gil)
     }
 
-    func flush() {
-        guard let pending = swpy_host(o).pointee.first else { return }
-        swpy_host(o).pointee.first = nil
-        let text = Py.swiftString(pending)
-        Py_DecRef(pending)
-        if let text, !text.isEmpty { emit(text) }
+    func flush(_ gil: inout GIL) {
+        guard let pending = takePending(gil) else { return }
+        if let text = Py.swiftString(pending.pointer, gil), !text.isEmpty { emit(text, &gil) }
     }
 
-    private func emit(_ lines: String) {
+    private func emit(_ lines: String, _ gil: inout GIL) {
         let level = swpy_host(o).pointee.number
         let handle: swiftwsgi_request_handle_t?
         if let ctx = swpy_host(o).pointee.ctx {
@@ -344,60 +374,65 @@ struct LogObject {
             handle = ThreadStates.existing()?.currentRequest?.handle
         }
         guard let ops = PythonRuntime.shared?.apache else { return }
-        withoutGIL { ops.log(handle, level, lines) }
+        gil.released { ops.log(handle, level, lines, $0) }
     }
 }
 
 private enum RestrictedMethods {
-    static func message(_ o: PyPointer?) -> String {
-        let name = o.flatMap { swpy_host($0).pointee.second }.flatMap(Py.swiftString) ?? "stream"
+    static func message(_ o: PyPointer?, _ gil: borrowing GIL) -> String {
+        let name = o.flatMap { swpy_host($0).pointee.second }.flatMap { Py.swiftString($0, gil) } ?? "stream"
         return "\(name) access restricted by mod_wsgi"
     }
     static let refuse: FastMethod = { o, _, _ in
-        Py.raise(PyExc_OSError, message(o))
+        let gil = GIL.cpythonCalledUs()
+        Py.raise(PyExc_OSError, message(o, gil), gil)
         return nil
     }
     static let refuseUnary: UnaryFunc = { o in
-        Py.raise(PyExc_OSError, message(o))
+        let gil = GIL.cpythonCalledUs()
+        Py.raise(PyExc_OSError, message(o, gil), gil)
         return nil
     }
 }
 
 private enum ResponseMethods {
     nonisolated(unsafe) static let startResponse: TernaryFunc = { o, args, kwargs in
-        guard let ctx = requestContext(o), let args else { return nil }
+        var gil = GIL.cpythonCalledUs()
+        guard let ctx = requestContext(o, gil), let args else { return nil }
         var exc: PyPointer? = nil
         if let kwargs, PyDict_Size(kwargs) > 0 {
             exc = PyDict_GetItemString(kwargs, "exc_info")
             if PyDict_Size(kwargs) > (exc == nil ? 0 : 1) {
-                Py.raise(PyExc_TypeError, "start_response() got an unexpected keyword argument")
+                Py.raise(PyExc_TypeError, "start_response() got an unexpected keyword argument", gil)
                 return nil
             }
         }
         let n = PyTuple_Size(args)
         guard n == 2 || (n == 3 && exc == nil) else {
-            Py.raise(PyExc_TypeError, "start_response() takes 2 or 3 arguments (\(n) given)")
+            Py.raise(PyExc_TypeError, "start_response() takes 2 or 3 arguments (\(n) given)", gil)
             return nil
         }
         if n == 3 { exc = swpy_tuple_get_item(args, 2) }
         if exc == Py.none { exc = nil }
         guard ctx.startResponse(status: swpy_tuple_get_item(args, 0)!,
-                                headers: swpy_tuple_get_item(args, 1)!, excInfo: exc)
+                                headers: swpy_tuple_get_item(args, 1)!, excInfo: exc, &gil)
         else { return nil }
         return PyObject_GetAttrString(o, "write")
     }
     static let write: FastMethod = { o, args, n in
-        guard let ctx = requestContext(o) else { return nil }
+        var gil = GIL.cpythonCalledUs()
+        guard let ctx = requestContext(o, gil) else { return nil }
         guard n == 1, let data = args?[0], swpy_bytes_check(data) != 0 else {
-            Py.raise(PyExc_TypeError, "write() argument must be a byte string")
+            Py.raise(PyExc_TypeError, "write() argument must be a byte string", gil)
             return nil
         }
-        return ctx.legacyWrite(data) ? Py.returnNone() : nil
+        return ctx.legacyWrite(data, &gil) ? Py.returnNone() : nil
     }
 }
 
 private enum FileWrapperMethods {
     static let new: NewFunc = { type, args, kwargs in
+        let gil = GIL.cpythonCalledUs()
         guard let type, let args else { return nil }
         var filelike: PyPointer?
         var blksize = 8192
@@ -409,42 +444,38 @@ private enum FileWrapperMethods {
             if sizeObject == nil { sizeObject = PyDict_GetItemString(kwargs, "blksize") }
         }
         guard let filelike, n <= 2 else {
-            Py.raise(PyExc_TypeError, "file_wrapper(filelike, blksize=8192)")
+            Py.raise(PyExc_TypeError, "file_wrapper(filelike, blksize=8192)", gil)
             return nil
         }
         if let sizeObject {
             let v = PyLong_AsSsize_t(sizeObject)
             if v == -1, PyErr_Occurred() != nil { return nil }
             guard v > 0 else {
-                Py.raise(PyExc_ValueError, "file_wrapper blksize must be positive")
+                Py.raise(PyExc_ValueError, "file_wrapper blksize must be positive", gil)
                 return nil
             }
             blksize = v
         }
         guard let o = PyType_GenericAlloc(type, 0) else { return nil }
-        Py_IncRef(filelike)
-        swpy_host(o).pointee.first = filelike
+        swpy_host(o).pointee.first = PyRef(retaining: filelike).release()
         swpy_host(o).pointee.number = blksize
         return o
     }
     static let next: UnaryFunc = { o in
-        guard let o, let filelike = swpy_host(o).pointee.first else { return nil }
-        guard let data = swpy_call_method_n(filelike, "read", swpy_host(o).pointee.number) else { return nil }
-        if swpy_bytes_check(data) != 0 && swpy_bytes_size(data) == 0 {
-            Py_DecRef(data)
-            return nil
-        }
-        if swpy_unicode_check(data) != 0 && PyUnicode_GetLength(data) == 0 {
-            Py_DecRef(data)
-            return nil
-        }
-        return data
+        let gil = GIL.cpythonCalledUs()
+        guard let o, let filelike = swpy_host(o).pointee.first,
+              let data = PyRef(owningOrNil: swpy_call_method_n(filelike, "read", swpy_host(o).pointee.number))
+        else { return nil }
+        // An empty read ends the iteration (StopIteration).
+        if swpy_bytes_check(data.pointer) != 0 && swpy_bytes_size(data.pointer) == 0 { return nil }
+        if swpy_unicode_check(data.pointer) != 0 && PyUnicode_GetLength(data.pointer) == 0 { return nil }
+        return data.release()
     }
     static let close: FastMethod = { o, _, _ in
+        let gil = GIL.cpythonCalledUs()
         guard let o, let filelike = swpy_host(o).pointee.first else { return Py.returnNone() }
         if PyObject_HasAttrString(filelike, "close") != 0 {
-            guard let r = swpy_call_method0(filelike, "close") else { return nil }
-            Py_DecRef(r)
+            guard Py.succeeded(swpy_call_method0(filelike, "close"), gil) else { return nil }
         }
         return Py.returnNone()
     }

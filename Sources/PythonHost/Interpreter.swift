@@ -1,6 +1,5 @@
 @preconcurrency import CPython
 import Glibc
-import Synchronization
 
 /// One Python interpreter: the main one (application group `%{GLOBAL}`, name "") or a
 /// sub-interpreter of a named application group, created on first use and kept for the life of
@@ -14,82 +13,80 @@ final class Interpreter: @unchecked Sendable {
     let state: OpaquePointer
     let types: HostTypes
     /// environ entries that are the same for every request of this interpreter.
-    let environTemplate: PyPointer
+    let environTemplate: PyRef
     /// Scripts loaded in this interpreter, by path.
-    var scripts: [String: LoadedScript] = [:]
-    let loading = Mutex<Void>(())
-    /// The `traceback` module, for logging exceptions.
-    let formatException: PyPointer?
+    private var scripts: [String: LoadedScript] = [:]
+    private let loading = HostLock()
+    /// traceback.format_exception, for logging exceptions.
+    let formatException: PyRef?
     /// Its `mod_wsgi` module (event subscribers, helpers); set once at creation.
     private(set) var modWSGI: ModWSGIModule!
     /// The requests it is running (for mod_wsgi.active_requests); with the GIL held.
     var running: [RequestContext] = []
 
-    /// Sets up the interpreter current on this thread. With the GIL held.
-    init(name: String, ordinal: Int, config: ProcessConfig) throws(HostError) {
+    /// Sets up the interpreter current on this thread.
+    init(name: String, ordinal: Int, config: ProcessConfig, _ gil: inout GIL) throws(HostError) {
         self.name = name
         self.ordinal = ordinal
         guard let interp = PyInterpreterState_Get() else { throw HostError("no interpreter state") }
         self.state = interp
-        self.types = try HostTypes()
-        try config.installModules(name: name, types: types)
-        self.environTemplate = try config.makeEnvironTemplate(applicationGroup: name, types: types)
-        let traceback = PyImport_ImportModule("traceback")
-        self.formatException = traceback.flatMap { PyObject_GetAttrString($0, "format_exception") }
-        if let traceback { Py_DecRef(traceback) }
+        self.types = try HostTypes(gil)
+        try config.installModules(name: name, types: types, gil)
+        self.environTemplate = try config.makeEnvironTemplate(applicationGroup: name, types: types, gil)
+        if let traceback = PyRef(owningOrNil: PyImport_ImportModule("traceback")) {
+            self.formatException = traceback.attribute("format_exception", gil)
+        } else {
+            self.formatException = nil
+        }
         PyErr_Clear()
         self.modWSGI = try ModWSGIModule(config: config, applicationGroup: name, types: types,
-                                         interpreter: Unmanaged.passUnretained(self).toOpaque())
+                                         interpreter: Unmanaged.passUnretained(self).toOpaque(), &gil)
     }
 
-    /// The script module for path: loaded on first use and reloaded when its mtime changed
-    /// (when reloading is on). With the GIL held; may drop it while waiting for another thread's
-    /// load of the same interpreter.
-    func script(path: String, mtime: Int64, reloading: Bool, log: (String) -> Void) -> PyPointer? {
-        if let s = scripts[path], !reloading || s.mtime == mtime { return s.module.pointer }
-        // Lock order: the host lock before the GIL. Release the GIL to wait, then take it back.
-        return withoutGILLocked {
-            if let s = scripts[path], !reloading || s.mtime == mtime { return s.module.pointer }
-            return load(path: path, mtime: mtime, replacing: scripts[path] != nil, log: log)
-        }
-    }
-
-    private func withoutGILLocked<R>(_ body: () -> R) -> R {
-        let tstate = PyEval_SaveThread()
-        return loading.withLock { _ in
-            PyEval_RestoreThread(tstate)
-            return body()
+    /// The script module for path, an owned reference (a reload by another thread cannot free
+    /// it under the caller): loaded on first use and reloaded when its mtime changed (when
+    /// reloading is on). nil with a Python exception set when it cannot be loaded. May release
+    /// the GIL (to wait for another thread's load, to read the file, to call `announceReload`,
+    /// which runs before a changed script is executed again).
+    func script(path: String, mtime: Int64, reloading: Bool, _ gil: inout GIL,
+                announceReload: (borrowing Unlocked) -> Void = { _ in }) -> PyRef? {
+        if let s = scripts[path], !reloading || s.mtime == mtime { return s.module.retained() }
+        // Lock order: the host lock before the GIL (`locking` releases the GIL to wait).
+        return gil.locking(loading) { gil in
+            if let s = scripts[path], !reloading || s.mtime == mtime { return s.module.retained() }
+            return load(path: path, mtime: mtime, replacing: scripts[path] != nil, &gil, announceReload)
         }
     }
 
     /// Executes the script as a module named like mod_wsgi's, `_mod_wsgi_` + md5 of its path.
-    private func load(path: String, mtime: Int64, replacing: Bool, log: (String) -> Void) -> PyPointer? {
+    private func load(path: String, mtime: Int64, replacing: Bool, _ gil: inout GIL,
+                      _ announceReload: (borrowing Unlocked) -> Void) -> PyRef? {
         let moduleName = PythonRuntime.moduleName(forScript: path)
-        let modules = PyImport_GetModuleDict()!
         if replacing {
-            log("Reloading WSGI script '\(path)'.")
+            gil.released { announceReload($0) }
+            let modules = PyImport_GetModuleDict()!
             if PyDict_DelItemString(modules, moduleName) != 0 { PyErr_Clear() }
             // A daemon process is replaced as well, so no state of the old code survives; this
             // request is served by the reloaded script meanwhile.
-            PythonRuntime.shared?.scriptChanged?()
+            gil.released { _ in PythonRuntime.shared?.scriptChanged?() }
         }
+        // Threads still running the old module keep their own references to it.
         scripts[path] = nil
-        guard let source = withoutGIL({ readFile(path) }) else {
-            Py.raise(PyExc_OSError, "cannot read WSGI script '\(path)': \(String(cString: strerror(errno)))")
+        guard let source = gil.released({ _ in readFile(path) }) else {
+            Py.raise(PyExc_OSError, "cannot read WSGI script '\(path)': \(String(cString: strerror(errno)))", gil)
             return nil
         }
-        let code = source.withUnsafeBufferPointer { buf in
+        let compiled = source.withUnsafeBufferPointer { buf in
             Py_CompileStringExFlags(buf.baseAddress, path, Py_file_input, nil, -1)
         }
-        guard let code else { return nil }
-        defer { Py_DecRef(code) }
-        guard let module = PyImport_ExecCodeModuleEx(moduleName, code, path) else { return nil }
-        if let m = PyLong_FromLongLong(mtime / 1_000_000) {
-            PyObject_SetAttrString(module, "__mtime__", m)
-            Py_DecRef(m)
+        guard let code = PyRef(owningOrNil: compiled),
+              let module = PyRef(owningOrNil: PyImport_ExecCodeModuleEx(moduleName, code.pointer, path))
+        else { return nil }
+        if let m = Py.int(Int(mtime / 1_000_000), gil) {
+            PyObject_SetAttrString(module.pointer, "__mtime__", m.pointer)
         }
         PyErr_Clear()
-        scripts[path] = LoadedScript(module: PyRef(owning: module), mtime: mtime)
+        scripts[path] = LoadedScript(module: module.retained(), mtime: mtime)
         return module
     }
 }

@@ -29,55 +29,49 @@ final class ModWSGIModule {
     @inline(__always)
     var subscribed: Bool { swpy_list_size(eventCallbacks.pointer) > 0 }
 
-    /// Creates the modules in the current interpreter. With the GIL held.
+    /// Creates the modules in the current interpreter.
     init(config: ProcessConfig, applicationGroup name: String, types: HostTypes,
-         interpreter: UnsafeMutableRawPointer) throws(HostError) {
+         interpreter: UnsafeMutableRawPointer, _ gil: inout GIL) throws(HostError) {
         let modules = PyImport_GetModuleDict()!
         // Like mod_wsgi: an importable `mod_wsgi` package (pip's, with mod_wsgi.server and
         // mod_wsgi.express) becomes the module, so its sub-packages stay importable.
-        var module = PyImport_ImportModule("mod_wsgi")
-        if module == nil {
+        var imported = PyRef(owningOrNil: PyImport_ImportModule("mod_wsgi"))
+        if imported.pointer == nil {
             PyErr_Clear()
             if PyDict_GetItemString(modules, "mod_wsgi") != nil { PyDict_DelItemString(modules, "mod_wsgi") }
             PyErr_Clear()
-            module = PyModule_New("mod_wsgi")
-            if let module { PyDict_SetItemString(modules, "mod_wsgi", module) }
-        } else if name.isEmpty {
-            let ops = PythonRuntime.shared?.apache
-            withoutGIL { ops?.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Imported 'mod_wsgi'.") }
+            imported = PyRef(owningOrNil: PyModule_New("mod_wsgi"))
+            if let module = imported.pointer { PyDict_SetItemString(modules, "mod_wsgi", module) }
+        } else if name.isEmpty, let ops = PythonRuntime.shared?.apache {
+            ops.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Imported 'mod_wsgi'.", &gil)
         }
-        guard let module else { throw HostError("cannot create the mod_wsgi module") }
-        let owned = PyRef(owning: module)
+        guard let owned = imported else { throw HostError("cannot create the mod_wsgi module") }
         let dict = PyModule_GetDict(owned.pointer)!
-        func set(_ key: String, _ value: PyPointer?) {
+        func set(_ key: String, _ value: consuming PyRef?) {
             guard let value else { PyErr_Clear(); return }
-            PyDict_SetItemString(dict, key, value)
-            Py_DecRef(value)
+            PyDict_SetItemString(dict, key, value.pointer)
         }
         let v = Self.compatibleVersion
-        set("version", Py.tuple([PyLong_FromLong(v.major), PyLong_FromLong(v.minor), PyLong_FromLong(v.micro)]))
-        set("server_software", Py.string("mod_swiftwsgi/\(PythonRuntime.versionString)"))
-        set("process_group", Py.string(config.processGroup))
-        set("application_group", Py.string(name))
-        set("maximum_processes", PyLong_FromLong(config.maximumProcesses))
-        set("threads_per_process", PyLong_FromLong(config.threadsPerProcess))
-        Py_IncRef(types.fileWrapper)
-        set("FileWrapper", types.fileWrapper)
-        set("_swiftwsgi_threads_maximum", PyLong_FromLong(config.threadsPerProcess))
-        set("_swiftwsgi_daemon", Py.bool(!config.processGroup.isEmpty))
-        set("_swiftwsgi_server_metrics", Py.bool(config.serverMetrics))
-        let capsule = PyCapsule_New(interpreter, nil, nil)
+        set("version", Py.tuple(ints: [v.major, v.minor, v.micro], gil))
+        set("server_software", Py.string("mod_swiftwsgi/\(PythonRuntime.versionString)", gil))
+        set("process_group", Py.string(config.processGroup, gil))
+        set("application_group", Py.string(name, gil))
+        set("maximum_processes", Py.int(config.maximumProcesses, gil))
+        set("threads_per_process", Py.int(config.threadsPerProcess, gil))
+        set("FileWrapper", types.fileWrapper.retained())
+        set("_swiftwsgi_threads_maximum", Py.int(config.threadsPerProcess, gil))
+        set("_swiftwsgi_daemon", PyRef(owning: Py.bool(!config.processGroup.isEmpty)))
+        set("_swiftwsgi_server_metrics", PyRef(owning: Py.bool(config.serverMetrics)))
+        let capsule = PyRef(owningOrNil: PyCapsule_New(interpreter, nil, nil))
         for (key, def) in [("request_data", NativeFunctions.requestData), ("_swiftwsgi_active", NativeFunctions.active),
                            ("_swiftwsgi_process", NativeFunctions.process), ("_swiftwsgi_sample", NativeFunctions.sample),
                            ("_swiftwsgi_scoreboard", NativeFunctions.scoreboard)] {
-            set(key, PyCMethod_New(def, capsule, nil, nil))
+            set(key, PyRef(owningOrNil: PyCMethod_New(def, capsule.pointer, nil, nil)))
         }
-        Py_XDECREF(capsule)
 
-        guard let result = PyRun_StringFlags(Self.source, Py_file_input, dict, dict, nil) else {
-            throw HostError("mod_wsgi module set-up failed: \(PythonRuntime.currentExceptionText())")
+        guard Py.succeeded(PyRun_StringFlags(Self.source, Py_file_input, dict, dict, nil), gil) else {
+            throw HostError("mod_wsgi module set-up failed: \(PythonRuntime.currentExceptionText(gil))")
         }
-        Py_DecRef(result)
         func get(_ key: String) throws(HostError) -> PyRef {
             guard let o = PyDict_GetItemString(dict, key) else { throw HostError("mod_wsgi module set-up: no \(key)") }
             return PyRef(retaining: o)
@@ -90,101 +84,96 @@ final class ModWSGIModule {
         requestException = try get("_swiftwsgi_request_exception")
         processStopping = try get("_swiftwsgi_process_stopping")
 
-        try Self.installApache(config: config, modules: modules)
+        try Self.installApache(config: config, modules: modules, gil)
     }
 
     /// The `apache` module: version, mpm_name, maximum_processes, threads_per_process,
     /// description, build_date.
-    private static func installApache(config: ProcessConfig, modules: PyPointer) throws(HostError) {
-        guard let module = PyModule_New("apache") else { throw HostError("cannot create the apache module") }
-        defer { Py_DecRef(module) }
-        func set(_ key: String, _ value: PyPointer?) {
-            if let value { PyModule_AddObject(module, key, value) } else { PyErr_Clear() }
+    private static func installApache(config: ProcessConfig, modules: PyPointer, _ gil: borrowing GIL) throws(HostError) {
+        guard let module = PyRef(owningOrNil: PyModule_New("apache")) else { throw HostError("cannot create the apache module") }
+        func set(_ key: String, _ value: consuming PyRef?) {
+            guard let value else { PyErr_Clear(); return }
+            PyObject_SetAttrString(module.pointer, key, value.pointer)
         }
-        set("version", apacheVersionTuple(config.apacheVersion))
-        set("mpm_name", Py.string(config.mpmName))
-        set("maximum_processes", PyLong_FromLong(config.apacheMaximumProcesses))
-        set("threads_per_process", PyLong_FromLong(config.apacheThreadsPerProcess))
-        set("description", Py.string(config.apacheDescription))
-        set("build_date", Py.string(config.apacheBuildDate))
-        PyDict_SetItemString(modules, "apache", module)
+        set("version", apacheVersionTuple(config.apacheVersion, gil))
+        set("mpm_name", Py.string(config.mpmName, gil))
+        set("maximum_processes", Py.int(config.apacheMaximumProcesses, gil))
+        set("threads_per_process", Py.int(config.apacheThreadsPerProcess, gil))
+        set("description", Py.string(config.apacheDescription, gil))
+        set("build_date", Py.string(config.apacheBuildDate, gil))
+        PyDict_SetItemString(modules, "apache", module.pointer)
     }
 
-    static func apacheVersionTuple(_ version: String) -> PyPointer? {
+    static func apacheVersionTuple(_ version: String, _ gil: borrowing GIL) -> PyRef? {
         var parts = version.split(separator: ".").map { Int($0.prefix(while: \.isNumber)) ?? 0 }
         while parts.count < 3 { parts.append(0) }
-        return Py.tuple(parts.prefix(3).map { PyLong_FromLong($0) })
+        return Py.tuple(ints: Array(parts.prefix(3)), gil)
     }
 
     // MARK: events (called only when `subscribed`, with the GIL held)
 
-    /// request_started: returns new references to the application to call (a subscriber may
-    /// wrap it) and to the token request_finished needs; nil on an internal failure (logged).
+    /// What request_started hands back: the application to call (a subscriber may wrap it)
+    /// and the token request_finished needs.
+    struct StartedRequest: ~Copyable {
+        let application: PyRef
+        let token: PyRef
+    }
+
+    /// request_started; nil on an internal failure (logged).
     func publishRequestStarted(environ: PyPointer, application: PyPointer, threadID: Int,
-                               requestData: PyPointer) -> (application: PyPointer, token: PyPointer)? {
-        guard let tid = PyLong_FromLong(threadID) else { PyErr_Clear(); return nil }
-        defer { Py_DecRef(tid) }
-        var args: [PyPointer?] = [environ, application, tid, requestData]
-        guard let r = args.withUnsafeMutableBufferPointer({ PyObject_Vectorcall(requestStarted.pointer, $0.baseAddress, 4, nil) })
-        else { logFailure(); return nil }
-        defer { Py_DecRef(r) }
-        guard swpy_tuple_check(r) != 0, swpy_tuple_size(r) == 2 else { return nil }
-        let wrapped = swpy_tuple_get_item(r, 0)!, token = swpy_tuple_get_item(r, 1)!
-        Py_IncRef(wrapped)
-        Py_IncRef(token)
-        return (wrapped, token)
+                               requestData: PyPointer, _ gil: inout GIL) -> StartedRequest? {
+        guard let tid = Py.int(threadID, gil) else { PyErr_Clear(); return nil }
+        var args: [PyPointer?] = [environ, application, tid.pointer, requestData]
+        guard let r = PyRef(owningOrNil: args.withUnsafeMutableBufferPointer({
+            PyObject_Vectorcall(requestStarted.pointer, $0.baseAddress, 4, nil)
+        })) else { logFailure(&gil); return nil }
+        guard swpy_tuple_check(r.pointer) != 0, swpy_tuple_size(r.pointer) == 2 else { return nil }
+        return StartedRequest(application: PyRef(retaining: swpy_tuple_get_item(r.pointer, 0)!),
+                              token: PyRef(retaining: swpy_tuple_get_item(r.pointer, 1)!))
     }
 
     func publishResponseStarted(environ: PyPointer, status: PyPointer, headers: PyPointer, excInfo: PyPointer?,
-                                requestData: PyPointer) {
+                                requestData: PyPointer, _ gil: inout GIL) {
         var args: [PyPointer?] = [environ, status, headers, excInfo ?? Py.none, requestData]
-        call(responseStarted.pointer, &args)
+        if !call(responseStarted.pointer, &args, gil) { logFailure(&gil) }
     }
 
-    func publishRequestFinished(token: PyPointer, counters: [Double], requestData: PyPointer) {
-        guard let list = PyList_New(0) else { PyErr_Clear(); return }
-        defer { Py_DecRef(list) }
+    func publishRequestFinished(token: PyPointer, counters: [Double], requestData: PyPointer, _ gil: inout GIL) {
+        guard let list = Py.list(gil) else { PyErr_Clear(); return }
         for c in counters {
-            if let f = PyFloat_FromDouble(c) { PyList_Append(list, f); Py_DecRef(f) }
+            if let f = PyRef(owningOrNil: PyFloat_FromDouble(c)) { list.append(f, gil) }
         }
-        var args: [PyPointer?] = [token, list, requestData]
-        call(requestFinished.pointer, &args)
+        var args: [PyPointer?] = [token, list.pointer, requestData]
+        if !call(requestFinished.pointer, &args, gil) { logFailure(&gil) }
     }
 
     /// request_exception with the current exception, which is left set for the caller to log.
-    func publishRequestException(environ: PyPointer, requestData: PyPointer) {
-        var type: PyPointer?, value: PyPointer?, tb: PyPointer?
-        PyErr_Fetch(&type, &value, &tb)
-        guard type != nil else { return }
-        PyErr_NormalizeException(&type, &value, &tb)
-        if let value, let tb { PyException_SetTraceback(value, tb) }
-        var args: [PyPointer?] = [environ, type, value ?? Py.none, tb ?? Py.none, requestData]
-        call(requestException.pointer, &args)
-        PyErr_Restore(type, value, tb)
+    func publishRequestException(environ: PyPointer, requestData: PyPointer, _ gil: inout GIL) {
+        guard let exc = Py.fetchException(gil) else { return }
+        var args: [PyPointer?] = [environ, exc.type.pointer, exc.value.pointer ?? Py.none,
+                                  exc.traceback.pointer ?? Py.none, requestData]
+        if !call(requestException.pointer, &args, gil) { PyErr_Clear() }
+        exc.restore(gil)
     }
 
     /// process_stopping to both subscriber lists, when either has one.
-    func publishProcessStopping(reason: String) {
-        guard subscribed || swpy_list_size(shutdownCallbacks.pointer) > 0, let r = Py.string(reason) else { return }
-        defer { Py_DecRef(r) }
-        var args: [PyPointer?] = [r]
-        call(processStopping.pointer, &args)
+    func publishProcessStopping(reason: String, _ gil: inout GIL) {
+        guard subscribed || swpy_list_size(shutdownCallbacks.pointer) > 0, let r = Py.string(reason, gil) else { return }
+        var args: [PyPointer?] = [r.pointer]
+        if !call(processStopping.pointer, &args, gil) { logFailure(&gil) }
     }
 
-    private func call(_ f: PyPointer, _ args: inout [PyPointer?]) {
+    /// Calls f(*args); false with an exception set when it raised.
+    private func call(_ f: PyPointer, _ args: inout [PyPointer?], _ gil: borrowing GIL) -> Bool {
         let n = args.count
-        if let r = args.withUnsafeMutableBufferPointer({ PyObject_Vectorcall(f, $0.baseAddress, n, nil) }) {
-            Py_DecRef(r)
-        } else {
-            logFailure()
-        }
+        return Py.succeeded(args.withUnsafeMutableBufferPointer({ PyObject_Vectorcall(f, $0.baseAddress, n, nil) }), gil)
     }
 
     /// The helpers log subscribers' exceptions themselves; anything escaping is a host bug.
-    private func logFailure() {
-        let text = PythonRuntime.currentExceptionText()
-        let ops = PythonRuntime.shared?.apache
-        withoutGIL { ops?.log(nil, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): publishing an event failed: \(text)") }
+    private func logFailure(_ gil: inout GIL) {
+        let text = PythonRuntime.currentExceptionText(gil)
+        PythonRuntime.shared?.apache.log(nil, SWIFTWSGI_LOG_ERR,
+                                         "mod_swiftwsgi (pid=\(getpid())): publishing an event failed: \(text)", &gil)
     }
 
     // MARK: the Python side
@@ -376,54 +365,50 @@ def server_metrics():
 """
 }
 
-/// Builds server_metrics()' dict from the shim's scoreboard callbacks. With the GIL held.
-private final class ScoreboardBuilder {
-    let processes = PyList_New(0)!
-    var workers: PyPointer?
+/// server_metrics()' dict from a scoreboard read (ApacheOps.readScoreboard, without the GIL).
+private enum ScoreboardDict {
+    static func make(_ board: Scoreboard, _ gil: borrowing GIL) -> PyRef? {
+        guard let d = Py.dict(gil), let processes = Py.list(gil) else { return nil }
+        put(d, "server_limit", Py.int(Int(board.server.server_limit), gil), gil)
+        put(d, "thread_limit", Py.int(Int(board.server.thread_limit), gil), gil)
+        put(d, "running_generation", Py.int(Int(board.server.running_generation), gil), gil)
+        put(d, "restart_time", PyRef(owningOrNil: PyFloat_FromDouble(Double(board.server.restart_time) / 1e6)), gil)
+        for process in board.processes {
+            guard let p = Py.dict(gil), let workers = Py.list(gil) else { return nil }
+            put(p, "process_num", Py.int(Int(process.info.process_num), gil), gil)
+            put(p, "pid", Py.int(Int(process.info.pid), gil), gil)
+            put(p, "generation", Py.int(Int(process.info.generation), gil), gil)
+            put(p, "quiescing", PyRef(owning: Py.bool(process.info.quiescing != 0)), gil)
+            for w in process.workers {
+                guard let wd = Py.dict(gil) else { return nil }
+                put(wd, "thread_num", Py.int(Int(w.thread_num), gil), gil)
+                put(wd, "generation", Py.int(Int(w.generation), gil), gil)
+                put(wd, "status", Py.string(String(UnicodeScalar(UInt8(bitPattern: w.status))), gil), gil)
+                put(wd, "access_count", PyRef(owningOrNil: PyLong_FromUnsignedLong(w.access_count)), gil)
+                put(wd, "bytes_served", PyRef(owningOrNil: PyLong_FromUnsignedLongLong(w.bytes_served)), gil)
+                put(wd, "start_time", PyRef(owningOrNil: PyFloat_FromDouble(Double(w.start_time) / 1e6)), gil)
+                put(wd, "stop_time", PyRef(owningOrNil: PyFloat_FromDouble(Double(w.stop_time) / 1e6)), gil)
+                put(wd, "last_used", PyRef(owningOrNil: PyFloat_FromDouble(Double(w.last_used) / 1e6)), gil)
+                put(wd, "client", text(w.client, gil), gil)
+                put(wd, "request", text(w.request, gil), gil)
+                put(wd, "vhost", text(w.vhost, gil), gil)
+                workers.append(wd, gil)
+            }
+            p.setItem("workers", workers, gil)
+            processes.append(p, gil)
+        }
+        d.setItem("processes", processes, gil)
+        return d
+    }
 
-    deinit { Py_DecRef(processes) }
-
-    static func put(_ d: PyPointer, _ key: String, _ value: PyPointer?) {
+    private static func put(_ d: borrowing PyRef, _ key: String, _ value: consuming PyRef?, _ gil: borrowing GIL) {
         guard let value else { PyErr_Clear(); return }
-        PyDict_SetItemString(d, key, value)
-        Py_DecRef(value)
+        d.setItem(key, value, gil)
     }
 
-    static func text(_ s: UnsafePointer<CChar>?) -> PyPointer? {
-        guard let s else { return Py.string("") }
-        return PyUnicode_DecodeLatin1(s, strlen(s), nil)
-    }
-
-    static let process: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<swiftwsgi_scoreboard_process_t>?) -> Void = { context, p in
-        guard let context, let p = p?.pointee, let d = PyDict_New(), let workers = PyList_New(0) else { return }
-        let b = Unmanaged<ScoreboardBuilder>.fromOpaque(context).takeUnretainedValue()
-        put(d, "process_num", PyLong_FromLong(Int(p.process_num)))
-        put(d, "pid", PyLong_FromLong(Int(p.pid)))
-        put(d, "generation", PyLong_FromLong(Int(p.generation)))
-        put(d, "quiescing", Py.bool(p.quiescing != 0))
-        PyDict_SetItemString(d, "workers", workers)
-        b.workers = workers
-        Py_DecRef(workers)  // the process dict keeps it
-        PyList_Append(b.processes, d)
-        Py_DecRef(d)
-    }
-
-    static let worker: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<swiftwsgi_scoreboard_worker_t>?) -> Void = { context, w in
-        guard let context, let w = w?.pointee, let d = PyDict_New() else { return }
-        let b = Unmanaged<ScoreboardBuilder>.fromOpaque(context).takeUnretainedValue()
-        put(d, "thread_num", PyLong_FromLong(Int(w.thread_num)))
-        put(d, "generation", PyLong_FromLong(Int(w.generation)))
-        put(d, "status", Py.string(String(UnicodeScalar(UInt8(bitPattern: w.status)))))
-        put(d, "access_count", PyLong_FromUnsignedLong(w.access_count))
-        put(d, "bytes_served", PyLong_FromUnsignedLongLong(w.bytes_served))
-        put(d, "start_time", PyFloat_FromDouble(Double(w.start_time) / 1e6))
-        put(d, "stop_time", PyFloat_FromDouble(Double(w.stop_time) / 1e6))
-        put(d, "last_used", PyFloat_FromDouble(Double(w.last_used) / 1e6))
-        put(d, "client", text(w.client))
-        put(d, "request", text(w.request))
-        put(d, "vhost", text(w.vhost))
-        if let workers = b.workers { PyList_Append(workers, d) }
-        Py_DecRef(d)
+    private static func text(_ s: [CChar], _ gil: borrowing GIL) -> PyRef? {
+        let decoded = s.withUnsafeBufferPointer { PyUnicode_DecodeLatin1($0.baseAddress, strlen($0.baseAddress!), nil) }
+        return PyRef(owningOrNil: decoded)
     }
 }
 
@@ -443,67 +428,90 @@ private enum NativeFunctions {
 
     /// request_data(): the running request's scratchpad dict (the one events carry).
     nonisolated(unsafe) static let requestData = def("request_data") { _, _, _ in
-        guard let ctx = ThreadStates.existing()?.currentRequest, let d = ctx.requestData() else {
-            Py.raise(PyExc_RuntimeError, "no active request for thread")
+        let gil = GIL.cpythonCalledUs()
+        guard let ctx = ThreadStates.existing()?.currentRequest, let d = ctx.requestData(gil) else {
+            Py.raise(PyExc_RuntimeError, "no active request for thread", gil)
             return nil
         }
-        Py_IncRef(d)
-        return d
+        return PyRef(retaining: d).release()
     }
 
     /// {request id: request_data()} of the requests this interpreter is running.
     nonisolated(unsafe) static let active = def("_swiftwsgi_active") { capsule, _, _ in
-        guard let interpreter = interpreter(capsule), let d = PyDict_New() else { return nil }
+        let gil = GIL.cpythonCalledUs()
+        guard let interpreter = interpreter(capsule), let d = Py.dict(gil) else { return nil }
         for ctx in interpreter.running {
             guard let environ = ctx.environ, let id = PyDict_GetItemString(environ, "mod_wsgi.request_id"),
-                  let data = ctx.requestData() else { continue }
-            PyDict_SetItem(d, id, data)
+                  let data = ctx.requestData(gil) else { continue }
+            PyDict_SetItem(d.pointer, id, data)
         }
-        return d
+        return d.release()
     }
 
     /// (request_count, request_busy_time, request_threads, active_requests,
     ///  [(thread_id, request_count)], restart_time); turns busy-time accounting on.
     nonisolated(unsafe) static let process = def("_swiftwsgi_process") { _, _, _ in
+        let gil = GIL.cpythonCalledUs()
         let m = Metrics.shared.processCounters()
-        let threads = PyList_New(0)!
+        guard let threads = Py.list(gil), let result = Py.tuple(count: 6, gil) else { return nil }
         for (id, count) in m.threads {
-            if let t = Py.tuple([PyLong_FromLong(id), PyLong_FromLong(count)]) { PyList_Append(threads, t); Py_DecRef(t) }
+            guard let t = Py.tuple(ints: [id, count], gil) else { return nil }
+            threads.append(t, gil)
         }
-        return Py.tuple([PyLong_FromLong(m.requests), PyFloat_FromDouble(m.busy), PyLong_FromLong(m.threads.count),
-                         PyLong_FromLong(m.active), threads, PyFloat_FromDouble(m.started)])
+        guard let requests = Py.int(m.requests, gil), let busy = PyRef(owningOrNil: PyFloat_FromDouble(m.busy)),
+              let count = Py.int(m.threads.count, gil), let active = Py.int(m.active, gil),
+              let started = PyRef(owningOrNil: PyFloat_FromDouble(m.started))
+        else { return nil }
+        result.setTupleItem(0, requests, gil)
+        result.setTupleItem(1, busy, gil)
+        result.setTupleItem(2, count, gil)
+        result.setTupleItem(3, active, gil)
+        result.setTupleItem(4, threads, gil)
+        result.setTupleItem(5, started, gil)
+        return result.release()
     }
 
     /// Apache's scoreboard as mod_wsgi's server_metrics() reports it (without current_time and
     /// running_time, added in Python), or None when this process has none.
     nonisolated(unsafe) static let scoreboard = def("_swiftwsgi_scoreboard") { _, _, _ in
-        guard let read = PythonRuntime.shared?.apache.table.scoreboard else { return Py.returnNone() }
-        let builder = ScoreboardBuilder()
-        var board = swiftwsgi_scoreboard_t()
-        let rc = read(&board, ScoreboardBuilder.process, ScoreboardBuilder.worker,
-                      Unmanaged.passUnretained(builder).toOpaque())
-        guard rc == 0, let d = PyDict_New() else { return Py.returnNone() }
-        ScoreboardBuilder.put(d, "server_limit", PyLong_FromLong(Int(board.server_limit)))
-        ScoreboardBuilder.put(d, "thread_limit", PyLong_FromLong(Int(board.thread_limit)))
-        ScoreboardBuilder.put(d, "running_generation", PyLong_FromLong(Int(board.running_generation)))
-        ScoreboardBuilder.put(d, "restart_time", PyFloat_FromDouble(Double(board.restart_time) / 1e6))
-        PyDict_SetItemString(d, "processes", builder.processes)
-        return d
+        var gil = GIL.cpythonCalledUs()
+        guard let ops = PythonRuntime.shared?.apache,
+              let board = gil.released({ ops.readScoreboard($0) }),
+              let d = ScoreboardDict.make(board, gil)
+        else {
+            PyErr_Clear()
+            return Py.returnNone()
+        }
+        return d.release()
     }
 
     /// (samples, [server, queue, daemon, application totals], [4 x 16 buckets],
     ///  per-thread counts) since the last call, which resets them; turns sampling on.
     nonisolated(unsafe) static let sample = def("_swiftwsgi_sample") { _, _, _ in
+        let gil = GIL.cpythonCalledUs()
         let s = Metrics.shared.takeSample()
-        func list(_ values: [Int]) -> PyPointer? {
-            let l = PyList_New(0)!
-            for v in values { if let i = PyLong_FromLong(v) { PyList_Append(l, i); Py_DecRef(i) } }
+        func list(_ values: [Int]) -> PyRef? {
+            guard let l = Py.list(gil) else { return nil }
+            for v in values {
+                guard let i = Py.int(v, gil) else { return nil }
+                l.append(i, gil)
+            }
             return l
         }
-        let totals = PyList_New(0)!
-        for t in s.totals { if let f = PyFloat_FromDouble(t) { PyList_Append(totals, f); Py_DecRef(f) } }
-        let buckets = PyList_New(0)!
-        for b in s.buckets { if let l = list(b) { PyList_Append(buckets, l); Py_DecRef(l) } }
-        return Py.tuple([PyLong_FromLong(s.count), totals, buckets, list(s.threads)])
+        guard let totals = Py.list(gil), let buckets = Py.list(gil), let result = Py.tuple(count: 4, gil) else { return nil }
+        for t in s.totals {
+            guard let f = PyRef(owningOrNil: PyFloat_FromDouble(t)) else { return nil }
+            totals.append(f, gil)
+        }
+        for b in s.buckets {
+            guard let l = list(b) else { return nil }
+            buckets.append(l, gil)
+        }
+        guard let count = Py.int(s.count, gil), let threads = list(s.threads) else { return nil }
+        result.setTupleItem(0, count, gil)
+        result.setTupleItem(1, totals, gil)
+        result.setTupleItem(2, buckets, gil)
+        result.setTupleItem(3, threads, gil)
+        return result.release()
     }
 }

@@ -21,43 +21,46 @@ public final class PythonRuntime: @unchecked Sendable {
     static let version = (major: 0, minor: 1, micro: 0)
     public static var versionString: String { "\(version.major).\(version.minor).\(version.micro)" }
 
-    private init(config: ProcessConfig, apache: ApacheOps) throws(HostError) {
+    private init(config: ProcessConfig, apache: ApacheOps, _ unlocked: inout Unlocked) throws(HostError) {
         self.config = config
         self.apache = apache
         try Self.initializePython(config)
-        // The initialising thread is threading's main thread from here on (so shutdown does not
-        // wait on a worker's stale state).
-        if let threading = PyImport_ImportModule("threading") { Py_DecRef(threading) }
-        PyErr_Clear()
-        if config.switchInterval > 0 { Self.setSwitchInterval(config.switchInterval) }
         guard let ts = PyThreadState_Get() else { throw HostError("no thread state after initialisation") }
         mainThreadState = ts
         ThreadStates.adopt(ts)
-        main = try Interpreter(name: "", ordinal: 0, config: config)
+        // Initialisation left the GIL with this thread: give it back, to take it as every
+        // other Python call does.
         PyEval_SaveThread()
+        main = try withGIL(threadState: ts, &unlocked) { gil throws(HostError) in
+            // The initialising thread is threading's main thread from here on (so shutdown
+            // does not wait on a worker's stale state).
+            _ = PyRef(owningOrNil: PyImport_ImportModule("threading"))
+            PyErr_Clear()
+            if config.switchInterval > 0 { Self.setSwitchInterval(config.switchInterval, gil) }
+            return try Interpreter(name: "", ordinal: 0, config: config, &gil)
+        }
     }
 
     /// Initialises Python for this process. Returns the runtime, or throws with the reason.
-    public static func initialize(config: ProcessConfig, apache: ApacheOps) throws(HostError) -> PythonRuntime {
+    public static func initialize(config: ProcessConfig, apache: ApacheOps,
+                                  _ unlocked: inout Unlocked) throws(HostError) -> PythonRuntime {
         if let shared { return shared }
-        let runtime = try PythonRuntime(config: config, apache: apache)
-        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Initializing Python \(PythonVersion.runtime).")
+        let runtime = try PythonRuntime(config: config, apache: apache, &unlocked)
+        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Initializing Python \(PythonVersion.runtime).", unlocked)
         shared = runtime
         for script in config.importScripts {
-            runtime.importScript(path: script.path, applicationGroup: script.applicationGroup)
+            runtime.importScript(path: script.path, applicationGroup: script.applicationGroup, &unlocked)
         }
         return runtime
     }
 
     /// sys.setswitchinterval(seconds): one setting for every interpreter of the process.
-    private static func setSwitchInterval(_ seconds: Double) {
-        guard let sys = PyImport_ImportModule("sys") else { PyErr_Clear(); return }
-        defer { Py_DecRef(sys) }
-        guard let function = PyObject_GetAttrString(sys, "setswitchinterval") else { PyErr_Clear(); return }
-        defer { Py_DecRef(function) }
-        guard let value = PyFloat_FromDouble(seconds) else { PyErr_Clear(); return }
-        defer { Py_DecRef(value) }
-        if let result = PyObject_CallOneArg(function, value) { Py_DecRef(result) } else { PyErr_Clear() }
+    private static func setSwitchInterval(_ seconds: Double, _ gil: borrowing GIL) {
+        guard let sys = PyRef(owningOrNil: PyImport_ImportModule("sys")),
+              let function = sys.attribute("setswitchinterval", gil),
+              let value = PyRef(owningOrNil: PyFloat_FromDouble(seconds)),
+              Py.succeeded(PyObject_CallOneArg(function.pointer, value.pointer), gil)
+        else { PyErr_Clear(); return }
     }
 
     private static func initializePython(_ config: ProcessConfig) throws(HostError) {
@@ -99,30 +102,36 @@ public final class PythonRuntime: @unchecked Sendable {
 
     /// The interpreter of an application group ("" = %{GLOBAL}), created on first use.
     /// Without the GIL (the registry lock comes first in the lock order).
-    func interpreter(named name: String) throws(HostError) -> Interpreter {
+    @inline(__always)
+    func interpreter(named name: String, _ unlocked: inout Unlocked) throws(HostError) -> Interpreter {
         if name.isEmpty { return main }
+        return try subInterpreter(named: name, &unlocked)
+    }
+
+    private func subInterpreter(named name: String, _ unlocked: inout Unlocked) throws(HostError) -> Interpreter {
         let result: Result<Interpreter, HostError> = interpreters.withLock { table in
             if let existing = table[name] { return .success(existing) }
             let ordinal = table.count + 1
-            let threadStates = ThreadStates.current()
-            PyEval_RestoreThread(threadStates.main)
-            defer { PyEval_SaveThread() }
-            let sub: UnsafeMutablePointer<PyThreadState>
-            switch PythonVersion.newSubInterpreter() {
-            case .success(let s): sub = s
-            case .failure(let error):
-                PyErr_Clear()
-                return .failure(HostError("cannot create a sub-interpreter for application group '\(name)': \(error)"))
-            }
-            do {
-                let interpreter = try Interpreter(name: name, ordinal: ordinal, config: config)
-                threadStates.record(sub, for: interpreter)
-                table[name] = interpreter
-                PyThreadState_Swap(threadStates.main)
-                return .success(interpreter)
-            } catch {
-                PyThreadState_Swap(threadStates.main)
-                return .failure(error as? HostError ?? HostError("\(error)"))
+            let threadStates = ThreadStates.current(unlocked)
+            return withGIL(threadState: threadStates.main, &unlocked) { gil in
+                let sub: UnsafeMutablePointer<PyThreadState>
+                switch PythonVersion.newSubInterpreter() {
+                case .success(let s): sub = s
+                case .failure(let error):
+                    PyErr_Clear()
+                    return .failure(HostError("cannot create a sub-interpreter for application group '\(name)': \(error)"))
+                }
+                // The new interpreter's thread state is current: set it up, then switch back
+                // to the main interpreter's (which `withGIL` releases).
+                defer { PyThreadState_Swap(threadStates.main) }
+                do throws(HostError) {
+                    let interpreter = try Interpreter(name: name, ordinal: ordinal, config: config, &gil)
+                    threadStates.record(sub, for: interpreter)
+                    table[name] = interpreter
+                    return .success(interpreter)
+                } catch {
+                    return .failure(error)
+                }
             }
         }
         return try result.get()
@@ -131,40 +140,42 @@ public final class PythonRuntime: @unchecked Sendable {
     /// Runs the process's WSGIImportScript entries on the calling thread (a daemon group with
     /// threads=0 runs them on a thread of their own: mod_wsgi's service scripts, which may
     /// never return).
-    public func runImportScripts(_ scripts: [(path: String, applicationGroup: String)]) {
+    public func runImportScripts(_ scripts: [(path: String, applicationGroup: String)], _ unlocked: inout Unlocked) {
         for script in scripts {
-            importScript(path: script.path, applicationGroup: script.applicationGroup)
+            importScript(path: script.path, applicationGroup: script.applicationGroup, &unlocked)
         }
     }
 
     /// Raises SystemExit in the Python thread `ident` (its pthread id) of the application
     /// group's interpreter, the next time that thread runs bytecode (how a service script is
     /// told to stop). Without the GIL.
-    public func raiseSystemExit(inThread ident: UInt, applicationGroup: String) {
-        guard let interpreter = try? interpreter(named: applicationGroup) else { return }
-        withGIL(in: interpreter) {
+    public func raiseSystemExit(inThread ident: UInt, applicationGroup: String, _ unlocked: inout Unlocked) {
+        guard let interpreter = try? interpreter(named: applicationGroup, &unlocked) else { return }
+        withGIL(in: interpreter, &unlocked) { _ in
             _ = PyThreadState_SetAsyncExc(ident, PyExc_SystemExit)
         }
     }
 
     /// Loads a script at process start (WSGIImportScript); failures are logged.
-    func importScript(path: String, applicationGroup: String) {
+    func importScript(path: String, applicationGroup: String, _ unlocked: inout Unlocked) {
         do {
-            let interpreter = try interpreter(named: applicationGroup)
-            withGIL(in: interpreter) {
-                if interpreter.script(path: path, mtime: fileMTime(path), reloading: false, log: { _ in }) == nil {
+            let interpreter = try interpreter(named: applicationGroup, &unlocked)
+            withGIL(in: interpreter, &unlocked) { gil in
+                guard let module = interpreter.script(path: path, mtime: fileMTime(path), reloading: false, &gil) else {
                     // SystemExit ends a service script (threads=0) that was told to stop.
                     if PyErr_ExceptionMatches(PyExc_SystemExit) != 0 {
                         PyErr_Clear()
-                        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): script '\(path)' ended by SystemExit.")
+                        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): script '\(path)' ended by SystemExit.", &gil)
                         return
                     }
                     apache.logException(nil, interpreter: interpreter,
-                                        intro: "Failed to import WSGI script '\(path)'.")
+                                        intro: "Failed to import WSGI script '\(path)'.", &gil)
+                    return
                 }
+                _ = consume module
             }
         } catch {
-            apache.log(nil, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)")
+            apache.log(nil, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)", unlocked)
         }
     }
 
@@ -174,19 +185,17 @@ public final class PythonRuntime: @unchecked Sendable {
     }
 
     /// The current exception as one line (for set-up errors); clears it.
-    static func currentExceptionText() -> String {
-        var type: PyPointer?, value: PyPointer?, tb: PyPointer?
-        PyErr_Fetch(&type, &value, &tb)
-        defer { Py_XDECREF(type); Py_XDECREF(value); Py_XDECREF(tb) }
-        guard let value, let s = PyObject_Str(value) else { PyErr_Clear(); return "unknown error" }
-        defer { Py_DecRef(s) }
-        return Py.swiftString(s) ?? "unknown error"
+    static func currentExceptionText(_ gil: borrowing GIL) -> String {
+        guard let exc = Py.fetchException(gil), let value = exc.value.pointer,
+              let s = PyRef(owningOrNil: PyObject_Str(value))
+        else { PyErr_Clear(); return "unknown error" }
+        return Py.swiftString(s.pointer, gil) ?? "unknown error"
     }
 
-    /// Takes the GIL and gives it back (deadlock-timeout's probe). Without the GIL; never
-    /// during or after `shutdown`.
-    public func probeGIL() {
-        withGIL(in: main) {}
+    /// Takes the GIL and gives it back (deadlock-timeout's probe). Never during or after
+    /// `shutdown`.
+    public func probeGIL(_ unlocked: inout Unlocked) {
+        withGIL(in: main, &unlocked) { _ in }
     }
 
     // MARK: process exit
@@ -200,51 +209,58 @@ public final class PythonRuntime: @unchecked Sendable {
     /// other thread states are deleted and it is ended. Python is finalised only when every
     /// sub-interpreter could be ended (3.11 refuses otherwise); else the main interpreter's
     /// atexit callbacks run instead. Nothing here waits longer than the grace period.
-    public func shutdown() {
-        publishProcessStopping(reason: "")
+    public func shutdown(_ unlocked: inout Unlocked) {
+        publishProcessStopping(reason: "", &unlocked)
         guard config.destroyInterpreter else { return }
         let deadline = monotonicSeconds() + Self.shutdownGracePeriod
         let subs = interpreters.withLock { Array($0.values) }.sorted { $0.ordinal > $1.ordinal }
         let threadStates = ThreadStates.all.withLock { $0.items }
-        PyEval_RestoreThread(mainThreadState)
+        withGILForExit(threadState: mainThreadState, &unlocked) { gil in
+            tearDown(subs, threadStates, deadline: deadline, &gil)
+        }
+    }
+
+    /// Ends the sub-interpreters and finalises Python; returns whether Python was finalised.
+    private func tearDown(_ subs: [Interpreter], _ threadStates: [UnsafeMutablePointer<PyThreadState>],
+                          deadline: Double, _ gil: inout GIL) -> Bool {
         var everyInterpreterEnded = true
         for interpreter in subs {
             let mine = threadStates.filter { PyThreadState_GetInterpreter($0) == interpreter.state }
             guard let keep = mine.first else { continue }
             PyThreadState_Swap(keep)
-            stopWaitingForThreads(deadline: deadline)
+            stopWaitingForThreads(deadline: deadline, &gil)
             for ts in mine.dropFirst() {
                 PyThreadState_Clear(ts)
                 PyThreadState_Delete(ts)
             }
             if Self.hasOtherThreads(interpreter.state, than: keep) {
-                runAtexit()
+                runAtexit(&gil)
                 everyInterpreterEnded = false
             } else {
                 Py_EndInterpreter(keep)
             }
             PyThreadState_Swap(mainThreadState)
         }
-        stopWaitingForThreads(deadline: deadline)
+        stopWaitingForThreads(deadline: deadline, &gil)
         for ts in threadStates where ts != mainThreadState && PyThreadState_GetInterpreter(ts) == main.state {
             PyThreadState_Clear(ts)
             PyThreadState_Delete(ts)
         }
         if everyInterpreterEnded {
             Py_FinalizeEx()
-        } else {
-            runAtexit()
-            PyEval_SaveThread()
+            return true
         }
+        runAtexit(&gil)
+        return false
     }
 
     /// mod_wsgi's process_stopping event (to subscribe_events and subscribe_shutdown
-    /// callbacks) in every interpreter, once. Without the GIL.
-    public func publishProcessStopping(reason: String) {
+    /// callbacks) in every interpreter, once.
+    public func publishProcessStopping(reason: String, _ unlocked: inout Unlocked) {
         guard !stoppingPublished.exchange(true, ordering: .relaxed) else { return }
         let all = [main] + interpreters.withLock { Array($0.values) }.sorted { $0.ordinal < $1.ordinal }
         for interpreter in all {
-            withGIL(in: interpreter) { interpreter.modWSGI.publishProcessStopping(reason: reason) }
+            withGIL(in: interpreter, &unlocked) { gil in interpreter.modWSGI.publishProcessStopping(reason: reason, &gil) }
         }
     }
 
@@ -262,7 +278,7 @@ public final class PythonRuntime: @unchecked Sendable {
 
     /// In the current interpreter: joins non-daemon threads until the deadline, then empties
     /// threading's shutdown locks so finalisation does not wait for the rest.
-    private func stopWaitingForThreads(deadline: Double) {
+    private func stopWaitingForThreads(deadline: Double, _ gil: inout GIL) {
         let source = """
         import sys, time
         threading = sys.modules.get('threading')
@@ -277,26 +293,24 @@ public final class PythonRuntime: @unchecked Sendable {
                 t.join(left)
         \(PythonVersion.stopWaitingSource.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
         """
-        runQuietly(source, ["_deadline": PyFloat_FromDouble(deadline)])
+        runQuietly(source, deadline: deadline, &gil)
     }
 
-    private func runAtexit() {
-        runQuietly("import atexit\natexit._run_exitfuncs()\n", [:])
+    private func runAtexit(_ gil: inout GIL) {
+        runQuietly("import atexit\natexit._run_exitfuncs()\n", deadline: nil, &gil)
     }
 
-    /// Runs source in a fresh namespace of the current interpreter; errors are logged.
-    private func runQuietly(_ source: String, _ names: [String: PyPointer?]) {
-        guard let globals = PyDict_New() else { PyErr_Clear(); return }
-        defer { Py_DecRef(globals) }
-        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins())
-        for (k, v) in names {
-            if let v { PyDict_SetItemString(globals, k, v); Py_DecRef(v) }
+    /// Runs source in a fresh namespace of the current interpreter (with `_deadline` set when
+    /// given); errors are logged.
+    private func runQuietly(_ source: String, deadline: Double?, _ gil: inout GIL) {
+        guard let globals = Py.dict(gil) else { PyErr_Clear(); return }
+        globals.setItem("__builtins__", borrowed: PyEval_GetBuiltins(), gil)
+        if let deadline, let d = PyRef(owningOrNil: PyFloat_FromDouble(deadline)) {
+            globals.setItem("_deadline", d, gil)
         }
-        if let r = PyRun_StringFlags(source, Py_file_input, globals, globals, nil) {
-            Py_DecRef(r)
-        } else {
-            let text = Self.currentExceptionText()
-            apache.log(nil, SWIFTWSGI_LOG_WARNING, "mod_swiftwsgi (pid=\(getpid())): at shutdown: \(text)")
+        if !Py.succeeded(PyRun_StringFlags(source, Py_file_input, globals.pointer, globals.pointer, nil), gil) {
+            let text = Self.currentExceptionText(gil)
+            apache.log(nil, SWIFTWSGI_LOG_WARNING, "mod_swiftwsgi (pid=\(getpid())): at shutdown: \(text)", &gil)
         }
     }
 }
@@ -323,17 +337,17 @@ public func isVirtualEnvironment(_ directory: String) -> Bool {
 extension ProcessConfig {
     // MARK: interpreter set-up (with the GIL held, in the interpreter being set up)
 
-    /// Installs `mod_wsgi`, `apache`, sys.stdout/stderr/stdin and the other per-interpreter
-    /// settings into the current interpreter.
-    func installModules(name: String, types: HostTypes) throws(HostError) {
+    /// Installs sys.stdout/stderr/stdin and the other per-interpreter settings into the
+    /// current interpreter (the `mod_wsgi` and `apache` modules: ModWSGIModule.swift).
+    func installModules(name: String, types: HostTypes, _ gil: borrowing GIL) throws(HostError) {
         // print() and sys.stderr go to Apache's error log, tagged with the thread's request;
         // the streams themselves are made in the bootstrap (see StdStreams.swift).
-        try installStandardStreams(types: types)
-        try runBootstrap()
+        try installStandardStreams(types: types, gil)
+        try runBootstrap(gil)
     }
 
     /// Python-level set-up: sys.argv, WSGIPythonPath (site.addsitedir), WSGIRestrictSignal.
-    private func runBootstrap() throws(HostError) {
+    private func runBootstrap(_ gil: borrowing GIL) throws(HostError) {
         let source = """
         import sys, site
         sys.argv = ['mod_wsgi']
@@ -346,50 +360,45 @@ extension ProcessConfig {
                 return signal.getsignal(signum)
             signal.signal = _swiftwsgi_signal
         """
-        guard let globals = PyDict_New() else { throw HostError("out of memory") }
-        defer { Py_DecRef(globals) }
-        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins())
-        let paths = PyList_New(0)!
+        guard let globals = Py.dict(gil), let paths = Py.list(gil) else { throw HostError("out of memory") }
+        globals.setItem("__builtins__", borrowed: PyEval_GetBuiltins(), gil)
         for p in pythonPath where !p.isEmpty {
-            if let s = Py.string(p) { PyList_Append(paths, s); Py_DecRef(s) }
+            if let s = Py.string(p, gil) { paths.append(s, gil) }
         }
-        PyDict_SetItemString(globals, "_python_path", paths)
-        Py_DecRef(paths)
-        PyDict_SetItemString(globals, "_restrict_signal", restrictSignal ? Py.true : Py.false)
-        guard let result = PyRun_StringFlags(source, Py_file_input, globals, globals, nil) else {
-            let message = PythonRuntime.currentExceptionText()
-            throw HostError("interpreter set-up failed: \(message)")
+        globals.setItem("_python_path", paths, gil)
+        globals.setItem("_restrict_signal", borrowed: restrictSignal ? Py.true : Py.false, gil)
+        guard Py.succeeded(PyRun_StringFlags(source, Py_file_input, globals.pointer, globals.pointer, nil), gil)
+        else {
+            throw HostError("interpreter set-up failed: \(PythonRuntime.currentExceptionText(gil))")
         }
-        Py_DecRef(result)
     }
 
     /// The entries of environ that do not change between requests of an interpreter.
-    func makeEnvironTemplate(applicationGroup: String, types: HostTypes) throws(HostError) -> PyPointer {
-        guard let d = PyDict_New() else { throw HostError("out of memory") }
-        func put(_ key: String, _ value: PyPointer?, steal: Bool = true) {
+    func makeEnvironTemplate(applicationGroup: String, types: HostTypes, _ gil: borrowing GIL) throws(HostError) -> PyRef {
+        guard let d = Py.dict(gil) else { throw HostError("out of memory") }
+        func put(_ key: String, _ value: consuming PyRef?, _ d: borrowing PyRef) {
             guard let value else { return }
-            PyDict_SetItemString(d, key, value)
-            if steal { Py_DecRef(value) }
+            d.setItem(key, value, gil)
         }
-        put("wsgi.version", Py.tuple([PyLong_FromLong(1), PyLong_FromLong(0)]))
-        PyDict_SetItemString(d, "wsgi.multithread", multithread ? Py.true : Py.false)
-        PyDict_SetItemString(d, "wsgi.multiprocess", multiprocess ? Py.true : Py.false)
-        PyDict_SetItemString(d, "wsgi.run_once", runOnce ? Py.true : Py.false)
-        PyDict_SetItemString(d, "wsgi.input_terminated", Py.true)
-        put("wsgi.file_wrapper", types.fileWrapper, steal: false)
+        put("wsgi.version", Py.tuple(ints: [1, 0], gil), d)
+        d.setItem("wsgi.multithread", borrowed: multithread ? Py.true : Py.false, gil)
+        d.setItem("wsgi.multiprocess", borrowed: multiprocess ? Py.true : Py.false, gil)
+        d.setItem("wsgi.run_once", borrowed: runOnce ? Py.true : Py.false, gil)
+        d.setItem("wsgi.input_terminated", borrowed: Py.true, gil)
+        d.setItem("wsgi.file_wrapper", borrowed: types.fileWrapper.pointer, gil)
         let v = ModWSGIModule.compatibleVersion
-        put("mod_wsgi.version", Py.tuple([PyLong_FromLong(v.major), PyLong_FromLong(v.minor), PyLong_FromLong(v.micro)]))
-        put("mod_swiftwsgi.version", versionTuple())
-        put("apache.version", ModWSGIModule.apacheVersionTuple(apacheVersion))
-        put("mod_wsgi.process_group", Py.string(processGroup))
-        put("mod_wsgi.application_group", Py.string(applicationGroup))
+        put("mod_wsgi.version", Py.tuple(ints: [v.major, v.minor, v.micro], gil), d)
+        put("mod_swiftwsgi.version", versionTuple(gil), d)
+        put("apache.version", ModWSGIModule.apacheVersionTuple(apacheVersion, gil), d)
+        put("mod_wsgi.process_group", Py.string(processGroup, gil), d)
+        put("mod_wsgi.application_group", Py.string(applicationGroup, gil), d)
         PyErr_Clear()
         return d
     }
 
-    private func versionTuple() -> PyPointer? {
+    private func versionTuple(_ gil: borrowing GIL) -> PyRef? {
         let v = PythonRuntime.version
-        return Py.tuple([PyLong_FromLong(v.major), PyLong_FromLong(v.minor), PyLong_FromLong(v.micro)])
+        return Py.tuple(ints: [v.major, v.minor, v.micro], gil)
     }
 
 

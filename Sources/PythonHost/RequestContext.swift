@@ -9,11 +9,16 @@ final class RequestContext {
     let ops: ApacheOps
     let input: RequestInput
     /// `"200 OK"` as latin-1 bytes once start_response was called.
-    private var status: PyPointer?
+    private var status: PyRef?
     private var statusCode: Int32 = 0
     /// Header names and values, alternating, as latin-1 bytes.
-    private var headers: PyPointer?
+    private var headers: PyRef?
+    /// The response was committed: start_response's status and headers can no longer change.
     private(set) var headersSent = false
+    /// Committed headers not handed to Apache yet: they go with the next Apache call (a body
+    /// write, a file), so the GIL is released once for both. Pointers into `headers` and
+    /// `status`, which this request owns (immutable bytes objects).
+    private var pendingHeaders: [swiftwsgi_kv_t]?
     /// Bytes still allowed by the application's Content-Length, or -1 when it set none.
     private(set) var remaining: Int64 = -1
     private(set) var clientGone = false
@@ -29,7 +34,7 @@ final class RequestContext {
     /// active_requests and the events' request ids.
     var environ: PyPointer?
     /// mod_wsgi.request_data(): created on first use.
-    private var requestDataDict: PyPointer?
+    private var requestDataDict: PyRef?
     /// The interpreter's module when events are published for this request (someone had
     /// subscribed when it began): response_started goes there, and output is timed.
     var events: ModWSGIModule?
@@ -38,11 +43,14 @@ final class RequestContext {
     private(set) var outputLength: Int64 = 0
     private(set) var outputTime = 0.0
 
-    /// The request's scratchpad dict (borrowed), created on first use.
-    func requestData() -> PyPointer? {
-        if requestDataDict == nil { requestDataDict = PyDict_New() }
-        return requestDataDict
+    /// The request's scratchpad dict (borrowed: the request owns it), created on first use.
+    func requestData(_ gil: borrowing GIL) -> PyPointer? {
+        if requestDataDict.pointer == nil { requestDataDict = Py.dict(gil) }
+        return requestDataDict.pointer
     }
+
+    /// The HTTP status the application set (0 before start_response).
+    var responseStatus: Int32 { statusCode }
 
     init(handle: swiftwsgi_request_handle_t, ops: ApacheOps, errorOverride: Bool = false) {
         self.handle = handle
@@ -51,11 +59,9 @@ final class RequestContext {
         self.input = RequestInput(handle: handle, ops: ops)
     }
 
-    /// Drops the Python objects this request holds. With the GIL held, at the request's end.
-    func release() {
-        Py_XDECREF(status)
-        Py_XDECREF(headers)
-        Py_XDECREF(requestDataDict)
+    /// Drops the Python objects this request holds, at the request's end.
+    func release(_ gil: borrowing GIL) {
+        pendingHeaders = nil
         status = nil
         headers = nil
         requestDataDict = nil
@@ -63,78 +69,68 @@ final class RequestContext {
         events = nil
     }
 
-    /// The HTTP status the application set (0 before start_response).
-    var responseStatus: Int32 { statusCode }
-
-    var started: Bool { status != nil }
+    var started: Bool { status.pointer != nil }
 
     // MARK: start_response
 
     /// start_response(status, headers, exc_info=None). Returns false with an exception set.
-    func startResponse(status: PyPointer, headers: PyPointer, excInfo: PyPointer?) -> Bool {
+    func startResponse(status: PyPointer, headers: PyPointer, excInfo: PyPointer?, _ gil: inout GIL) -> Bool {
         // mod_wsgi's rules: exc_info must be a tuple; once the headers went out, a call with
         // exc_info re-raises it and one without fails; before that, a later call replaces
         // the earlier one (with or without exc_info).
         if let excInfo, swpy_tuple_check(excInfo) == 0 {
-            Py.raise(PyExc_RuntimeError, "exception info must be a tuple")
+            Py.raise(PyExc_RuntimeError, "exception info must be a tuple", gil)
             return false
         }
         if headersSent {
             guard let excInfo else {
-                Py.raise(PyExc_RuntimeError, "headers have already been sent")
+                Py.raise(PyExc_RuntimeError, "headers have already been sent", gil)
                 return false
             }
             guard swpy_tuple_size(excInfo) == 3 else {
-                Py.raise(PyExc_TypeError, "exc_info must be a (type, value, traceback) tuple")
+                Py.raise(PyExc_TypeError, "exc_info must be a (type, value, traceback) tuple", gil)
                 return false
             }
-            let t = swpy_tuple_get_item(excInfo, 0), v = swpy_tuple_get_item(excInfo, 1),
-                tb = swpy_tuple_get_item(excInfo, 2)
-            Py_XINCREF(t); Py_XINCREF(v); Py_XINCREF(tb)
-            PyErr_Restore(t, v, tb == Py.none ? nil : tb)
+            // PEP 3333: re-raise the application's exception; the response cannot change.
+            let t = swpy_tuple_get_item(excInfo, 0)!, v = swpy_tuple_get_item(excInfo, 1)!,
+                tb = swpy_tuple_get_item(excInfo, 2)!
+            // PyErr_Restore steals all three.
+            PyErr_Restore(PyRef(retaining: t).release(), PyRef(retaining: v).release(),
+                          tb == Py.none ? nil : PyRef(retaining: tb).release())
             return false
         }
-        if let events, let environ, let data = requestData() {
+        if let events, let environ, let data = requestData(gil) {
             events.publishResponseStarted(environ: environ, status: status, headers: headers, excInfo: excInfo,
-                                          requestData: data)
+                                          requestData: data, &gil)
         }
-        guard let statusBytes = Self.validatedStatus(status) else { return false }
+        guard let statusBytes = Self.validatedStatus(status, gil) else { return false }
         guard swpy_list_check(headers) != 0 else {
-            Py_DecRef(statusBytes.bytes)
-            Py.raise(PyExc_TypeError, "response headers must be a list, not \(Self.typeName(headers))")
+            Py.raise(PyExc_TypeError, "response headers must be a list, not \(Self.typeName(headers))", gil)
             return false
         }
-        guard let flat = PyList_New(0) else { Py_DecRef(statusBytes.bytes); return false }
+        guard let flat = Py.list(gil) else { return false }
         var contentLength: Int64 = -1
         for i in 0..<swpy_list_size(headers) {
             let item = swpy_list_get_item(headers, i)!
             guard swpy_tuple_check(item) != 0, swpy_tuple_size(item) == 2 else {
-                Py.raise(PyExc_TypeError, "response header must be a (name, value) tuple, not \(Self.typeName(item))")
-                Py_DecRef(flat); Py_DecRef(statusBytes.bytes)
+                Py.raise(PyExc_TypeError, "response header must be a (name, value) tuple, not \(Self.typeName(item))", gil)
                 return false
             }
-            guard let name = Self.headerBytes(swpy_tuple_get_item(item, 0)!, isName: true),
-                  let value = Self.headerBytes(swpy_tuple_get_item(item, 1)!, isName: false)
-            else {
-                Py_DecRef(flat); Py_DecRef(statusBytes.bytes)
-                return false
-            }
-            if strcasecmp(swpy_bytes_as_string(name), "Content-Length") == 0 {
-                guard let n = Int64(String(cString: swpy_bytes_as_string(value)).trimmingSpaces), n >= 0 else {
-                    Py.raise(PyExc_ValueError, "invalid Content-Length header value")
-                    Py_DecRef(name); Py_DecRef(value); Py_DecRef(flat); Py_DecRef(statusBytes.bytes)
+            guard let name = Self.headerBytes(swpy_tuple_get_item(item, 0)!, isName: true, gil),
+                  let value = Self.headerBytes(swpy_tuple_get_item(item, 1)!, isName: false, gil)
+            else { return false }
+            if strcasecmp(swpy_bytes_as_string(name.pointer), "Content-Length") == 0 {
+                guard let n = Int64(String(cString: swpy_bytes_as_string(value.pointer)).trimmingSpaces), n >= 0 else {
+                    Py.raise(PyExc_ValueError, "invalid Content-Length header value", gil)
                     return false
                 }
                 contentLength = n
             }
-            PyList_Append(flat, name); Py_DecRef(name)
-            PyList_Append(flat, value); Py_DecRef(value)
+            guard flat.append(name, gil), flat.append(value, gil) else { return false }
         }
-        Py_XDECREF(self.status)
-        Py_XDECREF(self.headers)
-        self.status = statusBytes.bytes
         self.statusCode = statusBytes.code
-        self.headers = flat
+        self.status = statusBytes.take()
+        self.headers = consume flat
         self.remaining = contentLength
         return true
     }
@@ -143,18 +139,25 @@ final class RequestContext {
         swpy_type(o).flatMap { $0.pointee.tp_name }.map { String(cString: $0) } ?? "object"
     }
 
+    /// A validated status line: latin-1 bytes and the numeric code.
+    private struct Status: ~Copyable {
+        let bytes: PyRef
+        let code: Int32
+        consuming func take() -> PyRef { bytes }
+    }
+
     /// The status as latin-1 bytes and its code: "NNN" or "NNN reason", no control characters.
-    private static func validatedStatus(_ status: PyPointer) -> (bytes: PyPointer, code: Int32)? {
+    private static func validatedStatus(_ status: PyPointer, _ gil: borrowing GIL) -> Status? {
         guard swpy_unicode_check(status) != 0 else {
-            Py.raise(PyExc_TypeError, "expected unicode object for status, value of type \(typeName(status)) found")
+            Py.raise(PyExc_TypeError, "expected unicode object for status, value of type \(typeName(status)) found", gil)
             return nil
         }
-        guard let bytes = PyUnicode_AsLatin1String(status) else {
+        guard let bytes = PyRef(owningOrNil: PyUnicode_AsLatin1String(status)) else {
             PyErr_Clear()
-            Py.raise(PyExc_ValueError, "status line is not latin-1 encodable")
+            Py.raise(PyExc_ValueError, "status line is not latin-1 encodable", gil)
             return nil
         }
-        let p = UnsafeRawBufferPointer(start: swpy_bytes_as_string(bytes), count: swpy_bytes_size(bytes))
+        let p = UnsafeRawBufferPointer(start: swpy_bytes_as_string(bytes.pointer), count: swpy_bytes_size(bytes.pointer))
         let digits = p.prefix(3)
         // As mod_wsgi: three digits, a space, a reason phrase (possibly empty) without control
         // characters; "200" alone is refused.
@@ -166,33 +169,31 @@ final class RequestContext {
             : p.contains(where: { $0 < 0x20 || $0 == 0x7f }) ? "control character present in reason phrase"
             : nil
         if let problem {
-            Py_DecRef(bytes)
-            Py.raise(PyExc_ValueError, problem)
+            Py.raise(PyExc_ValueError, problem, gil)
             return nil
         }
         let code = Int32(digits.reduce(0) { $0 * 10 + Int($1 - 0x30) })
-        return (bytes, code)
+        return Status(bytes: bytes, code: code)
     }
 
     /// A header name (an HTTP token) or value (no CR, LF or NUL) as latin-1 bytes; nil with
     /// an exception set when it is not a str or not acceptable.
-    private static func headerBytes(_ s: PyPointer, isName: Bool) -> PyPointer? {
+    private static func headerBytes(_ s: PyPointer, isName: Bool, _ gil: borrowing GIL) -> PyRef? {
         let what = isName ? "name" : "value"
         guard swpy_unicode_check(s) != 0 else {
-            Py.raise(PyExc_TypeError, "expected unicode object for header \(what), value of type \(typeName(s)) found")
+            Py.raise(PyExc_TypeError, "expected unicode object for header \(what), value of type \(typeName(s)) found", gil)
             return nil
         }
-        guard let bytes = PyUnicode_AsLatin1String(s) else {
+        guard let bytes = PyRef(owningOrNil: PyUnicode_AsLatin1String(s)) else {
             PyErr_Clear()
-            Py.raise(PyExc_ValueError, "header \(what) is not latin-1 encodable")
+            Py.raise(PyExc_ValueError, "header \(what) is not latin-1 encodable", gil)
             return nil
         }
-        let p = UnsafeRawBufferPointer(start: swpy_bytes_as_string(bytes), count: swpy_bytes_size(bytes))
+        let p = UnsafeRawBufferPointer(start: swpy_bytes_as_string(bytes.pointer), count: swpy_bytes_size(bytes.pointer))
         let ok = isName ? (!p.isEmpty && p.allSatisfy(isTokenByte)) : !p.contains(where: { $0 == 0x0d || $0 == 0x0a || $0 == 0 })
         guard ok else {
-            Py_DecRef(bytes)
             Py.raise(PyExc_ValueError, isName ? "invalid character in header name"
-                     : "carriage return/line feed character present in header value")
+                     : "carriage return/line feed character present in header value", gil)
             return nil
         }
         return bytes
@@ -200,13 +201,19 @@ final class RequestContext {
 
     // MARK: sending
 
-    /// Hands status and headers to Apache (once). Returns false with an exception set when the
-    /// application never called start_response.
-    func sendHeaders() -> Bool {
+    /// Commits status and headers (once): they reach Apache with the next body write or file,
+    /// or through `deliverHeaders`. Returns false with an exception set when the application
+    /// never called start_response.
+    func sendHeaders(_ gil: borrowing GIL) -> Bool {
         if headersSent { return true }
-        guard let status, let headers else {
-            Py.raise(PyExc_RuntimeError, "response has not been started: the application did not call start_response()")
+        guard let headers = headers.pointer else {
+            Py.raise(PyExc_RuntimeError, "response has not been started: the application did not call start_response()", gil)
             return false
+        }
+        headersSent = true
+        if errorOverride && statusCode >= 400 {
+            overriddenStatus = statusCode
+            return true
         }
         let n = swpy_list_size(headers) / 2
         var pairs = [swiftwsgi_kv_t](repeating: swiftwsgi_kv_t(), count: n)
@@ -214,32 +221,47 @@ final class RequestContext {
             pairs[i].name = UnsafePointer(swpy_bytes_as_string(swpy_list_get_item(headers, 2 * i)))
             pairs[i].value = UnsafePointer(swpy_bytes_as_string(swpy_list_get_item(headers, 2 * i + 1)))
         }
-        headersSent = true
-        if errorOverride && statusCode >= 400 {
-            overriddenStatus = statusCode
-            return true
-        }
-        let rc = pairs.withUnsafeBufferPointer { p in
-            ops.table.set_response?(handle, statusCode, swpy_bytes_as_string(status), p.baseAddress, n) ?? -1
-        }
-        if rc != 0 {
-            Py.raise(PyExc_RuntimeError, "Apache refused the response status or headers")
+        pendingHeaders = pairs
+        return true
+    }
+
+    /// Hands committed headers to Apache now if they are still pending. Returns false with an
+    /// exception set when Apache refused them.
+    func deliverHeaders(_ gil: inout GIL) -> Bool {
+        guard pendingHeaders != nil else { return true }
+        let refused = gil.released { !handOver($0) }
+        if refused {
+            Py.raise(PyExc_RuntimeError, "Apache refused the response status or headers", gil)
             return false
         }
         return true
     }
 
-    /// Appends a header before the headers are sent (Content-Length for file_wrapper).
-    func addHeader(_ name: String, _ value: String) {
-        guard let headers, let n = PyBytes_FromString(name), let v = PyBytes_FromString(value) else { return }
-        PyList_Append(headers, n); Py_DecRef(n)
-        PyList_Append(headers, v); Py_DecRef(v)
+    /// Calls Apache's set_response with the pending headers (without the GIL: the bytes they
+    /// point into are owned by this request and immutable). False when Apache refused them.
+    private func handOver(_ unlocked: borrowing Unlocked) -> Bool {
+        guard let pairs = pendingHeaders, let line = status.pointer else { return true }
+        pendingHeaders = nil
+        let rc = pairs.withUnsafeBufferPointer { p in
+            ops.setResponse(handle, statusCode, swpy_bytes_as_string(line), p.baseAddress, p.count, unlocked)
+        }
+        return rc == 0
     }
 
-    /// Writes body bytes, cut to the declared Content-Length. Returns false when the client has
-    /// gone (no exception set).
-    func writeBody(_ data: UnsafeRawPointer, _ count: Int, flush: Bool) -> Bool {
-        if clientGone || overriddenStatus != 0 { return false }
+    /// Appends a header before the headers are sent (Content-Length for file_wrapper).
+    func addHeader(_ name: String, _ value: String, _ gil: borrowing GIL) {
+        guard let headers = headers.pointer, let n = Py.bytes(name, gil), let v = Py.bytes(value, gil) else { return }
+        PyList_Append(headers, n.pointer)
+        PyList_Append(headers, v.pointer)
+    }
+
+    /// The result of a body write.
+    enum Written { case ok, clientGone, refused }
+
+    /// Writes body bytes, cut to the declared Content-Length, after the committed headers if
+    /// they are still pending. `.refused` comes with an exception set.
+    func writeBody(_ data: UnsafeRawPointer, _ count: Int, flush: Bool, _ gil: inout GIL) -> Written {
+        if clientGone || overriddenStatus != 0 { return .clientGone }
         var n = count
         if remaining >= 0 {
             n = Int(min(Int64(n), remaining))
@@ -247,43 +269,63 @@ final class RequestContext {
         }
         outputWrites += 1
         outputLength += Int64(count)
-        if n == 0 && !flush { return true }
-        guard let write = ops.table.write_body else { return false }
+        if n == 0 && !flush && pendingHeaders == nil { return .ok }
+        let bytes = data.assumingMemoryBound(to: CChar.self)
         let started = events != nil ? monotonicSeconds() : 0
         defer { if events != nil { outputTime += monotonicSeconds() - started } }
-        let bytes = data.assumingMemoryBound(to: CChar.self)
-        let rc = ops.buffersWrite?(handle, n, flush) == true
-            ? write(handle, bytes, n, 0)
-            : withoutGIL { write(handle, bytes, n, flush ? 1 : 0) }
+        let rc: Int32
+        if !flush && pendingHeaders == nil, let buffered = ops.writeBuffered(handle, bytes, n, gil) {
+            rc = buffered
+        } else {
+            rc = gil.released { unlocked in
+                guard handOver(unlocked) else { return -2 }
+                if n == 0 && !flush { return 0 }
+                return ops.writeBody(handle, bytes, n, flush: flush, unlocked)
+            }
+        }
+        if rc == -2 {
+            Py.raise(PyExc_RuntimeError, "Apache refused the response status or headers", gil)
+            return .refused
+        }
         if rc != 0 { clientGone = true }
-        return rc == 0
+        return rc == 0 ? .ok : .clientGone
     }
 
     /// Whether the declared Content-Length has been reached.
     var complete: Bool { remaining == 0 || overriddenStatus != 0 }
 
     /// The legacy write() callable returned by start_response.
-    func legacyWrite(_ data: PyPointer) -> Bool {
-        guard sendHeaders() else { return false }
+    func legacyWrite(_ data: PyPointer, _ gil: inout GIL) -> Bool {
+        guard sendHeaders(gil) else { return false }
         let n = swpy_bytes_size(data)
-        if n == 0 { return true }
+        if n == 0 { return deliverHeaders(&gil) }
         if overriddenStatus != 0 { return true }
-        guard writeBody(swpy_bytes_as_string(data), n, flush: true) else {
-            Py.raise(PyExc_OSError, "Apache/mod_swiftwsgi failed to write response data: client connection closed")
+        switch writeBody(swpy_bytes_as_string(data), n, flush: true, &gil) {
+        case .ok: return true
+        case .refused: return false
+        case .clientGone:
+            Py.raise(PyExc_OSError, "Apache/mod_swiftwsgi failed to write response data: client connection closed", gil)
             return false
         }
-        return true
     }
 
-    /// Sends length bytes of fd from offset as an Apache file bucket.
-    func sendFile(fd: Int32, offset: Int64, length: Int64, sendfile: Bool) -> Bool {
+    /// Sends length bytes of fd from offset as an Apache file bucket, after the committed
+    /// headers. False when it failed (no exception set).
+    func sendFile(fd: Int32, offset: Int64, length: Int64, sendfile: Bool, _ gil: inout GIL) -> Bool {
         if overriddenStatus != 0 { return true }
         outputWrites += 1
         outputLength += length
-        guard let send = ops.table.send_file else { return false }
-        let rc = withoutGIL { send(handle, fd, offset, length, sendfile ? 1 : 0) }
+        let rc = gil.released { unlocked in
+            guard handOver(unlocked) else { return Int32(-1) }
+            return ops.sendFile(handle, fd, offset, length, sendfile: sendfile, unlocked)
+        }
         if rc != 0 { clientGone = true }
         return rc == 0
+    }
+
+    /// Aborts the client connection (a truncated response must not look complete).
+    func abortConnection(_ gil: inout GIL) {
+        gil.released { ops.abortConnection(handle, $0) }
     }
 }
 

@@ -33,12 +33,11 @@ final class RequestInput {
 
     /// Reads up to count bytes from Apache into p. Returns the count, 0 at end, nil with
     /// OSError set on a failed read.
-    private func fill(_ p: UnsafeMutableRawPointer, _ count: Int) -> Int? {
+    private func fill(_ p: UnsafeMutableRawPointer, _ count: Int, _ gil: inout GIL) -> Int? {
         if finished || count == 0 { return 0 }
-        guard let readBody = ops.table.read_body else { finished = true; return 0 }
         var status: Int32 = 0
         let started = timed ? monotonicSeconds() : 0
-        let n = withoutGIL { readBody(handle, p.assumingMemoryBound(to: CChar.self), count, &status) }
+        let n = gil.released { ops.readBody(handle, p.assumingMemoryBound(to: CChar.self), count, &status, $0) }
         if timed { seconds += monotonicSeconds() - started }
         reads += 1
         if n > 0 { length += Int64(n) }
@@ -47,7 +46,7 @@ final class RequestInput {
             failureStatus = status
             let reason = status == 413 ? "request body exceeds LimitRequestBody"
                 : status == 400 ? "malformed request body" : "client connection closed or timed out"
-            Py.raise(PyExc_OSError, "Apache/mod_swiftwsgi request data read error: \(reason)")
+            Py.raise(PyExc_OSError, "Apache/mod_swiftwsgi request data read error: \(reason)", gil)
             return nil
         }
         if n == 0 { finished = true }
@@ -67,30 +66,38 @@ final class RequestInput {
     }
 
     /// read(size): size bytes, fewer only at the end of the body; size -1 reads to the end.
-    func read(_ size: Int) -> PyPointer? {
+    func read(_ size: Int, _ gil: inout GIL) -> PyRef? {
         var capacity = size < 0 ? 65536 : min(size, 262_144)
-        var object: PyPointer? = PyBytes_FromStringAndSize(nil, capacity)
+        guard var object = PyRef(owningOrNil: PyBytes_FromStringAndSize(nil, capacity)) else { return nil }
         var got = 0
-        while object != nil && (size < 0 || got < size) {
+        while size < 0 || got < size {
             if got == capacity {
                 capacity = size < 0 ? capacity * 2 : min(size, capacity * 2)
-                if _PyBytes_Resize(&object, capacity) != 0 { return nil }
+                guard let resized = Self.resize(object, capacity) else { return nil }
+                object = resized
             }
-            let p = UnsafeMutableRawPointer(swpy_bytes_as_string(object!)) + got
+            let p = UnsafeMutableRawPointer(swpy_bytes_as_string(object.pointer)) + got
             var n = drain(into: p, capacity - got)
             if n == 0 {
-                guard let r = fill(p, capacity - got) else { Py_XDECREF(object); return nil }
+                guard let r = fill(p, capacity - got, &gil) else { return nil }
                 if r == 0 { break }
                 n = r
             }
             got += n
         }
-        if object != nil, got != capacity, _PyBytes_Resize(&object, got) != 0 { return nil }
-        return object
+        if got == capacity { return consume object }
+        return Self.resize(object, got)
+    }
+
+    /// _PyBytes_Resize, which consumes the bytes object whether or not it succeeds.
+    private static func resize(_ object: consuming PyRef, _ size: Int) -> PyRef? {
+        var p: PyPointer? = object.release()
+        guard _PyBytes_Resize(&p, size) == 0 else { return nil }
+        return PyRef(owningOrNil: p)
     }
 
     /// readline(size): one line including its newline, at most size bytes when size >= 0.
-    func readline(_ size: Int) -> PyPointer? {
+    func readline(_ size: Int, _ gil: inout GIL) -> PyRef? {
         var line: [UInt8] = []
         while size < 0 || line.count < size {
             if buffered == 0 {
@@ -98,7 +105,7 @@ final class RequestInput {
                     buffer = .allocate(byteCount: Self.bufferSize, alignment: 8)
                 }
                 start = 0
-                guard let n = fill(buffer!.baseAddress!, Self.bufferSize) else { return nil }
+                guard let n = fill(buffer!.baseAddress!, Self.bufferSize, &gil) else { return nil }
                 end = n
                 if n == 0 { break }
             }
@@ -112,21 +119,20 @@ final class RequestInput {
             line.append(contentsOf: bytes)
             start += limit
         }
-        return line.withUnsafeBufferPointer { b in
+        return PyRef(owningOrNil: line.withUnsafeBufferPointer { b in
             PyBytes_FromStringAndSize(UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), b.count)
-        }
+        })
     }
 
     /// readlines(hint): lines until the end, or until their total reaches hint when hint > 0.
-    func readlines(_ hint: Int) -> PyPointer? {
-        guard let list = PyList_New(0) else { return nil }
+    func readlines(_ hint: Int, _ gil: inout GIL) -> PyRef? {
+        guard let list = Py.list(gil) else { return nil }
         var total = 0
         while true {
-            guard let line = readline(-1) else { Py_DecRef(list); return nil }
-            let n = swpy_bytes_size(line)
-            if n == 0 { Py_DecRef(line); break }
-            PyList_Append(list, line)
-            Py_DecRef(line)
+            guard let line = readline(-1, &gil) else { return nil }
+            let n = swpy_bytes_size(line.pointer)
+            if n == 0 { break }
+            guard list.append(line, gil) else { return nil }
             total += n
             if hint > 0 && total >= hint { break }
         }

@@ -12,39 +12,34 @@ extension ProcessConfig {
     /// stream. WSGIRestrictStdout On replaces stdout by an object whose use raises OSError.
     /// stdin is Python's own (Apache's /dev/null) unless WSGIRestrictStdin On, which
     /// replaces it in the same way. With the GIL held, in the interpreter being set up.
-    func installStandardStreams(types: HostTypes) throws(HostError) {
-        guard let io = PyImport_ImportModule("io") else {
-            throw HostError("cannot import io: \(PythonRuntime.currentExceptionText())")
+    func installStandardStreams(types: HostTypes, _ gil: borrowing GIL) throws(HostError) {
+        guard let ioModule = PyRef(owningOrNil: PyImport_ImportModule("io")) else {
+            throw HostError("cannot import io: \(PythonRuntime.currentExceptionText(gil))")
         }
-        let ioModule = PyRef(owning: io)
-        guard let textWrapper = PyObject_GetAttrString(ioModule.pointer, "TextIOWrapper") else {
-            throw HostError("io has no TextIOWrapper: \(PythonRuntime.currentExceptionText())")
+        guard let wrapperType = ioModule.attribute("TextIOWrapper", gil) else {
+            throw HostError("io has no TextIOWrapper: \(PythonRuntime.currentExceptionText(gil))")
         }
-        let wrapperType = PyRef(owning: textWrapper)
 
         func textStream(_ name: String) throws(HostError) -> PyRef {
-            let log = PyRef(owning: types.makeLog(level: SWIFTWSGI_LOG_ERR, name: name))
-            guard let kwargs = PyDict_New() else { throw HostError("out of memory") }
-            let kw = PyRef(owning: kwargs)
+            let log = types.makeLog(level: SWIFTWSGI_LOG_ERR, name: name, gil)
+            guard let kw = Py.dict(gil), let args = Py.tuple(count: 1, gil) else { throw HostError("out of memory") }
             for (key, value) in [("encoding", "utf-8"), ("errors", "replace")] {
-                if let v = Py.string(value) { PyDict_SetItemString(kw.pointer, key, v); Py_DecRef(v) }
+                if let v = Py.string(value, gil) { kw.setItem(key, v, gil) }
             }
-            PyDict_SetItemString(kw.pointer, "line_buffering", Py.true)
-            PyDict_SetItemString(kw.pointer, "write_through", Py.true)
-            guard let args = Py.tuple([PyRef(retaining: log.pointer).release()]),
-                  let stream = PyObject_Call(wrapperType.pointer, args, kw.pointer)
-            else {
-                throw HostError("cannot create \(name): \(PythonRuntime.currentExceptionText())")
+            kw.setItem("line_buffering", borrowed: Py.true, gil)
+            kw.setItem("write_through", borrowed: Py.true, gil)
+            args.setTupleItem(0, log, gil)
+            guard let stream = PyRef(owningOrNil: PyObject_Call(wrapperType.pointer, args.pointer, kw.pointer)) else {
+                throw HostError("cannot create \(name): \(PythonRuntime.currentExceptionText(gil))")
             }
-            Py_DecRef(args)
-            return PyRef(owning: stream)
+            return stream
         }
 
         let stderr = try textStream("<stderr>")
         PySys_SetObject("stderr", stderr.pointer)
         PySys_SetObject("__stderr__", stderr.pointer)
         if restrictStdout {
-            let restricted = PyRef(owning: types.makeRestricted(name: "sys.stdout"))
+            let restricted = types.makeRestricted(name: "sys.stdout", gil)
             PySys_SetObject("stdout", restricted.pointer)
         } else {
             let stdout = try textStream("<stdout>")
@@ -52,26 +47,16 @@ extension ProcessConfig {
             PySys_SetObject("__stdout__", stdout.pointer)
         }
         if restrictStdin {
-            let restricted = PyRef(owning: types.makeRestricted(name: "sys.stdin"))
+            let restricted = types.makeRestricted(name: "sys.stdin", gil)
             PySys_SetObject("stdin", restricted.pointer)
         } else if let stdin = PySys_GetObject("stdin"), stdin != Py.none {
             // Python's own stream on descriptor 0 (Apache's /dev/null).
-        } else if let devnull = callWithString(ioModule.pointer, "open", "/dev/null") {
+        } else if let open = ioModule.attribute("open", gil), let path = Py.string("/dev/null", gil),
+                  let devnull = PyRef(owningOrNil: PyObject_CallOneArg(open.pointer, path.pointer)) {
             // No descriptor 0: a stream on /dev/null, as an Apache child has.
-            PySys_SetObject("stdin", devnull)
-            Py_DecRef(devnull)
+            PySys_SetObject("stdin", devnull.pointer)
         } else {
             PyErr_Clear()
         }
     }
-}
-
-/// io.open(path) and the like: a method call with one str argument. A new reference, or nil
-/// with an exception set.
-private func callWithString(_ o: PyPointer, _ name: String, _ argument: String) -> PyPointer? {
-    guard let method = PyObject_GetAttrString(o, name) else { return nil }
-    defer { Py_DecRef(method) }
-    guard let arg = Py.string(argument) else { return nil }
-    defer { Py_DecRef(arg) }
-    return PyObject_CallOneArg(method, arg)
 }

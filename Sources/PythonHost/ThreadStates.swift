@@ -38,12 +38,17 @@ final class ThreadStates {
         pthread_getspecific(key).map { Unmanaged<ThreadStates>.fromOpaque($0).takeUnretainedValue() }
     }
 
-    /// This thread's states, pinning a main-interpreter state on first contact. Must be called
-    /// without the GIL.
-    static func current() -> ThreadStates {
+    /// This thread's states, pinning a main-interpreter state on first contact.
+    @inline(__always)
+    static func current(_ unlocked: borrowing Unlocked) -> ThreadStates {
         if let raw = pthread_getspecific(key) {
             return Unmanaged<ThreadStates>.fromOpaque(raw).takeUnretainedValue()
         }
+        return pin()
+    }
+
+    @inline(never)
+    private static func pin() -> ThreadStates {
         // PyGILState_Ensure creates the thread's main-interpreter state and binds it to the
         // thread's GILState slot; never releasing that hold keeps the state alive.
         _ = PyGILState_Ensure()
@@ -61,7 +66,9 @@ final class ThreadStates {
         return states
     }
 
-    /// This thread's state for an interpreter, created on first use. Without the GIL.
+    /// This thread's state for an interpreter, created on first use. Without the GIL (the
+    /// caller holds an `Unlocked`).
+    @inline(__always)
     func state(for interpreter: Interpreter) -> UnsafeMutablePointer<PyThreadState> {
         let i = interpreter.ordinal
         if i < states.count, let s = states[i] { return s }
@@ -76,23 +83,6 @@ final class ThreadStates {
         states[i] = s
         ThreadStates.all.withLock { $0.items.append(s) }
     }
-}
-
-/// Runs body holding the GIL in interpreter's thread state for this thread. Without the GIL on
-/// entry: the host's own locks are always taken before the GIL, never while holding it.
-func withGIL<R>(in interpreter: Interpreter, _ body: () throws -> R) rethrows -> R {
-    let tstate = ThreadStates.current().state(for: interpreter)
-    PyEval_RestoreThread(tstate)
-    defer { PyEval_SaveThread() }
-    return try body()
-}
-
-/// Runs body with the GIL released (around every call that can block: Apache I/O, logging).
-@inline(__always)
-func withoutGIL<R>(_ body: () throws -> R) rethrows -> R {
-    let tstate = PyEval_SaveThread()
-    defer { PyEval_RestoreThread(tstate) }
-    return try body()
 }
 
 /// Thread-state pointers, only dereferenced by CPython with the GIL held.

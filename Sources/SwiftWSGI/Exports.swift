@@ -52,30 +52,33 @@ private func report(_ reason: String, _ error: UnsafeMutablePointer<CChar>?, _ l
 @_cdecl("swiftwsgi_child_init")
 public func swiftwsgiChildInit(_ config: UnsafePointer<swiftwsgi_process_config_t>?) -> Int32 {
     guard let config, let ops = registeredOps else { return -1 }
+    var unlocked = Unlocked.enteringFromApache()
     do {
-        _ = try PythonRuntime.initialize(config: ProcessConfig(config.pointee), apache: ops)
+        _ = try PythonRuntime.initialize(config: ProcessConfig(config.pointee), apache: ops, &unlocked)
         return 0
     } catch {
-        ops.logError(nil, "mod_swiftwsgi (pid=\(getpid())): \(error)")
+        ops.logError(nil, "mod_swiftwsgi (pid=\(getpid())): \(error)", unlocked)
         return -1
     }
 }
 
 @_cdecl("swiftwsgi_child_exit")
 public func swiftwsgiChildExit() {
-    PythonRuntime.shared?.shutdown()
+    var unlocked = Unlocked.enteringFromApache()
+    PythonRuntime.shared?.shutdown(&unlocked)
 }
 
 @_cdecl("swiftwsgi_handle_request")
 public func swiftwsgiHandleRequest(_ request: UnsafePointer<swiftwsgi_request_t>?) -> Int32 {
+    var unlocked = Unlocked.enteringFromApache()
     if let request, let socket = request.pointee.daemon_socket, let ops = registeredOps {
-        return DaemonClient.proxy(request, socket: String(cString: socket), ops: ops)
+        return DaemonClient.proxy(request, socket: String(cString: socket), ops: ops, unlocked)
     }
     guard let request, let runtime = PythonRuntime.shared else {
-        if let request { registeredOps?.logError(request.pointee.handle, "mod_swiftwsgi (pid=\(getpid())): Python is not initialised in this process; see the error log at its start.") }
+        if let request { registeredOps?.logError(request.pointee.handle, "mod_swiftwsgi (pid=\(getpid())): Python is not initialised in this process; see the error log at its start.", unlocked) }
         return 500
     }
-    return runtime.handle(request)
+    return runtime.handle(request, &unlocked)
 }
 
 extension ProcessConfig {
@@ -116,7 +119,8 @@ extension ProcessConfig {
 @_cdecl("swiftwsgi_auth")
 public func swiftwsgiAuth(_ request: UnsafePointer<swiftwsgi_auth_request_t>?) -> Int32 {
     guard let request, let runtime = PythonRuntime.shared else { return Int32(SWIFTWSGI_AUTH_ERROR.rawValue) }
-    return runtime.authenticate(request)
+    var unlocked = Unlocked.enteringFromApache()
+    return runtime.authenticate(request, &unlocked)
 }
 
 @_cdecl("swiftwsgi_daemon_main")

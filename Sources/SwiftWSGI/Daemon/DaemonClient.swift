@@ -11,7 +11,8 @@ enum DaemonClient {
     /// daemon accepts within connect-timeout, 504 when it stays silent for socket-timeout,
     /// 502 when it dies before the response headers (after them, the client connection is
     /// aborted instead).
-    static func proxy(_ request: UnsafePointer<swiftwsgi_request_t>, socket: String, ops: ApacheOps) -> Int32 {
+    static func proxy(_ request: UnsafePointer<swiftwsgi_request_t>, socket: String, ops: ApacheOps,
+                      _ unlocked: borrowing Unlocked) -> Int32 {
         let req = request.pointee
         let frame = DaemonRequest.encode(req, queueStart: Int64(monotonicWallSeconds() * 1e6))
         let deadline = monotonicNow() + Double(max(1, req.connect_timeout))
@@ -30,7 +31,7 @@ enum DaemonClient {
                 do {
                     fd = try connect(socket, deadline: deadline)
                 } catch {
-                    ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Unable to connect to WSGI daemon process on '\(socket)' within connect-timeout (\(req.connect_timeout)s): \(error)")
+                    ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Unable to connect to WSGI daemon process on '\(socket)' within connect-timeout (\(req.connect_timeout)s): \(error)", unlocked)
                     return 503
                 }
                 let timeout = Double(max(0, req.socket_timeout))
@@ -38,7 +39,7 @@ enum DaemonClient {
                 connection = FrameConnection(fd: fd)
                 reused = false
             }
-            switch relay(connection, frame, req, ops) {
+            switch relay(connection, frame, req, ops, unlocked) {
             case .done(let status, let reusable):
                 if reusable { DaemonConnectionPool.shared.put(socket, connection) }
                 return status
@@ -48,7 +49,7 @@ enum DaemonClient {
                 // another process can take it.
                 continue
             case .retry:
-                ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): WSGI daemon process on '\(socket)' closed the connection without answering")
+                ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): WSGI daemon process on '\(socket)' closed the connection without answering", unlocked)
                 return 503
             }
         }
@@ -75,7 +76,7 @@ enum DaemonClient {
     }
 
     private static func relay(_ connection: FrameConnection, _ frame: [UInt8], _ req: swiftwsgi_request_t,
-                              _ ops: ApacheOps) -> Outcome {
+                              _ ops: ApacheOps, _ unlocked: borrowing Unlocked) -> Outcome {
         var started = false      // a frame arrived from the daemon
         var headersSent = false
         do {
@@ -89,7 +90,7 @@ enum DaemonClient {
                     let maximum = Int(try p.u32())
                     var buffer = [CChar](repeating: 0, count: max(1, min(maximum, 1 << 20)))
                     var status: Int32 = 0
-                    let n = buffer.withUnsafeMutableBufferPointer { ops.table.read_body?(req.handle, $0.baseAddress, $0.count, &status) ?? -1 }
+                    let n = buffer.withUnsafeMutableBufferPointer { ops.readBody(req.handle, $0.baseAddress, $0.count, &status, unlocked) }
                     if n < 0 {
                         var b = FrameBuilder()
                         b.u32(UInt32(max(0, status)))
@@ -115,7 +116,7 @@ enum DaemonClient {
                         // header-buffer-size: each header (name, ": ", value) must fit.
                         if req.header_buffer_size > 0 && p.offset - name > Int(req.header_buffer_size) {
                             let text = String(decoding: payload[name..<(nameEnd - 1)], as: UTF8.self)
-                            ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Response header '\(text)' from the WSGI daemon process is larger than header-buffer-size (\(req.header_buffer_size) bytes)")
+                            ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Response header '\(text)' from the WSGI daemon process is larger than header-buffer-size (\(req.header_buffer_size) bytes)", unlocked)
                             return .done(500, reusable: false)
                         }
                         offsets.append((name, value))
@@ -125,30 +126,30 @@ enum DaemonClient {
                         let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
                         let kvs = offsets.map { swiftwsgi_kv_t(name: base + $0.0, value: base + $0.1) }
                         return kvs.withUnsafeBufferPointer {
-                            ops.table.set_response?(req.handle, status, base + line, $0.baseAddress, $0.count) ?? -1
+                            ops.setResponse(req.handle, status, base + line, $0.baseAddress, $0.count, unlocked)
                         }
                     }
                     if rc != 0 { return .done(500, reusable: false) }
                     headersSent = true
                 case .write:
                     let rc = payload.withUnsafeBufferPointer { b in
-                        b.withMemoryRebound(to: CChar.self) { ops.table.write_body?(req.handle, $0.baseAddress, $0.count, 0) ?? -1 }
+                        b.withMemoryRebound(to: CChar.self) { ops.writeBody(req.handle, $0.baseAddress, $0.count, flush: false, unlocked) }
                     }
                     if rc != 0 { return .done(0, reusable: false) }  // client gone: closing the socket tells the daemon
                 case .flush:
-                    if (ops.table.write_body?(req.handle, nil, 0, 1) ?? -1) != 0 { return .done(0, reusable: false) }
+                    if ops.writeBody(req.handle, nil, 0, flush: true, unlocked) != 0 { return .done(0, reusable: false) }
                 case .sendFile:
                     let offset = try p.i64(), length = try p.i64(), sendfile = try p.u8()
                     guard let fd = connection.takeDescriptor() else { throw SystemError(call: "protocol", errno: EPROTO) }
-                    let rc = ops.table.send_file?(req.handle, fd, offset, length, Int32(sendfile)) ?? -1
+                    let rc = ops.sendFile(req.handle, fd, offset, length, sendfile: sendfile != 0, unlocked)
                     Sys.close(fd)
                     if rc != 0 { return .done(0, reusable: false) }
                 case .log:
                     let level = try p.u32()
                     let message = try p.cString()
-                    message.withUnsafeBufferPointer { ops.table.log?(req.handle, Int32(level), $0.baseAddress) }
+                    message.withUnsafeBufferPointer { ops.log(req.handle, Int(Int32(bitPattern: level)), line: $0.baseAddress, unlocked) }
                 case .abort:
-                    ops.table.abort_connection?(req.handle)
+                    ops.abortConnection(req.handle, unlocked)
                 case .end:
                     return .done(try p.i32(), reusable: connection.isReusable)
                 case .request, .data, .readError:
@@ -156,27 +157,28 @@ enum DaemonClient {
                 }
             }
             // A clean end of stream before any frame: the daemon read the request, then died.
-            return daemonFailed(req, ops, headersSent, "the daemon process closed the connection "
+            return daemonFailed(req, ops, unlocked, headersSent, "the daemon process closed the connection "
                                 + (started ? "mid-response" : "before answering"))
         } catch let error as SystemError {
             // EPIPE: it had closed before the request went out; ECONNRESET: it closed with the
             // request unread (a unix socket reports that only then). Either way nothing ran.
             if !started && (error.errno == EPIPE || error.errno == ECONNRESET) { return .retry }
             if error.errno == EAGAIN || error.errno == EWOULDBLOCK {
-                if headersSent { ops.table.abort_connection?(req.handle); return .done(0, reusable: false) }
-                ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Timeout when reading response from WSGI daemon process (socket-timeout \(req.socket_timeout)s)")
+                if headersSent { ops.abortConnection(req.handle, unlocked); return .done(0, reusable: false) }
+                ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Timeout when reading response from WSGI daemon process (socket-timeout \(req.socket_timeout)s)", unlocked)
                 return .done(504, reusable: false)
             }
-            return daemonFailed(req, ops, headersSent, "\(error)")
+            return daemonFailed(req, ops, unlocked, headersSent, "\(error)")
         } catch {
-            return daemonFailed(req, ops, headersSent, "malformed frame from the daemon process")
+            return daemonFailed(req, ops, unlocked, headersSent, "malformed frame from the daemon process")
         }
     }
 
-    private static func daemonFailed(_ req: swiftwsgi_request_t, _ ops: ApacheOps, _ headersSent: Bool, _ why: String) -> Outcome {
-        ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Truncated or missing response from WSGI daemon process: \(why)")
+    private static func daemonFailed(_ req: swiftwsgi_request_t, _ ops: ApacheOps, _ unlocked: borrowing Unlocked,
+                                     _ headersSent: Bool, _ why: String) -> Outcome {
+        ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Truncated or missing response from WSGI daemon process: \(why)", unlocked)
         if headersSent {
-            ops.table.abort_connection?(req.handle)
+            ops.abortConnection(req.handle, unlocked)
             return .done(0, reusable: false)
         }
         return .done(502, reusable: false)

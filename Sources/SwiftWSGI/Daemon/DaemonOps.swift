@@ -111,7 +111,7 @@ enum DaemonOps {
         },
         // The daemon was forked from Apache's parent: its scoreboard, when it had one then.
         scoreboard: { board, process, worker, context in
-            registeredOps?.table.scoreboard?(board, process, worker, context) ?? -1
+            registeredOps?.scoreboardFunction?(board, process, worker, context) ?? -1
         }
     ), buffersWrite: { h, length, flush in
         // A write without flush that fits in the output buffer is a copy.

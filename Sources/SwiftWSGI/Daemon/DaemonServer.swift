@@ -126,7 +126,8 @@ final class DaemonServer: @unchecked Sendable {
         var initConfig = processConfig
         if serviceOnly { initConfig.importScripts = [] }
         do {
-            runtime = try PythonRuntime.initialize(config: initConfig, apache: DaemonOps.ops)
+            var unlocked = Unlocked.enteringFromApache()  // the daemon's main thread, before Python
+            runtime = try PythonRuntime.initialize(config: initConfig, apache: DaemonOps.ops, &unlocked)
             watchdog?.done()
         } catch {
             watchdog?.done()
@@ -191,13 +192,14 @@ final class DaemonServer: @unchecked Sendable {
         // A wedged GIL will not be given back: nothing to wait for, nothing to finalise.
         if deadlocked.load(ordering: .acquiring) { return 0 }
         // mod_wsgi publishes process_stopping before waiting for the running requests.
-        runtime?.publishProcessStopping(reason: reason)
+        var unlocked = Unlocked.enteringFromApache()  // the main thread, out of Python
+        runtime?.publishProcessStopping(reason: reason, &unlocked)
         let deadline = monotonicNow() + grace
         while busySlots() > 0 && monotonicNow() < deadline { usleep(20_000) }
         if active.load(ordering: .acquiring) == 0 {
             probing.withLock { running in
                 running = false
-                runtime?.shutdown()
+                runtime?.shutdown(&unlocked)
             }
         }
         return 0
@@ -216,7 +218,8 @@ final class DaemonServer: @unchecked Sendable {
         touch()
         spawnThread(stackSize: stackSize) { [self] in
             serviceThread.store(UInt(pthread_self()), ordering: .releasing)
-            runtime.runImportScripts(scripts)
+            var unlocked = Unlocked.enteringFromApache()  // a thread of our own, before Python
+            runtime.runImportScripts(scripts, &unlocked)
             finished.store(true, ordering: .releasing)
             requestRestart("the service scripts returned")
         }
@@ -233,15 +236,16 @@ final class DaemonServer: @unchecked Sendable {
                 stopping.store(true, ordering: .releasing)
             }
         }
+        var unlocked = Unlocked.enteringFromApache()  // the main thread, out of Python
         if !finished.load(ordering: .acquiring) {
             let ident = serviceThread.load(ordering: .acquiring)
             for script in scripts where ident != 0 {
-                runtime.raiseSystemExit(inThread: ident, applicationGroup: script.applicationGroup)
+                runtime.raiseSystemExit(inThread: ident, applicationGroup: script.applicationGroup, &unlocked)
             }
             let deadline = monotonicNow() + max(shutdownTimeout, 1)
             while !finished.load(ordering: .acquiring) && monotonicNow() < deadline { usleep(20_000) }
         }
-        if finished.load(ordering: .acquiring) { runtime.shutdown() }
+        if finished.load(ordering: .acquiring) { runtime.shutdown(&unlocked) }
         return 0
     }
 
@@ -272,10 +276,11 @@ final class DaemonServer: @unchecked Sendable {
         guard deadlockTimeout > 0, let runtime else { return }
         lastGIL.store(Int64(monotonicNow() * 1000), ordering: .releasing)
         spawnThread { [self] in
+            var unlocked = Unlocked.enteringFromApache()  // a thread of our own, never in Python
             while true {
                 let probed = probing.withLock { running -> Bool in
                     guard running else { return false }
-                    runtime.probeGIL()
+                    runtime.probeGIL(&unlocked)
                     return true
                 }
                 guard probed else { return }
@@ -458,7 +463,8 @@ final class DaemonServer: @unchecked Sendable {
             DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): queue-timeout: request waited \(Int(waited))s for a daemon thread; answering 504")
             status = 504
         } else {
-            status = request.withRequest { runtime.handle($0) }
+            var unlocked = Unlocked.enteringFromApache()  // a worker thread, between requests
+            status = request.withRequest { runtime.handle($0, &unlocked) }
         }
         var b = FrameBuilder()
         b.i32(status)
