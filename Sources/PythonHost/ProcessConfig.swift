@@ -1,4 +1,6 @@
 /// Process-wide Python settings (the server-config WSGIPython* and WSGIRestrict* directives).
+/// The shim sets every field from its getters, which hold the directives' defaults: the
+/// values here are only zeroes, never a second copy of a default.
 public struct ProcessConfig: Sendable {
     public var pythonHome: String?
     public var pythonPath: [String] = []
@@ -8,12 +10,12 @@ public struct ProcessConfig: Sendable {
     public var warnings: [String] = []
     public var dontWriteBytecode = false
     public var pythonEggs: String?
-    public var restrictStdin = true
+    public var restrictStdin = false
     public var restrictStdout = false
-    public var restrictSignal = true
-    public var destroyInterpreter = true
-    public var apacheVersion = "2.4"
-    public var mpmName = "event"
+    public var restrictSignal = false
+    public var destroyInterpreter = false
+    public var apacheVersion = ""
+    public var mpmName = ""
     public var threadsPerProcess = 1
     public var maximumProcesses = 1
     public var multithread: Bool { threadsPerProcess > 1 }

@@ -95,8 +95,8 @@ extension ProcessConfig {
         restrictStdout = c.restrict_stdout != 0
         restrictSignal = c.restrict_signal != 0
         destroyInterpreter = c.destroy_interpreter != 0
-        apacheVersion = c.apache_version.map { String(cString: $0) } ?? "2.4"
-        mpmName = c.mpm_name.map { String(cString: $0) } ?? "unknown"
+        apacheVersion = c.apache_version.map { String(cString: $0) } ?? ""
+        mpmName = c.mpm_name.map { String(cString: $0) } ?? ""
         threadsPerProcess = Int(c.threads_per_process)
         maximumProcesses = Int(c.maximum_processes)
         processGroup = c.process_group.map { String(cString: $0) } ?? ""
