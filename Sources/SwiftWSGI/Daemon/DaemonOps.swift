@@ -123,10 +123,11 @@ enum DaemonOps {
     /// messages go through its `log` (Apache's ap_log_error, so LogLevel applies).
     nonisolated(unsafe) static var apache: ApacheOps?
 
-    /// Logs a message that belongs to no request (or whose Apache child is gone).
+    /// Logs a message that belongs to no request (or whose Apache child is gone). Called by
+    /// the daemon's own threads and by the ops' `log`, never with the GIL held.
     static func logServer(_ level: Int, _ message: String) {
         if let apache {
-            apache.log(nil, level, message)
+            apache.log(nil, level, message, Unlocked.enteringFromApache())
         } else {
             _ = (message + "\n").withCString { write(2, $0, strlen($0)) }
         }
