@@ -4,6 +4,8 @@
  * requests served, how long the latest requests waited for a thread, and the restarts with
  * the latest one's reason. The counters live in memory the Apache parent shares with the
  * daemons (swiftwsgi_daemon.c); the daemons update them with one atomic add per request.
+ * Then the embedded interpreters of the Apache child that answers (the Swift host's counters:
+ * requests served and running per application group).
  * Without mod_status loaded this file registers nothing that runs.
  */
 #include "swiftwsgi_status.h"
@@ -16,6 +18,7 @@
 #include "apr_optional_hooks.h"
 
 #include <ctype.h>
+#include <unistd.h>
 
 /* A group's name as a ?auto key fragment: parsers split "Key: value" at the first ':'. */
 static const char *key_name(apr_pool_t *p, const char *name)
@@ -54,10 +57,47 @@ static void totals(const swiftwsgi_daemon_status_t *st, int processes, group_tot
     }
 }
 
+typedef struct {
+    request_rec *r;
+    int flags;
+    int count;
+} interpreter_report_t;
+
+static void report_interpreter(void *context, const char *group, uint64_t served, int32_t active)
+{
+    interpreter_report_t *rep = context;
+    request_rec *r = rep->r;
+    const char *name = *group ? group : "%{GLOBAL}";
+    if (rep->flags & AP_STATUS_SHORT) {
+        const char *k = *group ? key_name(r->pool, group) : "GLOBAL";
+        ap_rprintf(r, "WSGIInterpreter[%s]Requests: %" APR_UINT64_T_FMT "\n", k, (apr_uint64_t)served);
+        ap_rprintf(r, "WSGIInterpreter[%s]Active: %d\n", k, (int)active);
+    }
+    else {
+        if (rep->count == 0)
+            ap_rprintf(r, "<h2>mod_swiftwsgi interpreters of this child (pid %d)</h2>\n<table border=\"0\">"
+                       "<tr><th>Application group</th><th>Requests</th><th>Active</th></tr>\n", (int)getpid());
+        ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td><td>%d</td></tr>\n",
+                   ap_escape_html(r->pool, name), (apr_uint64_t)served, (int)active);
+    }
+    rep->count++;
+}
+
+static void interpreters_section(request_rec *r, int flags)
+{
+    interpreter_report_t rep = { r, flags, 0 };
+    if (!(flags & AP_STATUS_SHORT)) ap_rputs("<hr />\n", r);
+    swiftwsgi_interpreter_status(report_interpreter, &rep);
+    if (flags & AP_STATUS_SHORT) return;
+    if (rep.count) ap_rputs("</table>\n", r);
+    else ap_rprintf(r, "<p>mod_swiftwsgi: no Python interpreter in this child (pid %d).</p>\n", (int)getpid());
+}
+
 static int swiftwsgi_status_hook(request_rec *r, int flags)
 {
     int i, j, n = swiftwsgi_daemon_group_count();
     apr_time_t now = apr_time_now();
+    interpreters_section(r, flags);
     if (n == 0) return OK;
     if (flags & AP_STATUS_SHORT) {
         ap_rprintf(r, "WSGIDaemonGroups: %d\n", n);

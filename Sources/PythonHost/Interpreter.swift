@@ -23,6 +23,9 @@ final class Interpreter: @unchecked Sendable {
     private(set) var modWSGI: ModWSGIModule!
     /// The requests it is running (for mod_wsgi.active_requests); with the GIL held.
     var running: [RequestContext] = []
+    /// Requests served and running, for mod_status's section (read without the GIL).
+    let requestsServed = Atomic<Int>(0)
+    let requestsActive = Atomic<Int>(0)
 
     /// Sets up the interpreter current on this thread.
     init(name: String, ordinal: Int, config: ProcessConfig, _ gil: inout GIL) throws(HostError) {

@@ -123,6 +123,16 @@ public func swiftwsgiAuth(_ request: UnsafePointer<swiftwsgi_auth_request_t>?) -
     return runtime.authenticate(request, &unlocked)
 }
 
+@_cdecl("swiftwsgi_interpreter_status")
+public func swiftwsgiInterpreterStatus(_ each: swiftwsgi_interpreter_status_fn?, _ context: UnsafeMutableRawPointer?) -> Int32 {
+    guard let each, let runtime = PythonRuntime.shared else { return 0 }
+    let counts = runtime.interpreterCounts()
+    for c in counts {
+        c.name.withCString { each(context, $0, UInt64(c.served), Int32(c.active)) }
+    }
+    return Int32(counts.count)
+}
+
 @_cdecl("swiftwsgi_daemon_main")
 public func swiftwsgiDaemonMain(_ config: UnsafePointer<swiftwsgi_daemon_config_t>?) -> Int32 {
     guard let config else { return 1 }

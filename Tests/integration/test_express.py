@@ -630,13 +630,20 @@ def test_embedded_mode_with_auth_scripts_and_terminal_log(project):
         s = start(project, '--embedded-mode', '--access-log', '--log-to-terminal',
                   '--auth-user-script', project / 'auth.wsgi', '--auth-type', 'Basic',
                   '--auth-group-script', project / 'groups.wsgi', '--auth-group', 'staff',
-                  '--host-access-script', project / 'access.wsgi', port=port)
+                  '--host-access-script', project / 'access.wsgi', '--server-status', port=port)
         status, headers, _ = s.get('/')
         assert status == 401 and headers['WWW-Authenticate'].startswith('Basic realm="localhost:%d"' % port)
         info = s.json('/', headers=basic(b'alice'))
         assert info['REMOTE_USER'] == 'alice' and info['mod_wsgi.process_group'] == ''
         assert s.get('/', headers=basic(b'bob'))[0] in (401, 403)
         assert s.get('/', headers=dict(basic(b'alice'), **{'X-Block': '1'}))[0] == 403
+        # mod_status's section: the embedded interpreters of the child that answers.
+        auto = s.get('/server-status?auto', headers=basic(b'alice'))[2].decode()
+        served = re.search(r'^WSGIInterpreter\[GLOBAL\]Requests: (\d+)$', auto, re.M)
+        assert served and int(served.group(1)) >= 1 and 'WSGIInterpreter[GLOBAL]Active: 0\n' in auto, auto
+        assert 'WSGIDaemonGroups' not in auto
+        html = s.get('/server-status', headers=basic(b'alice'))[2].decode()
+        assert 'mod_swiftwsgi interpreters of this child' in html and '<td>%{GLOBAL}</td>' in html
     finally:
         out = stop(s) if s else ''
     assert '"GET / HTTP/1.1" 401' in out and '"GET / HTTP/1.1" 200' in out

@@ -321,6 +321,15 @@ void swiftwsgi_child_exit(void);
  *  anything). */
 int swiftwsgi_handle_request(const swiftwsgi_request_t *request);
 
+/** Called once per interpreter of this process by swiftwsgi_interpreter_status: its application
+ *  group ("" for %{GLOBAL}), the requests it served and the requests it is running. */
+typedef void (*swiftwsgi_interpreter_status_fn)(void *context, const char *application_group,
+                                                uint64_t served, int32_t active);
+
+/** Reports this process's interpreters (none before Python starts); returns how many. Safe
+ *  from any thread, without the GIL. */
+int swiftwsgi_interpreter_status(swiftwsgi_interpreter_status_fn each, void *context);
+
 /** Runs a daemon process until it is told to stop; returns its exit status. */
 int swiftwsgi_daemon_main(const swiftwsgi_daemon_config_t *config);
 
