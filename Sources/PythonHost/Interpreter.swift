@@ -1,5 +1,6 @@
 @preconcurrency import CPython
 import Glibc
+import Synchronization
 
 /// One Python interpreter: the main one (application group `%{GLOBAL}`, name "") or a
 /// sub-interpreter of a named application group, created on first use and kept for the life of
