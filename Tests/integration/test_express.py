@@ -538,7 +538,7 @@ def test_log_files_formats_rotation_and_restart_interval(project):
         def errors():
             return ''.join(p.read_text(errors='replace') for p in logs_dir.glob('err.log.*'))
         for marker in ('marker-one', 'marker-two'):
-            pattern = re.compile(r'^\[error\] SWIFTLOG (AH\d+: )?%s$' % marker, re.M)
+            pattern = re.compile(r'^\[error\] SWIFTLOG ([A-Z]+\d+: )?%s$' % marker, re.M)
             assert wait_for(lambda: pattern.search(errors()), timeout=5), errors()[-2000:]
         assert (logs_dir / 'start.log').exists()
         assert 'daemon process ready' in errors()      # --log-level info
