@@ -19,6 +19,8 @@ final class ModWSGIModule {
     let requestFinished: PyRef
     let requestException: PyRef
     let processStopping: PyRef
+    /// newrelic.agent.WSGIApplicationWrapper when the New Relic agent is configured, else None.
+    let newRelicWrapper: PyRef
 
     /// The version of mod_wsgi whose behaviour and API this host implements: what
     /// `mod_wsgi.version` and `environ['mod_wsgi.version']` report, so an application's
@@ -83,6 +85,7 @@ final class ModWSGIModule {
         requestFinished = try get("_swiftwsgi_request_finished")
         requestException = try get("_swiftwsgi_request_exception")
         processStopping = try get("_swiftwsgi_process_stopping")
+        newRelicWrapper = PyRef(retaining: PyDict_GetItemString(dict, "_swiftwsgi_newrelic_wrapper") ?? Py.none)
 
         try Self.installApache(config: config, modules: modules, gil)
     }
@@ -351,6 +354,25 @@ def request_metrics():
             'request_threads_active': sum(1 for n in thread_buckets if n),
             'server_time': average(0), 'queue_time': average(1) if daemon else None,
             'daemon_time': average(2) if daemon else None, 'application_time': average(3)}
+
+# WSGINewRelicConfigFile / newrelic-config-file= (the shim sets the agent's variables): as
+# mod_wsgi 5, the agent is initialised in each interpreter and wraps the application.
+_swiftwsgi_newrelic_wrapper = None
+if _os.environ.get('NEW_RELIC_CONFIG_FILE'):
+    try:
+        import newrelic.agent as _swiftwsgi_newrelic
+    except ImportError:
+        pass
+    else:
+        try:
+            _swiftwsgi_newrelic.initialize(_os.environ['NEW_RELIC_CONFIG_FILE'],
+                                           _os.environ.get('NEW_RELIC_ENVIRONMENT') or None)
+        except Exception:
+            import traceback
+            _swiftwsgi_log.write("mod_swiftwsgi (pid=%d): Unable to initialise New Relic agent with config '%s'.\\n"
+                                 % (_os.getpid(), _os.environ['NEW_RELIC_CONFIG_FILE']))
+            traceback.print_exc(file=_swiftwsgi_log)
+        _swiftwsgi_newrelic_wrapper = getattr(_swiftwsgi_newrelic, 'WSGIApplicationWrapper', None)
 
 def server_metrics():
     if not _swiftwsgi_server_metrics:

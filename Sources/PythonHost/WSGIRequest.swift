@@ -100,6 +100,17 @@ extension PythonRuntime {
             }
         }
 
+        // The New Relic agent's wrapper, per request as mod_wsgi 5 applies it, when configured.
+        if interpreter.modWSGI.newRelicWrapper.pointer != Py.none {
+            if let wrapped = PyRef(owningOrNil: swpy_call2(interpreter.modWSGI.newRelicWrapper.pointer,
+                                                           application.pointer, Py.none)) {
+                application = wrapped
+            } else {
+                apache.logException(req.handle, interpreter: interpreter,
+                                    intro: "Exception occurred wrapping WSGI script '\(script)' for New Relic.", &gil)
+            }
+        }
+
         // Events: built and published only when someone subscribed.
         var token: PyRef? = nil
         let events = interpreter.modWSGI!

@@ -548,3 +548,40 @@ def application(environ, start_response):
         assert apache.unexpected_lines(0) == []
     finally:
         apache.cleanup()
+
+
+def test_new_relic_agent_is_initialised_and_wraps_the_application():
+    # WSGINewRelicConfigFile / WSGINewRelicEnvironment: as mod_wsgi 5, newrelic.agent.initialize()
+    # in each interpreter and the application wrapped by its WSGIApplicationWrapper. A stand-in
+    # agent on WSGIPythonPath records the calls.
+    agent = r'''
+calls = []
+def initialize(config_file=None, environment=None):
+    calls.append([config_file, environment])
+def WSGIApplicationWrapper(wrapped, application=None):
+    def wrapper(environ, start_response):
+        environ['newrelic.wrapped'] = True
+        return wrapped(environ, start_response)
+    return wrapper
+'''
+    app = r'''
+import json
+import newrelic.agent
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [json.dumps([newrelic.agent.calls, environ.get('newrelic.wrapped', False)]).encode()]
+'''
+    files = {'pkgs/newrelic/__init__.py': '', 'pkgs/newrelic/agent.py': agent, 'newrelic.ini': '[newrelic]\n'}
+    config = ('WSGIPythonPath {root}/pkgs\nWSGINewRelicConfigFile {root}/newrelic.ini\n'
+              'WSGINewRelicEnvironment staging\n'
+              'WSGIScriptAlias /nr {apps}/nr.wsgi application-group=%{GLOBAL}\n')
+    apache = Apache(config, {'nr.wsgi': app}, mpm='event', files=files)
+    try:
+        apache.start()
+        r = apache.get('/nr')
+        assert r.status == 200, apache.log()
+        calls, wrapped = json.loads(r.body)
+        assert calls == [[apache.root + '/newrelic.ini', 'staging']] and wrapped is True
+        assert apache.unexpected_lines(0) == []
+    finally:
+        apache.cleanup()
