@@ -33,6 +33,22 @@ def application(environ, start_response):
     return [b'hello from ' + environ.get('mod_wsgi.process_group', '?').encode()]
 '''
 
+# A module instead of a script, and most daemon and request options express passes on.
+MODULE_APP = '''
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'module app in ' + environ.get('mod_wsgi.process_group', '?').encode()]
+'''
+
+OPTIONS = ['--application-type', 'module', 'expressapp', '--python-path', '{pkg}', '--error-override',
+           '--chunked-request', '--map-head-to-get', 'Off', '--trust-proxy-header', 'X-Forwarded-For',
+           '--trust-proxy', '127.0.0.1', '--queue-timeout', '10', '--connect-timeout', '5', '--socket-timeout', '20',
+           '--graceful-timeout', '5', '--eviction-timeout', '3', '--shutdown-timeout', '4', '--restart-interval', '600',
+           '--cpu-time-limit', '1000', '--response-buffer-size', '131072', '--header-buffer-size', '65536',
+           '--inactivity-timeout', '300', '--deadlock-timeout', '60', '--startup-timeout', '30', '--server-mpm',
+           'prefork', '--lang', 'C.UTF-8', '--locale', 'C.UTF-8', '--python-eggs', '{eggs}', '--limit-request-body',
+           '1000000', '--keep-alive-timeout', '5', '--enable-sendfile', '--allow-localhost']
+
 MANY = ['--processes', '2', '--threads', '4', '--url-alias', '/files', '{files}', '--server-metrics',
         '--server-status', '--maximum-requests', '100', '--request-timeout', '30', '--reload-on-changes',
         '--log-level', 'info', '--access-log']
@@ -80,7 +96,7 @@ def get(port, path):
 
 
 @pytest.mark.parametrize('version', ['5', '6'])
-@pytest.mark.parametrize('variant', ['daemon', 'embedded', 'many'])
+@pytest.mark.parametrize('variant', ['daemon', 'embedded', 'many', 'options'])
 def test_setup_server_configuration_serves(version, variant):
     tool = express(version)
     work = tempfile.mkdtemp(prefix='swiftwsgi-express-')
@@ -93,9 +109,17 @@ def test_setup_server_configuration_serves(version, variant):
         os.makedirs(files)
         with open(os.path.join(files, 'note.txt'), 'w') as f:
             f.write('a static file\n')
-        for path in (script, os.path.join(files, 'note.txt')):
+        pkg = os.path.join(work, 'pkg')
+        os.makedirs(pkg)
+        with open(os.path.join(pkg, 'expressapp.py'), 'w') as f:
+            f.write(MODULE_APP)
+        eggs = os.path.join(work, 'eggs')
+        os.makedirs(eggs)
+        shutil.chown(eggs, 'www-data', 'www-data')
+        for path in (script, os.path.join(files, 'note.txt'), os.path.join(pkg, 'expressapp.py')):
             os.chmod(path, 0o644)
-        os.chmod(files, 0o755)
+        for path in (files, pkg):
+            os.chmod(path, 0o755)
         root = os.path.join(work, 'server')
         port = free_port()
         args = [tool, 'setup-server', script, '--server-root', root, '--host', '127.0.0.1', '--port', str(port),
@@ -106,6 +130,9 @@ def test_setup_server_configuration_serves(version, variant):
             args += [a.replace('{files}', files) for a in MANY]
             if version == '6':  # options mod_wsgi 5 lacks
                 args += ['--switch-interval', '0.01']
+        elif variant == 'options':
+            args = [a for a in args if a != script]
+            args += [a.replace('{pkg}', pkg).replace('{eggs}', eggs) for a in OPTIONS]
         subprocess.run(args, cwd=work, check=True, capture_output=True, env=env())
 
         conf = os.path.join(root, 'httpd.conf')
@@ -125,7 +152,8 @@ def test_setup_server_configuration_serves(version, variant):
         try:
             assert wait_port(port, up=True), open(os.path.join(root, 'error_log')).read()
             status, body = get(port, '/')
-            expected = b'hello from ' + (b'' if variant == 'embedded' else ('127.0.0.1:%d' % port).encode())
+            group = b'' if variant == 'embedded' else ('127.0.0.1:%d' % port).encode()
+            expected = (b'module app in ' if variant == 'options' else b'hello from ') + group
             assert (status, body) == (200, expected), open(os.path.join(root, 'error_log')).read()[-3000:]
             if variant == 'many':
                 assert get(port, '/files/note.txt') == (200, b'a static file\n')
