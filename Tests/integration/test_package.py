@@ -88,9 +88,17 @@ def snapshot(top):
     return state
 
 
-def installed_packages():
-    out = run('dpkg-query', '-W', '-f', '${Package}:${Architecture} ${Status}\n').stdout
-    return {line.split()[0] for line in out.splitlines() if line.endswith(' installed')}
+def package_status():
+    """dpkg's status of the package ('install ok installed', 'deinstall ok config-files', …), or
+    '' when dpkg does not know it (never installed, or purged)."""
+    p = run('dpkg-query', '-W', '-f', '${Status}', PACKAGE, check=False)
+    return p.stdout.strip() if p.returncode == 0 and 'not-installed' not in p.stdout else ''
+
+
+def new_packages(apt_output):
+    """The packages apt-get listed under "The following NEW packages will be installed"."""
+    m = re.search(r'^The following NEW packages will be installed:\n((?:  .*\n)+)', apt_output, re.M)
+    return sorted(m.group(1).split()) if m else []
 
 
 def enabled_modules():
@@ -197,10 +205,10 @@ def machine():
         if system_apache_pids():
             pytest.fail('the system Apache is running (pids %s): the test starts and stops it itself'
                         % system_apache_pids())
-        if any(p.startswith(PACKAGE + ':') for p in installed_packages()):
-            pytest.fail(PACKAGE + ' is installed already: the test installs and purges it itself')
-        before = {'etc': snapshot(CONFDIR), 'state': snapshot(STATEDIR), 'packages': installed_packages(),
-                  'modules': enabled_modules()}
+        if package_status():
+            pytest.fail('%s is on the machine already (%s): the test installs and purges it itself'
+                        % (PACKAGE, package_status()))
+        before = {'etc': snapshot(CONFDIR), 'state': snapshot(STATEDIR), 'modules': enabled_modules()}
         appdir = tempfile.mkdtemp(prefix='swiftwsgi-package-test-')
         try:
             yield appdir, before
@@ -215,8 +223,9 @@ def machine():
                 except Exception as e:  # every step runs; the first failure is reported below
                     problems.append(repr(e))
             shutil.rmtree(appdir, ignore_errors=True)
-            after = {'etc': snapshot(CONFDIR), 'state': snapshot(STATEDIR), 'packages': installed_packages(),
-                     'modules': enabled_modules()}
+            after = {'etc': snapshot(CONFDIR), 'state': snapshot(STATEDIR), 'modules': enabled_modules()}
+            if package_status():
+                problems.append('%s is still known to dpkg: %s' % (PACKAGE, package_status()))
             for key in before:
                 if before[key] != after[key]:
                     a, b = before[key], after[key]
@@ -262,11 +271,11 @@ def test_install_serve_purge(deb, machine):
     os.chmod(app, 0o644)
     port = free_port()
 
-    run(*APT, 'install', '--no-install-recommends', deb)
+    installed = run(*APT, 'install', '--no-install-recommends', deb).stdout
+    # Its dependencies are on every machine that runs the tests (setup-debian): nothing else comes.
+    assert new_packages(installed) == [PACKAGE], installed
     files = [f for f in run('dpkg', '-L', PACKAGE).stdout.splitlines() if f and not os.path.isdir(f)]
     assert '/usr/lib/apache2/modules/mod_swiftwsgi.so' in files, files
-    assert installed_packages() - before['packages'] == {PACKAGE + ':amd64'}, \
-        'installing pulled in other packages: %s' % (installed_packages() - before['packages'])
     assert 'swiftwsgi' not in enabled_modules(), 'the package enabled the module by itself'
     for lib in ('/usr/lib/apache2/modules/mod_swiftwsgi.so', '/usr/bin/swiftwsgi-express'):
         ldd = run('ldd', lib).stdout
@@ -308,6 +317,7 @@ def test_install_serve_purge(deb, machine):
     assert 'mod_swiftwsgi/%s' % version in log, 'no start-up line of mod_swiftwsgi in the error log:\n' + log
 
     run(*APT, 'purge', PACKAGE)
+    assert not package_status(), package_status()
     left = [f for f in files if os.path.lexists(f)]
     assert not left, 'purge left files of the package: %s' % left
     assert not os.path.lexists(CONFDIR + '/mods-enabled/swiftwsgi.load'), 'purge left the module enabled'
