@@ -890,6 +890,15 @@ static const char *set_telemetry_options(cmd_parms *cmd, void *mconfig, const ch
     return NULL;
 }
 
+/* <WSGIInterpreterOptions> (mod_wsgi 6): refused by name rather than as an unknown command. */
+static const char *set_interpreter_options(cmd_parms *cmd, void *mconfig, const char *args)
+{
+    (void)cmd; (void)mconfig; (void)args;
+    return "<WSGIInterpreterOptions> is not supported by mod_swiftwsgi: per-interpreter Python path, "
+           "switch interval and WSGIRestrict* settings are not implemented; set them for the whole "
+           "process (server config) or per WSGIDaemonProcess group (python-path=, switch-interval=)";
+}
+
 static const char *set_pass_apache_request(cmd_parms *cmd, void *mconfig, const char *value)
 {
     int on;
@@ -1000,6 +1009,8 @@ const command_rec swiftwsgi_directives[] = {
                    "Accepted for compatibility: unix:/path [interval=N]; no telemetry is sent"),
     AP_INIT_RAW_ARGS("WSGITelemetryOptions", set_telemetry_options, NULL, RSRC_CONF,
                      "Accepted for compatibility: [+|-]CaptureUserAgent, None, All"),
+    AP_INIT_RAW_ARGS("<WSGIInterpreterOptions", set_interpreter_options, NULL, RSRC_CONF,
+                     "Not supported: per-interpreter options (mod_wsgi 6)"),
     AP_INIT_TAKE1("WSGIPassApacheRequest", set_pass_apache_request, NULL, RSRC_CONF | ACCESS_CONF,
                   "Off only: apache.request_rec is not provided"),
     { NULL }
