@@ -46,6 +46,55 @@ static inline void Py_XINCREF(PyObject *op) { _Py_XINCREF(op); }
 static inline void Py_XDECREF(PyObject *op) { _Py_XDECREF(op); }
 #endif
 
+/*
+ * The main-interpreter thread state to finalise with: one that this thread's PyGILState slot
+ * names, so that a C extension's PyGILState_Ensure in an atexit callback finds the state that
+ * already holds the GIL. `current` is this thread's current main-interpreter state (GIL held).
+ * Since 3.12, PyThreadState_Delete of a state bound to another thread's slot clears the
+ * *calling* thread's slot (pystate.c: tstate_delete_common -> unbind_gilstate_tstate), which
+ * the host does at exit for the worker threads' states; PyGILState_Ensure would then make a
+ * second state for this thread and wait for the GIL it holds (3.12: hang) or abort (3.13:
+ * "_PyThreadState_Attach: non-NULL old thread state"). PyGILState_Ensure with the GIL
+ * released binds a state again. Up to 3.11 deleting another thread's state leaves this
+ * thread's binding alone.
+ */
+static inline PyThreadState *swpy_gilstate_bound_state(PyThreadState *current) {
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyGILState_GetThisThreadState() == current) return current;
+    PyEval_SaveThread();
+    (void)PyGILState_Ensure();
+    PyThreadState *bound = PyThreadState_Get();
+    if (PyThreadState_GetInterpreter(bound) != PyThreadState_GetInterpreter(current)) {
+        PyEval_SaveThread();
+        PyEval_RestoreThread(current);
+        return current;
+    }
+    return bound;
+#else
+    return current;
+#endif
+}
+
+/*
+ * A thread state of `current`'s (sub-)interpreter that this thread's PyGILState slot names,
+ * made current: `current` itself when the slot names it, else (3.12+) a fresh state, which
+ * activating binds. (`current` may be a state another thread last bound, whose activation here
+ * does not rebind.) With it, a sub-interpreter's atexit callbacks can use PyGILState_Ensure,
+ * supported with sub-interpreters since 3.12; the host runs them before deleting the other
+ * threads' states, which may unbind this thread's slot (see above). Up to 3.11: `current`.
+ */
+static inline PyThreadState *swpy_gilstate_bound_sub_state(PyThreadState *current) {
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyGILState_GetThisThreadState() == current) return current;
+    PyThreadState *fresh = PyThreadState_New(PyThreadState_GetInterpreter(current));
+    if (fresh == NULL) return current;
+    PyThreadState_Swap(fresh);
+    return fresh;
+#else
+    return current;
+#endif
+}
+
 /* The embedded Python's version, for the Swift side (Swift does not import PY_VERSION_HEX's
  * arithmetic consistently across versions; these are plain ints). */
 static inline int swpy_version_major(void) { return PY_MAJOR_VERSION; }

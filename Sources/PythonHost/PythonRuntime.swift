@@ -223,13 +223,18 @@ public final class PythonRuntime: @unchecked Sendable {
     /// Ends the sub-interpreters and finalises Python; returns whether Python was finalised.
     private func tearDown(_ subs: [Interpreter], _ threadStates: [UnsafeMutablePointer<PyThreadState>],
                           deadline: Double, _ gil: inout GIL) -> Bool {
+        // Sorted by interpreter before any is deleted (a deleted state must not be read).
+        let mainStates = threadStates.filter { PyThreadState_GetInterpreter($0) == main.state }
         var everyInterpreterEnded = true
         for interpreter in subs {
             let mine = threadStates.filter { PyThreadState_GetInterpreter($0) == interpreter.state }
-            guard let keep = mine.first else { continue }
-            PyThreadState_Swap(keep)
+            guard let first = mine.first else { continue }
+            PyThreadState_Swap(first)
             stopWaitingForThreads(deadline: deadline, &gil)
-            for ts in mine.dropFirst() {
+            // 3.12+: atexit callbacks run now, in a state bound to this thread (PythonVersion.swift).
+            let keep = swpy_gilstate_bound_sub_state(first) ?? first
+            if PythonVersion.gilStateFollowsActivation { runAtexit(&gil) }
+            for ts in mine where ts != keep {
                 PyThreadState_Clear(ts)
                 PyThreadState_Delete(ts)
             }
@@ -242,7 +247,15 @@ public final class PythonRuntime: @unchecked Sendable {
             PyThreadState_Swap(mainThreadState)
         }
         stopWaitingForThreads(deadline: deadline, &gil)
-        for ts in threadStates where ts != mainThreadState && PyThreadState_GetInterpreter(ts) == main.state {
+        if PythonVersion.gilStateFollowsActivation {
+            // 3.12+: threading's shutdown and the atexit callbacks run now, in a state bound to
+            // this thread, before deleting the workers' states can unbind it (PythonVersion.swift);
+            // finalisation then finds both done.
+            _ = swpy_gilstate_bound_state(mainThreadState)
+            runQuietly("import threading\nthreading._shutdown()\n", deadline: nil, &gil)
+            runAtexit(&gil)
+        }
+        for ts in mainStates where ts != mainThreadState {
             PyThreadState_Clear(ts)
             PyThreadState_Delete(ts)
         }

@@ -12,6 +12,12 @@ import Glibc
 ///   state made first and kept, one kept state per sub-interpreter) is right under both rules:
 ///   the state created by PyThreadState_New starts with a gilstate counter of 1, so an
 ///   extension's PyGILState_Ensure/Release pair never deletes it.
+///   At child exit, though, 3.12's PyThreadState_Delete of a worker thread's state clears the
+///   *exiting* thread's PyGILState slot; a C extension's PyGILState_Ensure in an atexit
+///   callback then hung (3.12) or aborted (3.13). So on 3.12+ a sub-interpreter's atexit
+///   callbacks run before the other threads' states are deleted, in a state bound to the
+///   exiting thread, and the main interpreter is finalised in a bound state
+///   (shim.h: swpy_gilstate_bound_sub_state, swpy_gilstate_bound_state).
 /// - Sub-interpreters: `newSubInterpreter` (shim: Py_NewInterpreter, or 3.12's
 ///   Py_NewInterpreterFromConfig with the legacy shared-GIL configuration).
 /// - Finalisation: `stopWaitingSource` (threading's shutdown bookkeeping changed in 3.13).
@@ -24,6 +30,10 @@ import Glibc
 public enum PythonVersion {
     /// "3.12": the version of the headers and libpython the host was built against.
     public static let embedded = "\(swpy_version_major()).\(swpy_version_minor())"
+
+    /// Since 3.12 activating a thread state binds it to the thread's PyGILState slot, and
+    /// PyGILState_Ensure works in sub-interpreters.
+    static let gilStateFollowsActivation = swpy_version_hex() >= 0x030C0000
 
     /// "3.12.1": the version of the libpython actually loaded (its Py_GetVersion()).
     public static var runtime: String {

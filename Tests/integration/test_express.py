@@ -733,9 +733,10 @@ def django_venv():
     if not os.path.exists(python) or 'home = %s\n' % os.path.dirname(PYTHON) not in open(cfg).read():
         os.makedirs(CACHE, exist_ok=True)
         subprocess.run([PYTHON, '-m', 'venv', '--clear', DJANGO_VENV], check=True)
-    if subprocess.run([python, '-c', 'import django, wheel'], capture_output=True).returncode != 0:
-        # wheel: the package below builds without build isolation, so without PyPI once cached.
-        r = subprocess.run([python, '-m', 'pip', 'install', '-q', DJANGO_REQUIREMENT, 'wheel'], capture_output=True, text=True)
+    if subprocess.run([python, '-c', 'import django, wheel, setuptools'], capture_output=True).returncode != 0:
+        # wheel, setuptools: the package below builds without build isolation, so without PyPI once
+        # cached (venvs of 3.12+ come without setuptools).
+        r = subprocess.run([python, '-m', 'pip', 'install', '-q', DJANGO_REQUIREMENT, 'wheel', 'setuptools'], capture_output=True, text=True)
         if r.returncode != 0:
             pytest.skip('Django could not be installed from PyPI: ' + r.stderr[-500:])
     r = subprocess.run([python, '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '--force-reinstall',
