@@ -110,6 +110,22 @@ public struct ApacheOps: @unchecked Sendable {
         return write(request, data, count, 0)
     }
 
+    /// The same exception for the response headers: sets them with the GIL held when the
+    /// process's own output buffer takes them and `reserving` more bytes without any I/O
+    /// (daemon mode). nil when it would not (then the caller releases the GIL and calls
+    /// `setResponse`), else set_response's result.
+    @inline(__always)
+    func setResponseBuffered(_ request: swiftwsgi_request_handle_t?, _ status: Int32, _ line: UnsafePointer<CChar>,
+                             _ headers: UnsafeBufferPointer<swiftwsgi_kv_t>, reserving: Int,
+                             _ gil: borrowing GIL) -> Int32? {
+        guard let buffersWrite, let set = table.set_response else { return nil }
+        // An upper bound of the frame: each string with a length word and its NUL.
+        var size = 16 + strlen(line)
+        for kv in headers { size += 16 + (kv.name.map { strlen($0) } ?? 0) + (kv.value.map { strlen($0) } ?? 0) }
+        guard buffersWrite(request, size + 5 + reserving, false) else { return nil }
+        return set(request, status, line, headers.baseAddress, headers.count)
+    }
+
     /// Logs the current Python exception with its traceback and clears it; releases the GIL
     /// while writing to the log.
     func logException(_ request: swiftwsgi_request_handle_t?, interpreter: Interpreter, intro: String,

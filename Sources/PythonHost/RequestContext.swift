@@ -273,6 +273,17 @@ final class RequestContext {
         let bytes = data.assumingMemoryBound(to: CChar.self)
         let started = events != nil ? monotonicSeconds() : 0
         defer { if events != nil { outputTime += monotonicSeconds() - started } }
+        if !flush, let pairs = pendingHeaders, let line = status.pointer,
+           let rc = pairs.withUnsafeBufferPointer({
+               ops.setResponseBuffered(handle, statusCode, swpy_bytes_as_string(line), $0, reserving: n, gil)
+           }) {
+            // Daemon mode: headers and these bytes fit in the output buffer, no GIL release.
+            pendingHeaders = nil
+            if rc != 0 {
+                Py.raise(PyExc_RuntimeError, "Apache refused the response status or headers", gil)
+                return .refused
+            }
+        }
         let rc: Int32
         if !flush && pendingHeaders == nil, let buffered = ops.writeBuffered(handle, bytes, n, gil) {
             rc = buffered
