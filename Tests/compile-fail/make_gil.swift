@@ -1,0 +1,5 @@
+// expect: 'GIL' initializer is inaccessible
+func makeToken() {
+    let gil = GIL()
+    _ = Py.string("x", gil)
+}
