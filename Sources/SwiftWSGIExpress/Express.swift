@@ -62,6 +62,7 @@ struct ServerArguments: ParsableArguments {
     @Flag(help: "With --server-name, still answer requests from this machine for other names.") var allowLocalhost = false
     @Flag(help: "Enable HTTP/2 (mod_http2): h2 over HTTPS, h2c over HTTP.") var http2 = false
     @Flag(help: "Serve mod_status at /server-status (to this machine only).") var serverStatus = false
+    @Flag(help: "mod_wsgi.server_metrics() and process_metrics() report (WSGIServerMetrics, server-metrics=).") var serverMetrics = false
     @Option(help: "Apache's pid file (default: SERVER-ROOT/httpd.pid).") var pidFile: String?
     @Option(help: "User to run as (required when started as root).") var user: String?
     @Option(help: "Group to run as (required when started as root).") var group: String?
@@ -267,6 +268,7 @@ struct ServerArguments: ParsableArguments {
         o.orphanInterpreter = orphanInterpreter
         o.withCGI = withCgi
         o.ignoreActivity = ignoreActivity
+        o.serverMetrics = serverMetrics
 
         o.host = host
         o.port = port

@@ -43,6 +43,7 @@ struct ServerOptions: Equatable {
     var allowLocalhost = false
     var http2 = false
     var serverStatus = false
+    var serverMetrics = false
     var serverRoot: String
     var module: String                  // mod_swiftwsgi.so
     var apacheModules = "/usr/lib/apache2/modules"
@@ -211,7 +212,7 @@ struct ServerOptions: Equatable {
         if compressResponses { load("deflate") }
         if authUserScript != nil { load("auth_basic"); load("auth_digest"); load("authz_user") }
         if !proxyMountPoints.isEmpty || !proxyVirtualHosts.isEmpty { load("proxy"); load("proxy_http") }
-        if serverStatus { load("status") }
+        if serverStatus || serverMetrics { load("status") }
         if withCGI { if mpm == "prefork" { load("cgi") } else { load("cgid") } }
         if withHTTPS { load("socache_shmcb"); load("ssl") }
         if http2 { load("http2") }
@@ -306,13 +307,17 @@ struct ServerOptions: Equatable {
         }
         add("    Require all granted")
         add("</Directory>")
+        if serverMetrics {
+            add("ExtendedStatus On")
+            add("WSGIServerMetrics On")
+        }
         for url in ignoreActivity {
             add("<Location \(quote(url))>")
             add("    WSGIIgnoreActivity On")
             add("</Location>")
         }
         if serverStatus {
-            add("ExtendedStatus On")
+            if !serverMetrics { add("ExtendedStatus On") }
             add("RewriteRule ^/server-status$ - [L]")
             add("<Location /server-status>")
             add("    SetHandler server-status")
@@ -451,6 +456,7 @@ struct ServerOptions: Equatable {
             if receiveBufferSize > 0 { d += " receive-buffer-size=\(receiveBufferSize)" }
             if headerBufferSize > 0 { d += " header-buffer-size=\(headerBufferSize)" }
             if responseBufferSize > 0 { d += " response-buffer-size=\(responseBufferSize)" }
+            if serverMetrics { d += " server-metrics=On" }
             if let user { d += " user=\(user)" }
             if let group { d += " group=\(group)" }
             add(d)

@@ -75,7 +75,8 @@ def application(environ, start_response):
     info.update(value=helper.VALUE, pid=os.getpid(), cwd=os.getcwd(), lc_all=os.environ.get('LC_ALL'),
                 lang=os.environ.get('LANG'), eggs=os.environ.get('PYTHON_EGG_CACHE'),
                 passenv_os=os.environ.get('EXPRESS_PASSENV'), sys_path=sys.path,
-                threads=__import__('mod_wsgi').threads_per_process)
+                threads=__import__('mod_wsgi').threads_per_process,
+                server_metrics=__import__('mod_wsgi').server_metrics() is not None)
     start_response('200 OK', [('Content-Type', 'application/json'), ('X-Method', environ['REQUEST_METHOD'])])
     return [json.dumps(info).encode()]
 '''
@@ -419,6 +420,7 @@ def test_module_entry_point_limits_proxies_and_environment(project):
         assert info['value'] == 'one' and info['SCRIPT_NAME'] == '/app' and info['PATH_INFO'] == '/info'
         assert info['cwd'] == str(project) and info['wsgi.multiprocess'] is True and info['threads'] == 3
         assert str(project / 'extra') in info['sys_path']
+        assert info['server_metrics'] is False          # without --server-metrics
         assert info['EXPRESS_SETENV'] == 'set' and info['EXPRESS_PASSENV'] == 'from-express'
         assert info['EXPRESS_ENVVARS'] == 'from-envvars'
         assert info['lc_all'] == 'C.UTF-8' and info['lang'] == 'C.UTF-8' and info['eggs'] == str(eggs)
@@ -630,11 +632,12 @@ def test_embedded_mode_with_auth_scripts_and_terminal_log(project):
         s = start(project, '--embedded-mode', '--access-log', '--log-to-terminal',
                   '--auth-user-script', project / 'auth.wsgi', '--auth-type', 'Basic',
                   '--auth-group-script', project / 'groups.wsgi', '--auth-group', 'staff',
-                  '--host-access-script', project / 'access.wsgi', '--server-status', port=port)
+                  '--host-access-script', project / 'access.wsgi', '--server-status', '--server-metrics', port=port)
         status, headers, _ = s.get('/')
         assert status == 401 and headers['WWW-Authenticate'].startswith('Basic realm="localhost:%d"' % port)
         info = s.json('/', headers=basic(b'alice'))
         assert info['REMOTE_USER'] == 'alice' and info['mod_wsgi.process_group'] == ''
+        assert info['server_metrics'] is True       # --server-metrics: Apache's scoreboard
         assert s.get('/', headers=basic(b'bob'))[0] in (401, 403)
         assert s.get('/', headers=dict(basic(b'alice'), **{'X-Block': '1'}))[0] == 403
         # mod_status's section: the embedded interpreters of the child that answers.
