@@ -36,7 +36,9 @@ extension PythonRuntime {
         // reloads the script meanwhile.
         guard let module = interpreter.script(path: script, mtime: req.script_mtime, reloading: true, &gil) else {
             apache.logException(req.handle, interpreter: interpreter, intro: "Failed to exec Python script file '\(script)'.", &gil)
-            return failure
+            // A dispatch script that does not load has no opinion: the request goes on with
+            // the defaults, as in mod_wsgi.
+            return kind == SWIFTWSGI_AUTH_DISPATCH ? Int32(SWIFTWSGI_AUTH_NOT_FOUND.rawValue) : failure
         }
         let errors = interpreter.types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context, gil)
         defer {

@@ -25,6 +25,8 @@ def application(environ, start_response):
 ''',
     'nocallable.wsgi': 'x = 1\n',
     'vanished.wsgi': 'def application(environ, start_response):\n    start_response("200 OK", [])\n    return [b"x"]\n',
+    'brokendispatch.wsgi': 'def application(environ, start_response):\n    start_response("200 OK", [])\n    return [b"x"]\n',
+    'broken/dispatch.wsgi': 'def process_group(environ:\n',
     'vanishedauth.wsgi': 'def application(environ, start_response):\n    start_response("200 OK", [])\n    return [b"x"]\n',
     'notcallable.wsgi': 'application = 42\n',
     'raises.wsgi': '''
@@ -102,6 +104,9 @@ WSGIScriptAliasMatch ^/(\\w+)$ {apps}/$1.wsgi
 <Location /vanished>
     WSGIDispatchScript {apps}/vanishing/dispatch.wsgi
 </Location>
+<Location /brokendispatch>
+    WSGIDispatchScript {apps}/broken/dispatch.wsgi
+</Location>
 <Location /vanishedauth>
     AuthType Basic
     AuthName "vanished"
@@ -164,6 +169,14 @@ def test_script_removed_after_configtest_is_logged_and_child_keeps_serving(serve
     for _ in range(3):
         assert server.get(url, headers=headers).status == status
     assert server.get('/ok').body.startswith(b'ok ')
+
+
+def test_dispatch_script_that_does_not_load_leaves_the_defaults(server):
+    # As mod_wsgi: the traceback is logged and the request runs with the defaults.
+    server.expect_traceback(r'^SyntaxError: ')
+    for _ in range(2):
+        r = server.get('/brokendispatch')
+        assert r.status == 200 and r.body == b'x'
 
 
 def test_broken_script_stays_broken_and_is_not_cached_as_a_module(server):
