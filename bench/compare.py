@@ -1,9 +1,15 @@
 #!/usr/bin/python3
-"""Side-by-side benchmarks of mod_swiftwsgi against Debian's mod_wsgi (libapache2-mod-wsgi-py3).
+"""Side-by-side benchmarks of mod_swiftwsgi against a reference mod_wsgi: Debian's
+(libapache2-mod-wsgi-py3, the default) or, with --reference, another build such as mod_wsgi 6 from
+PyPI for the Python ours was built for (`make PYTHON=...`):
 
-Both modules run the same application under identical Apache settings, in one run, in
-interleaved rounds (mod_wsgi, ours, mod_wsgi, ours, ...). These machines are small and noisy:
-the script prints per-round figures, medians and ratios; quote the ratios.
+    SWIFTWSGI_MODULE=build/mod_swiftwsgi-py312.so bench/compare.py hello \
+        --reference $(/opt/mw6-py312/bin/mod_wsgi-express module-location)
+
+A PyPI build gets WSGIPythonHome set to its venv, as `mod_wsgi-express module-config` prints
+(--reference-home overrides it). Both modules run the same application under identical Apache
+settings, in one run, in interleaved rounds (mod_wsgi, ours, mod_wsgi, ours, ...). These
+machines are small and noisy: the script prints per-round figures, medians and ratios; quote the ratios.
 
     bench/compare.py hello   [--mpm event|prefork] [--seconds 5] [--rounds 5]
     bench/compare.py daemon  [--seconds 5] [--rounds 5]     # daemon mode, both modules
@@ -25,6 +31,20 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from harness import Apache, MODULE  # noqa: E402
 
 MOD_WSGI = '/usr/lib/apache2/modules/mod_wsgi.so'
+# Set by main(): the reference module and the WSGIPythonHome it needs ('' for none).
+REFERENCE = MOD_WSGI
+REFERENCE_HOME = ''
+
+
+def pypi_home(module):
+    """The venv (or prefix) a mod_wsgi from PyPI was installed into, for WSGIPythonHome: such a
+    module is <prefix>/lib/pythonX.Y/site-packages/mod_wsgi/server/mod_wsgi-*.so. Without it, a
+    mod_wsgi built for a Python outside the system paths finds no standard library (or, for a
+    pyenv copy, looks in the original prefix, which Apache's user cannot read). '' otherwise."""
+    parts = os.path.realpath(module).split(os.sep)
+    if len(parts) > 6 and parts[-4:-1] == ['site-packages', 'mod_wsgi', 'server']:
+        return os.sep.join(parts[:-6])
+    return ''
 
 HELLO = '''
 def application(environ, start_response):
@@ -94,11 +114,19 @@ def wrk(port, path, seconds, connections=16, script=None):
 
 def start_pair(config, apps, mpm='event', files=None, settings=None):
     servers = {}
-    for name, module in (('mod_wsgi', MOD_WSGI), ('mod_swiftwsgi', MODULE)):
+    for name, module in (('mod_wsgi', REFERENCE), ('mod_swiftwsgi', MODULE)):
+        if name == 'mod_wsgi' and REFERENCE_HOME:
+            config = 'WSGIPythonHome %s\n' % REFERENCE_HOME + config
         a = Apache(config, apps, mpm=mpm, loglevel='warn', module=module, files=files,
                    mpm_settings=settings or MPM[mpm])
         a.start()
         servers[name] = a
+        # Apache's start-up line names the module's and the embedded Python's versions.
+        deadline = time.time() + 5
+        while not re.search(r'AH00489: ', a.log()) and time.time() < deadline:
+            time.sleep(0.1)
+        banner = re.search(r'AH00489: (.*)', a.log())
+        print('%-14s %s: %s' % (name, module, banner.group(1) if banner else '(no start-up line)'))
     return servers
 
 
@@ -256,8 +284,16 @@ def main():
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--megabytes', type=int, default=100)
     p.add_argument('--requests', type=int, default=100000)
+    p.add_argument('--reference', default=MOD_WSGI, metavar='PATH',
+                   help='the mod_wsgi to compare with (default %(default)s); e.g. '
+                        '`mod_wsgi-express module-location` of a venv of the Python ours embeds')
+    p.add_argument('--reference-home', metavar='DIR',
+                   help="WSGIPythonHome for the reference (default: a PyPI build's venv, else none)")
     args = p.parse_args()
-    for path in (MOD_WSGI, MODULE):
+    global REFERENCE, REFERENCE_HOME
+    REFERENCE = os.path.abspath(args.reference)
+    REFERENCE_HOME = pypi_home(REFERENCE) if args.reference_home is None else args.reference_home
+    for path in (REFERENCE, MODULE):
         if not os.path.exists(path):
             sys.exit('missing %s (install libapache2-mod-wsgi-py3 / run make)' % path)
     {'hello': bench_hello, 'daemon': lambda a: bench_hello(a, daemon=True), 'files': bench_files, 'rss': bench_rss}[args.what](args)
