@@ -26,6 +26,9 @@ final class ModWSGIModule {
     /// `mod_wsgi.version` and `environ['mod_wsgi.version']` report, so an application's
     /// `mod_wsgi.version >= (4, x)` checks pass. Our own version is `mod_wsgi.server_software`.
     static let compatibleVersion = (major: 5, minor: 0, micro: 2)
+    static var compatibleVersionString: String {
+        "\(compatibleVersion.major).\(compatibleVersion.minor).\(compatibleVersion.micro)"
+    }
 
     /// Whether any event subscriber is registered (one list-size read).
     @inline(__always)

@@ -46,7 +46,8 @@ public final class PythonRuntime: @unchecked Sendable {
                                   _ unlocked: inout Unlocked) throws(HostError) -> PythonRuntime {
         if let shared { return shared }
         let runtime = try PythonRuntime(config: config, apache: apache, &unlocked)
-        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Initializing Python \(PythonVersion.runtime).", unlocked)
+        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Initializing Python \(PythonVersion.runtime) "
+                   + "(mod_swiftwsgi \(versionString), the Python API of mod_wsgi \(ModWSGIModule.compatibleVersionString)).", unlocked)
         shared = runtime
         for script in config.importScripts {
             runtime.importScript(path: script.path, applicationGroup: script.applicationGroup, &unlocked)
