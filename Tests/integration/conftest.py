@@ -11,13 +11,15 @@ Environment:
     SWIFTWSGI_OURS    1/0: whether the module is mod_swiftwsgi (default: guessed from its name)
     SWIFTWSGI_PYTHON  the interpreter the module embeds, for a module built with
                       `make PYTHON=...` (default: Debian's /usr/bin/python3.11)
+    SWIFTWSGI_PRELOAD, SWIFTWSGI_SANITIZER_LOGS  set by scripts/sanitize-test (see harness.py):
+                      any sanitizer report written during a test fails it
 """
 
 import os
 
 import pytest
 
-from harness import Apache, DEBIAN_PYTHON, OURS
+from harness import Apache, DEBIAN_PYTHON, OURS, new_sanitizer_reports, sanitizer_reports
 
 MPMS = [m for m in os.environ.get('SWIFTWSGI_MPMS', 'event,prefork').split(',') if m]
 
@@ -73,9 +75,12 @@ def server(request, mpm):
         setup(apache)
     apache.start()
     yield apache
+    before = sanitizer_reports()
     apache.stop()
     tail = apache.log()
     apache.cleanup()
+    reports = new_sanitizer_reports(before)
+    assert not reports, 'sanitizer reports while the server stopped:\n' + '\n'.join(reports)
     # Debian's mod_wsgi 4.9.4 with Python 3.11 leaves embedded-mode children hanging in
     # Py_Finalize at stop, so Apache kills them (GrahamDumpleton/mod_wsgi#799, #730): a clean
     # stop is checked for mod_swiftwsgi only.
@@ -95,3 +100,13 @@ def check_error_log(request):
     yield
     bad = apache.unexpected_lines(start)
     assert not bad, 'unexpected error-log lines:\n' + '\n'.join(bad)
+
+
+@pytest.fixture(autouse=True)
+def check_sanitizer_reports():
+    """Fails the test on any AddressSanitizer/UndefinedBehaviorSanitizer report written during it
+    (sanitizer runs only: scripts/sanitize-test)."""
+    before = sanitizer_reports()
+    yield
+    reports = new_sanitizer_reports(before)
+    assert not reports, 'sanitizer reports:\n' + '\n'.join(reports)

@@ -58,6 +58,46 @@ PYTHON_VERSION, PYTHON_PREFIX = subprocess.run(
     capture_output=True, text=True, check=True, env={'PATH': '/usr/bin:/bin'}).stdout.split()
 # Debian's own Python 3.11 (whose packages, e.g. the Subversion bindings, the module can use).
 DEBIAN_PYTHON = os.path.realpath(PYTHON) == os.path.realpath('/usr/bin/python3.11')
+# Sanitizer runs (scripts/sanitize-test, against `make sanitize`'s build): SWIFTWSGI_PRELOAD is the
+# AddressSanitizer runtime to preload into Apache (the module and the Swift host are instrumented,
+# Apache and CPython are not); ASAN_OPTIONS, UBSAN_OPTIONS and ASAN_SYMBOLIZER_PATH pass through
+# to it, with log_path set under SWIFTWSGI_SANITIZER_LOGS: one report file per process that found
+# something, named after the server's root. conftest fails the test during which one appears.
+# SWIFT_BACKTRACE passes through too: the Swift runtime's crash handler reads memory ASan calls
+# out of bounds, which would bury a trap's own report.
+PRELOAD = os.environ.get('SWIFTWSGI_PRELOAD', '')
+SANITIZER_LOGS = os.environ.get('SWIFTWSGI_SANITIZER_LOGS', '')
+SANITIZER_VARIABLES = ('ASAN_OPTIONS', 'UBSAN_OPTIONS', 'ASAN_SYMBOLIZER_PATH', 'SWIFT_BACKTRACE')
+# Whether Apache runs under AddressSanitizer: it reserves terabytes of address space for its
+# shadow memory and keeps freed memory in quarantine, which tests of RLIMIT_AS and RSS allow for.
+SANITIZED = bool(PRELOAD)
+ASAN_QUARANTINE_KB = 256 * 1024  # quarantine_size_mb's default on 64-bit
+
+
+def sanitizer_reports():
+    """{path: size} of the sanitizer report files written so far (empty outside sanitizer runs)."""
+    if not SANITIZER_LOGS:
+        return {}
+    reports = {}
+    for name in os.listdir(SANITIZER_LOGS):
+        path = os.path.join(SANITIZER_LOGS, name)
+        try:
+            reports[path] = os.path.getsize(path)
+        except OSError:
+            pass
+    return reports
+
+
+def new_sanitizer_reports(before):
+    """The text of each report file written or grown since `before` (sanitizer_reports())."""
+    texts = []
+    for path, size in sorted(sanitizer_reports().items()):
+        if before.get(path) != size:
+            with open(path, errors='replace') as f:
+                f.seek(before.get(path, 0))
+                texts.append('==== %s\n%s' % (path, f.read()))
+    return texts
+
 
 # Lines that always fail a test: crashes of a child, of Python, or a child Apache had to kill.
 CRASH = re.compile(r'Segmentation fault|AH00052|exit signal|Fatal Python error|AH00045|AH00046|'
@@ -216,7 +256,16 @@ class Apache:
             f.write(text)
 
     def env(self):
-        return {'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG': 'C.UTF-8'}
+        env = {'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG': 'C.UTF-8'}
+        if PRELOAD:
+            env['LD_PRELOAD'] = PRELOAD
+            env.update((k, os.environ[k]) for k in SANITIZER_VARIABLES if k in os.environ)
+            if SANITIZER_LOGS:
+                # UBSAN_OPTIONS is parsed after ASAN_OPTIONS and would override its log_path.
+                log_path = 'log_path=' + os.path.join(SANITIZER_LOGS, os.path.basename(self.root))
+                for k in ('ASAN_OPTIONS', 'UBSAN_OPTIONS'):
+                    env[k] = ':'.join(filter(None, [env.get(k), log_path]))
+        return env
 
     def configtest(self):
         p = subprocess.run([APACHE, '-t', '-f', self.conf], env=self.env(), capture_output=True, text=True)
