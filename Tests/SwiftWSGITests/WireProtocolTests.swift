@@ -1,4 +1,6 @@
+@preconcurrency import CSwiftWSGI
 import Glibc
+import PythonHost
 import Testing
 @testable import SwiftWSGI
 
@@ -52,5 +54,63 @@ import Testing
         close(descriptor)
         let last = try #require(try b.readFrame())
         #expect(last.0 == .end)
+    }
+}
+
+/// What the Apache child's side makes of frames a daemon sends (DaemonClient.relay), with a
+/// stub table of Apache operations. Inputs the wire-protocol fuzzer found are kept here.
+@Suite(.serialized) struct RelayTests {
+    nonisolated(unsafe) static var logged: [String] = []
+
+    static let ops = ApacheOps(swiftwsgi_ops_t(
+        read_body: { _, _, _, _ in 0 },
+        set_response: { _, _, _, _, _ in 0 },
+        write_body: { _, _, _, _ in 0 },
+        send_file: { _, _, _, _, _ in 0 },
+        log: { _, _, message in RelayTests.logged.append(String(cString: message!)) },
+        abort_connection: { _ in },
+        scoreboard: { _, _, _, _ in -1 }
+    ))
+
+    /// The relay's status for a daemon that sent `stream` and then closed the connection.
+    static func relay(_ stream: [UInt8]) throws -> Int32? {
+        var fds: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        defer { close(fds[1]) }
+        #expect(stream.withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) } == stream.count)
+        shutdown(fds[1], Int32(SHUT_WR))
+        var req = swiftwsgi_request_t()
+        req.socket_timeout = 1
+        guard case .done(let status, _) = DaemonClient.relay(FrameConnection(fd: fds[0]), [0], req, ops, Unlocked.enteringFromApache()) else { return nil }
+        return status
+    }
+
+    static func frame(_ type: FrameType, _ payload: [UInt8]) -> [UInt8] {
+        var b = FrameBuilder()
+        b.u8(type.rawValue)
+        b.u32(UInt32(payload.count))
+        return b.bytes + payload
+    }
+
+    @Test func logFrameIsRelayed() throws {
+        var log = FrameBuilder()
+        log.u32(UInt32(SWIFTWSGI_LOG_ERR))
+        log.string("from the daemon")
+        var end = FrameBuilder()
+        end.i32(404)
+        Self.logged = []
+        #expect(try Self.relay(Self.frame(.log, log.bytes) + Self.frame(.end, end.bytes)) == 404)
+        #expect(Self.logged == ["from the daemon"])
+    }
+
+    /// Found by the fuzzer: a log level beyond Int32 trapped the Apache child (Int32(UInt32)); one
+    /// beyond APLOG_TRACE8 would reach ap_log_rerror as flag bits.
+    @Test func logFrameWithAnImpossibleLevelIsMalformedNotATrap() throws {
+        let crash: [UInt8] = [0x4c, 0x13, 0x00, 0x00, 0x00, 0xc8, 0x01, 0x52, 0xcd, 0x00, 0x00, 0x00, 0x00, 0x00,
+                              0x38, 0x74, 0x00, 0x61, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x31, 0x61,
+                              0x6e, 0x01, 0x20]
+        Self.logged = []
+        #expect(try Self.relay(crash) == 502)
+        #expect(Self.logged.contains { $0.contains("malformed frame") })
     }
 }

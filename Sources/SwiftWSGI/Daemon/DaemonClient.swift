@@ -55,7 +55,7 @@ enum DaemonClient {
         }
     }
 
-    private enum Outcome { case done(Int32, reusable: Bool), retry }
+    enum Outcome { case done(Int32, reusable: Bool), retry }
 
     /// Connects to the group's socket; a full backlog (EAGAIN after SO_SNDTIMEO), a missing
     /// socket or a refused connection are retried until the deadline.
@@ -75,8 +75,8 @@ enum DaemonClient {
         }
     }
 
-    private static func relay(_ connection: FrameConnection, _ frame: [UInt8], _ req: swiftwsgi_request_t,
-                              _ ops: ApacheOps, _ unlocked: borrowing Unlocked) -> Outcome {
+    static func relay(_ connection: FrameConnection, _ frame: [UInt8], _ req: swiftwsgi_request_t,
+                       _ ops: ApacheOps, _ unlocked: borrowing Unlocked) -> Outcome {
         var started = false      // a frame arrived from the daemon
         var headersSent = false
         do {
@@ -145,9 +145,11 @@ enum DaemonClient {
                     Sys.close(fd)
                     if rc != 0 { return .done(0, reusable: false) }
                 case .log:
+                    // Apache's levels end at APLOG_TRACE8 (15): any other is a malformed frame.
                     let level = try p.u32()
+                    guard level <= 15 else { throw FrameParser.Malformed() }
                     let message = try p.cString()
-                    message.withUnsafeBufferPointer { ops.log(req.handle, Int(Int32(bitPattern: level)), line: $0.baseAddress, unlocked) }
+                    message.withUnsafeBufferPointer { ops.log(req.handle, Int(level), line: $0.baseAddress, unlocked) }
                 case .abort:
                     ops.abortConnection(req.handle, unlocked)
                 case .end:
