@@ -165,3 +165,25 @@ $(ASAN_BUILD)/mod_swiftwsgi.so: $(C_SOURCES) $(C_HEADERS) $(ASAN_BUILD)/libswift
 		|| { cat build.log; exit 1; }
 	cp $(ASAN_BUILD)/apache/.libs/mod_swiftwsgi.so $@.tmp && mv $@.tmp $@
 
+# ---- libFuzzer targets (make fuzz; scripts/fuzz runs one; Tests/fuzz/README.md) ----
+# build-fuzz/wire-protocol: the daemon wire protocol (Tests/fuzz/WireProtocolFuzzer, a SwiftPM
+# target declared only when SWIFTWSGI_FUZZ is set), with AddressSanitizer. SwiftPM's own
+# --sanitize=fuzzer keeps the executable's main() for libFuzzer; -Xswiftc passes both sanitizers
+# to the compiler (given twice, --sanitize's last value would win).
+FUZZ_BUILD   := build-fuzz
+FUZZ_SCRATCH := .build-fuzz
+FUZZ_SWIFT_FLAGS := --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing -Xswiftc -g \
+	-Xcc -fsanitize=fuzzer-no-link,address
+
+.PHONY: fuzz fuzz-regress
+
+fuzz: $(FUZZ_BUILD)/wire-protocol
+
+$(FUZZ_BUILD)/wire-protocol: $(SWIFT_SOURCES) $(wildcard Tests/fuzz/WireProtocolFuzzer/*.swift)
+	SWIFTWSGI_FUZZ=1 $(SWIFT) build -c release --product WireProtocolFuzzer --scratch-path $(FUZZ_SCRATCH) $(FUZZ_SWIFT_FLAGS)
+	mkdir -p $(FUZZ_BUILD)
+	cp $(FUZZ_SCRATCH)/release/WireProtocolFuzzer $@.tmp && mv $@.tmp $@
+
+# Every seed and every input that once failed, run once through each target.
+fuzz-regress: fuzz
+	SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/wire-protocol -runs=0 Tests/fuzz/corpus/wire Tests/fuzz/regress/wire

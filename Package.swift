@@ -51,3 +51,15 @@ let package = Package(
         .testTarget(name: "SwiftWSGITests", dependencies: ["SwiftWSGI", "PythonHost", "SwiftWSGIExpress"], swiftSettings: swiftSettings),
     ]
 )
+
+// Fuzz targets (make fuzz; Tests/fuzz/README.md): declared only when SWIFTWSGI_FUZZ is set, so
+// `make` and `swift test` never build them. They link libFuzzer (-sanitize=fuzzer) and reach
+// the host's internals with @testable import (the fuzz build adds -enable-testing).
+if Context.environment["SWIFTWSGI_FUZZ"] != nil {
+    package.targets.append(.executableTarget(
+        name: "WireProtocolFuzzer",
+        dependencies: ["SwiftWSGI", "PythonHost", "CSwiftWSGI"],
+        path: "Tests/fuzz/WireProtocolFuzzer",
+        swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+    ))
+}
