@@ -175,9 +175,19 @@ FUZZ_SCRATCH := .build-fuzz
 FUZZ_SWIFT_FLAGS := --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing -Xswiftc -g \
 	-Xcc -fsanitize=fuzzer-no-link,address
 
+# build-fuzz/daemon-options: the WSGIDaemonProcess option table and parser
+# (apache/swiftwsgi_daemon_options.c, which needs only APR) with ASan and UBSan, by the same clang.
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld \
+	-include stddef.h -Wall -Wextra -Iapache -I$(ABI_INCLUDE) $(shell apr-1-config --includes --cppflags)
+
 .PHONY: fuzz fuzz-regress
 
-fuzz: $(FUZZ_BUILD)/wire-protocol
+fuzz: $(FUZZ_BUILD)/wire-protocol $(FUZZ_BUILD)/daemon-options
+
+$(FUZZ_BUILD)/daemon-options: Tests/fuzz/c/daemon_options_fuzzer.c apache/swiftwsgi_daemon_options.c \
+		apache/swiftwsgi_daemon_options.h $(ABI_INCLUDE)/swiftwsgi_abi.h
+	mkdir -p $(FUZZ_BUILD)
+	$(SANITIZE_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) $(shell apr-1-config --link-ld) -o $@
 
 $(FUZZ_BUILD)/wire-protocol: $(SWIFT_SOURCES) $(wildcard Tests/fuzz/WireProtocolFuzzer/*.swift)
 	SWIFTWSGI_FUZZ=1 $(SWIFT) build -c release --product WireProtocolFuzzer --scratch-path $(FUZZ_SCRATCH) $(FUZZ_SWIFT_FLAGS)
@@ -187,3 +197,4 @@ $(FUZZ_BUILD)/wire-protocol: $(SWIFT_SOURCES) $(wildcard Tests/fuzz/WireProtocol
 # Every seed and every input that once failed, run once through each target.
 fuzz-regress: fuzz
 	SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/wire-protocol -runs=0 Tests/fuzz/corpus/wire Tests/fuzz/regress/wire
+	$(FUZZ_BUILD)/daemon-options -runs=0 Tests/fuzz/corpus/daemon-options $(wildcard Tests/fuzz/regress/daemon-options)
