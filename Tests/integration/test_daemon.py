@@ -663,13 +663,18 @@ WSGIScriptAlias /touched {apps}/touched.wsgi process-group=busy application-grou
             apache.write_app('touched.wsgi', open(path).read().replace('VERSION = %d' % (version - 1), 'VERSION = %d' % version))
             later = time.time() + version * 10
             os.utime(path, (later, later))
+        # Keep the load on until it spans the replacements: enough requests and processes, or
+        # 60 s on a machine too slow for that (ASan makes every request several times slower).
+        wanted = 30 if SANITIZED else 100
+        deadline = time.time() + 60
         time.sleep(1.5)
+        while time.time() < deadline and (len(pids) <= wanted or len(set(pids)) < 6) and not failures:
+            time.sleep(0.2)
         stop.set()
         for t in threads:
             t.join(60)
         assert failures == []
-        # Load enough to span the replacements (ASan makes every request several times slower).
-        assert len(pids) > (30 if SANITIZED else 100) and len(set(pids)) >= 6
+        assert len(pids) > wanted and len(set(pids)) >= 6
         assert apache.get('/touched').body.split()[0] == b'3'
         assert apache.unexpected_lines(0) == []
     finally:
