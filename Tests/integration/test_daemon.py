@@ -307,9 +307,14 @@ WSGIScriptAlias /info {apps}/info.wsgi process-group=g application-group=%{GLOBA
         threads = [threading.Thread(target=load) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1)
+        def wait_for_done(n):   # requests answered, however slow the machine (at most 30 s)
+            deadline = time.time() + 30
+            while len(done) < n and not failures and time.time() < deadline:
+                time.sleep(0.1)
+
+        wait_for_done(25)
         apache.graceful(wait=2)
-        time.sleep(1)
+        wait_for_done(len(done) + 25)   # the load goes on across and after the restart
         stop.set()
         for t in threads:
             t.join(60)
