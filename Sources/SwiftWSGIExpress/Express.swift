@@ -90,6 +90,15 @@ struct ServerArguments: ParsableArguments {
     @Option(help: "Socket receive buffer from daemon processes (0: the system's).") var receiveBufferSize = 0
     @Option(help: "Largest response header from a daemon process (0: 32768).") var headerBufferSize = 0
     @Option(help: "Response bytes buffered from a daemon process (0: 65536).") var responseBufferSize = 0
+    @Option(help: "Seconds a write of a buffered response to the client may take (0: --socket-timeout).") var responseSocketTimeout = 0
+    @Option(name: .customLong("service-script"), parsing: .upToNextOption, help: "Name and Python script run in a daemon process of its own (repeatable).")
+    var serviceScript: [String] = []
+    @Option(name: .customLong("service-user"), parsing: .upToNextOption, help: "Service name and the user it runs as (repeatable).")
+    var serviceUser: [String] = []
+    @Option(name: .customLong("service-group"), parsing: .upToNextOption, help: "Service name and the group it runs as (repeatable).")
+    var serviceGroup: [String] = []
+    @Option(name: .customLong("service-log-file"), parsing: .upToNextOption, help: "Service name and the file name of its own log (repeatable; not supported).")
+    var serviceLogFile: [String] = []
     @Option(help: "Directory for the daemon processes' sockets (default: the server root).") var socketPrefix: String?
     @Option(help: "Listen backlog of the daemon processes' socket.") var daemonBacklog = 100
     @Option(help: "Name of Apache's parent process.") var processName: String?
@@ -179,6 +188,13 @@ struct ServerArguments: ParsableArguments {
         guard setenv.count % 2 == 0 else { throw ValidationError("--setenv takes a name and a value") }
         guard errorDocument.count % 2 == 0 else { throw ValidationError("--error-document takes a status and a URL path") }
         guard proxyMountPoint.count % 2 == 0 else { throw ValidationError("--proxy-mount-point takes a URL path and a URL") }
+        for (list, option) in [(serviceScript, "--service-script"), (serviceUser, "--service-user"), (serviceGroup, "--service-group")]
+        where list.count % 2 != 0 {
+            throw ValidationError("\(option) takes a service name and a value")
+        }
+        if !serviceLogFile.isEmpty {
+            throw ValidationError("--service-log-file is not supported: a service logs to the server's error log")
+        }
         guard proxyVirtualHost.count % 2 == 0 else { throw ValidationError("--proxy-virtual-host takes a host name and a URL") }
         for name in passenv + stride(from: 0, to: setenv.count, by: 2).map({ setenv[$0] }) {
             guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
@@ -316,6 +332,15 @@ struct ServerArguments: ParsableArguments {
         o.receiveBufferSize = receiveBufferSize
         o.headerBufferSize = headerBufferSize
         o.responseBufferSize = responseBufferSize
+        o.responseSocketTimeout = responseSocketTimeout
+        let users = Dictionary(pairs(serviceUser), uniquingKeysWith: { $1 })
+        let groupsByService = Dictionary(pairs(serviceGroup), uniquingKeysWith: { $1 })
+        o.services = try pairs(serviceScript).map { name, script in
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw ValidationError("--service-script name '\(name)' must be letters, digits, '-', '_' or '.'")
+            }
+            return (name, try mustExist(script, "service script", directory: false), users[name], groupsByService[name], nil)
+        }
         o.socketPrefix = try socketPrefix.map { try mustExist($0, "socket prefix directory", directory: true) }
         o.daemonBacklog = daemonBacklog
         o.reloadOnChanges = reloadOnChanges

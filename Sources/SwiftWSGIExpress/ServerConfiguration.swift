@@ -74,6 +74,8 @@ struct ServerOptions: Equatable {
     var receiveBufferSize = 0
     var headerBufferSize = 0
     var responseBufferSize = 0
+    var responseSocketTimeout = 0
+    var services: [(name: String, script: String, user: String?, group: String?, logFile: String?)] = []
     var socketPrefix: String?
     var daemonBacklog = 100
     var reloadOnChanges = false
@@ -457,9 +459,24 @@ struct ServerOptions: Equatable {
             if headerBufferSize > 0 { d += " header-buffer-size=\(headerBufferSize)" }
             if responseBufferSize > 0 { d += " response-buffer-size=\(responseBufferSize)" }
             if serverMetrics { d += " server-metrics=On" }
+            if responseSocketTimeout > 0 { d += " response-socket-timeout=\(responseSocketTimeout)" }
             if let user { d += " user=\(user)" }
             if let group { d += " group=\(group)" }
             add(d)
+        }
+        // --service-script: a daemon process of its own with no request threads, running the script.
+        for service in services {
+            var d = "WSGIDaemonProcess \(quote("service:" + service.name)) threads=0 display-name=\(quote(service.name))"
+            d += " home=" + quote(workingDirectory)
+            if let pythonHome { d += " python-home=" + quote(pythonHome) }
+            if !pythonPaths.isEmpty { d += " python-path=" + quote(pythonPaths.joined(separator: ":")) }
+            if let pythonEggs { d += " python-eggs=" + quote(pythonEggs) }
+            if let lang { d += " lang=" + quote(lang) }
+            if let locale { d += " locale=" + quote(locale) }
+            if let u = service.user ?? user { d += " user=\(u)" }
+            if let g = service.group ?? group { d += " group=\(g)" }
+            add(d)
+            add("WSGIImportScript \(quote(service.script)) process-group=\(quote("service:" + service.name)) application-group=%{GLOBAL}")
         }
         for (name, value) in setEnv { add("SetEnv \(name) \(quote(value))") }
         for name in passEnv { add("PassEnv \(name)") }

@@ -195,9 +195,28 @@ def pid_alive(pid):
 # --------------------------------------------------------------------------------------------
 # The defaults: daemon mode, log files in the server root, request limits.
 
+SERVICE = '''
+import os, time
+with open(%r, 'w') as f:
+    f.write('%%d %%s' %% (os.getpid(), os.getcwd()))
+while True:         # a service runs until its process stops (it is restarted when it returns)
+    time.sleep(1)
+'''
+
+
 def test_daemon_mode_by_default_with_static_alias_and_clean_stop(project):
-    s = start(project, '--url-alias', '/static', project / 'static', '--document-root', project / 'static')
+    (project / 'var').mkdir()
+    (project / 'service.py').write_text(SERVICE % str(project / 'var' / 'service.txt'))
+    tree(project)
+    s = start(project, '--url-alias', '/static', project / 'static', '--document-root', project / 'static',
+              '--service-script', 'svc-test', project / 'service.py', '--response-socket-timeout', 30)
     try:
+        # --service-script: the script runs in a process of its own, named after the service.
+        assert wait_for(lambda: (project / 'var' / 'service.txt').exists(), timeout=10)
+        pid, cwd = (project / 'var' / 'service.txt').read_text().split(' ', 1)
+        with open('/proc/%s/cmdline' % pid, 'rb') as f:
+            assert f.read().startswith(b'svc-test')
+        assert cwd == str(project)
         assert fetch(s.port, '/style.css') == 'body {}\n'     # an existing file of the document root
         info = s.json('/')
         assert info['value'] == 'one' and info['mod_wsgi.process_group'] == 'localhost:%d' % s.port
