@@ -35,9 +35,14 @@ def pytest_collection_modifyitems(config, items):
         # examples/trac/setup.sh gives Trac Debian's Subversion bindings (python3-subversion),
         # which exist for Debian's Python 3.11 only.
         trac = pytest.mark.skip(reason="Trac needs Debian's Subversion bindings, built for Debian's Python 3.11 only")
+        # These build their venvs with Debian's /usr/bin/python3.11 (Mercurial's C extensions,
+        # mod_wsgi-express's generated WSGIPythonHome), which another Python cannot load.
+        debian_venv = pytest.mark.skip(reason="its cached venv is of Debian's Python 3.11, not the module's")
         for item in items:
             if item.module.__name__.startswith('test_trac'):
                 item.add_marker(trac)
+            elif item.module.__name__ in ('test_mercurial', 'test_mod_wsgi_express'):
+                item.add_marker(debian_venv)
     if OURS:
         return
     skip = pytest.mark.skip(reason='mod_swiftwsgi only (running against mod_wsgi)')
