@@ -430,6 +430,34 @@ class Apache:
             return b''.join(chunks)
 
 
+# Prefork settings that keep exactly one child, for tests that watch one process's memory.
+ONE_PREFORK_CHILD = 'StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\nServerLimit 1\nMaxRequestWorkers 1'
+
+
+def configtest(config):
+    """apachectl configtest of a private Apache with config: (ok, output)."""
+    apache = Apache(config)
+    try:
+        return apache.configtest()
+    finally:
+        apache.cleanup()
+
+
+def json_from(config, apps, path):
+    """Starts a private Apache with config and apps, returns the JSON body of one 200 answer
+    to path, and stops it."""
+    import json
+    apache = Apache(config, apps)
+    try:
+        apache.start()
+        r = apache.get(path)
+        assert r.status == 200, r
+        return json.loads(r.body)
+    finally:
+        apache.stop()
+        apache.cleanup()
+
+
 def state_file(server, name):
     """A fresh path in the server's state directory, for an application to report through."""
     return os.path.join(server.state, '%s-%d' % (name, time.time_ns()))

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from harness import Apache, OURS, mod_wsgi_versions, wait_for_file
+from harness import Apache, OURS, configtest, json_from, mod_wsgi_versions, wait_for_file
 
 SINGLE_MPM = True
 
@@ -64,15 +64,7 @@ def test_zeros_and_numeric_ids(server):
 
 
 def run_with(config, path='/info', apps=None):
-    apache = Apache(config, dict(APPS, **(apps or {})))
-    try:
-        apache.start()
-        r = apache.get(path)
-        assert r.status == 200, r
-        return json.loads(r.body)
-    finally:
-        apache.stop()
-        apache.cleanup()
+    return json_from(config, dict(APPS, **(apps or {})), path)
 
 
 @mod_wsgi_versions(minimum=(6,))
@@ -135,14 +127,6 @@ WSGIScriptAlias /info {apps}/info.wsgi application-group=%%{GLOBAL}
     assert stopped, 'the service script was not given SystemExit at stop:\n' + log
     if OURS:
         assert '[wsgi:error]' not in log, log
-
-
-def configtest(config):
-    apache = Apache(config)
-    try:
-        return apache.configtest()
-    finally:
-        apache.cleanup()
 
 
 GOOD = [

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from harness import Apache, OURS, PYTHON, PYTHON_PREFIX, PYTHON_VERSION, parse_log_line
+from harness import Apache, OURS, PYTHON, PYTHON_PREFIX, PYTHON_VERSION, configtest, parse_log_line
 
 VENV_CACHE = '/var/cache/swiftwsgi-tests/venv-' + PYTHON_VERSION
 # A Python version other than the embedded one, for the mismatch checks.
@@ -239,14 +239,6 @@ def test_map_head_to_get_auto_with_an_output_filter(server):
 
 
 # ---- configtest -----------------------------------------------------------------------
-
-def configtest(config):
-    apache = Apache(config)
-    try:
-        return apache.configtest()
-    finally:
-        apache.cleanup()
-
 
 FLAGS = ['WSGIPassAuthorization', 'WSGIChunkedRequest', 'WSGIScriptReloading', 'WSGIRestrictStdin',
          'WSGIRestrictStdout', 'WSGIRestrictSignal', 'WSGIDestroyInterpreter', 'WSGIEnableSendfile',

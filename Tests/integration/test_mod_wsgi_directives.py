@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import Apache, OURS, mod_wsgi_versions
+from harness import Apache, OURS, configtest, json_from, mod_wsgi_versions
 
 SINGLE_MPM = True
 
@@ -140,15 +140,7 @@ def test_application_group_is_not_for_htaccess(server):
 
 
 def run_with(config, path='/env'):
-    apache = Apache(config + '\nWSGIScriptAlias /env {apps}/env.wsgi', APPS)
-    try:
-        apache.start()
-        r = apache.get(path)
-        assert r.status == 200, r
-        return json.loads(r.body)
-    finally:
-        apache.stop()
-        apache.cleanup()
+    return json_from(config + '\nWSGIScriptAlias /env {apps}/env.wsgi', APPS, path)
 
 
 @mod_wsgi_versions(minimum=(6,))
@@ -161,14 +153,6 @@ def test_newrelic_settings_reach_the_environment():
     e = run_with('WSGINewRelicConfigFile /etc/newrelic.ini\nWSGINewRelicEnvironment staging')
     assert e['NEW_RELIC_CONFIG_FILE'] == '/etc/newrelic.ini'
     assert e['NEW_RELIC_ENVIRONMENT'] == 'staging'
-
-
-def configtest(config):
-    apache = Apache(config)
-    try:
-        return apache.configtest()
-    finally:
-        apache.cleanup()
 
 
 ON_OFF = ['WSGIVerboseDebugging', 'WSGISocketRotation', 'WSGIServerMetrics', 'WSGIIgnoreActivity',

@@ -6,7 +6,7 @@ traceback leaked a reference to None, on every call."""
 
 import pytest
 
-from harness import Apache
+from harness import ONE_PREFORK_CHILD, Apache
 
 CALLS = 5000
 
@@ -91,12 +91,9 @@ WSGIScriptAlias /guarded {apps}/blocks.wsgi application-group=%{GLOBAL}
 </Location>
 '''
 
-ONE_CHILD = 'StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\nServerLimit 1\nMaxRequestWorkers 1'
-
-
 @pytest.fixture(scope='module')
 def one_child():
-    apache = Apache(CONFIG, APPS, mpm='prefork', mpm_settings=ONE_CHILD)
+    apache = Apache(CONFIG, APPS, mpm='prefork', mpm_settings=ONE_PREFORK_CHILD)
     apache.start()
     yield apache
     apache.cleanup()

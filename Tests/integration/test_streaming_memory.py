@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import ASAN_QUARANTINE_KB, SANITIZED, Apache
+from harness import ASAN_QUARANTINE_KB, ONE_PREFORK_CHILD, SANITIZED, Apache
 
 GB = 1 << 30
 BOUND_KB = 64 * 1024  # RSS may not grow by more than 64 MB while 1 GB passes through
@@ -49,12 +49,9 @@ WSGIScriptAlias /consume {apps}/consume.wsgi application-group=%{GLOBAL}
 LimitRequestBody 0
 '''
 
-ONE_CHILD = 'StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\nServerLimit 1\nMaxRequestWorkers 1'
-
-
 @pytest.fixture(scope='module')
 def one_child():
-    apache = Apache(CONFIG, APPS, mpm='prefork', mpm_settings=ONE_CHILD)
+    apache = Apache(CONFIG, APPS, mpm='prefork', mpm_settings=ONE_PREFORK_CHILD)
     apache.start()
     yield apache
     apache.cleanup()
