@@ -40,8 +40,58 @@ public struct ProcessConfig: Sendable {
     public var apacheBuildDate = ""
     public var apacheThreadsPerProcess = 1
     public var apacheMaximumProcesses = 1
+    /// WSGIPerInterpreterGIL at server scope (mod_wsgi 6): sub-interpreters get their own GIL.
+    public var perInterpreterGIL = false
+    /// WSGIFreeThreading at server scope (mod_wsgi 6): the GIL disabled on a free-threaded build.
+    public var freeThreading = false
+    /// The <WSGIInterpreterOptions> containers, in configuration order.
+    public var interpreterOptions: [InterpreterOptions] = []
 
     public init() {}
+
+    /// What an application group's interpreter of this process is created with: the
+    /// process-wide settings, overridden by the containers that select it.
+    public func interpreterSettings(applicationGroup: String) -> InterpreterSettings {
+        var settings = InterpreterSettings(perInterpreterGIL: perInterpreterGIL,
+                                           switchInterval: switchInterval, pythonPath: [])
+        for o in interpreterOptions where o.matches(processGroup: processGroup, applicationGroup: applicationGroup) {
+            if let v = o.perInterpreterGIL { settings.perInterpreterGIL = v }
+            if let v = o.switchInterval { settings.switchInterval = v }
+            settings.pythonPath += o.pythonPath
+        }
+        // The main interpreter always keeps the process's GIL.
+        if applicationGroup.isEmpty { settings.perInterpreterGIL = false }
+        return settings
+    }
+}
+
+/// One <WSGIInterpreterOptions [process-group=] [application-group=]> container (mod_wsgi 6).
+public struct InterpreterOptions: Sendable, Equatable {
+    /// nil: any; "" selects embedded mode (Apache's children).
+    public var processGroup: String?
+    /// nil: any; the expanded application group name ("" for %{GLOBAL}).
+    public var applicationGroup: String?
+    public var perInterpreterGIL: Bool?
+    public var switchInterval: Double?
+    public var pythonPath: [String] = []
+
+    public init(processGroup: String? = nil, applicationGroup: String? = nil) {
+        self.processGroup = processGroup
+        self.applicationGroup = applicationGroup
+    }
+
+    func matches(processGroup p: String, applicationGroup a: String) -> Bool {
+        (processGroup == nil || processGroup == p) && (applicationGroup == nil || applicationGroup == a)
+    }
+}
+
+/// The settings one interpreter is created with.
+public struct InterpreterSettings: Sendable, Equatable {
+    public var perInterpreterGIL: Bool
+    /// Seconds; 0: Python's default.
+    public var switchInterval: Double
+    /// Directories added to this interpreter's sys.path.
+    public var pythonPath: [String]
 }
 
 /// The interpreter a Python home selects, as `PyConfig.program_name` / `home`.
