@@ -37,6 +37,8 @@ typedef struct {
     const char *accept_mutex;           /* accepted; daemon processes accept without a mutex */
     double switch_interval;             /* 0: unset */
     int server_metrics;
+    int per_interpreter_gil;
+    int free_threading;
     double slow_requests;               /* accepted; -1 unset */
     const char *newrelic_config_file;
     const char *newrelic_environment;
@@ -93,6 +95,8 @@ void *swiftwsgi_create_server_config(apr_pool_t *p, server_rec *s)
     c->verbose_debugging = UNSET;
     c->socket_rotation = UNSET;
     c->server_metrics = UNSET;
+    c->per_interpreter_gil = UNSET;
+    c->free_threading = UNSET;
     c->slow_requests = UNSET;
     return c;
 }
@@ -122,6 +126,8 @@ void *swiftwsgi_merge_server_config(apr_pool_t *p, void *basev, void *addv)
     c->accept_mutex = base->accept_mutex;
     c->switch_interval = base->switch_interval;
     c->server_metrics = base->server_metrics;
+    c->per_interpreter_gil = base->per_interpreter_gil;
+    c->free_threading = base->free_threading;
     c->slow_requests = base->slow_requests;
     c->newrelic_config_file = base->newrelic_config_file;
     c->newrelic_environment = base->newrelic_environment;
@@ -320,6 +326,8 @@ const apr_array_header_t *swiftwsgi_import_scripts(server_rec *s) { return serve
 int swiftwsgi_socket_rotation(server_rec *s) { return DEFAULTED(server_config(s)->socket_rotation, 1); }
 double swiftwsgi_switch_interval(server_rec *s) { return server_config(s)->switch_interval; }
 int swiftwsgi_server_metrics(server_rec *s) { return DEFAULTED(server_config(s)->server_metrics, 0); }
+int swiftwsgi_per_interpreter_gil(server_rec *s) { return DEFAULTED(server_config(s)->per_interpreter_gil, 0); }
+int swiftwsgi_free_threading(server_rec *s) { return DEFAULTED(server_config(s)->free_threading, 0); }
 const char *swiftwsgi_newrelic_config_file(server_rec *s) { return server_config(s)->newrelic_config_file; }
 const char *swiftwsgi_newrelic_environment(server_rec *s) { return server_config(s)->newrelic_environment; }
 
@@ -831,13 +839,15 @@ static const char *set_newrelic(cmd_parms *cmd, void *mconfig, const char *value
     return NULL;
 }
 
-/* WSGIPerInterpreterGIL / WSGIFreeThreading (mod_wsgi 6): accepted; On has no effect here. */
+/* WSGIPerInterpreterGIL / WSGIFreeThreading (mod_wsgi 6), at server scope. */
 static const char *set_gil_flag(cmd_parms *cmd, void *mconfig, const char *value)
 {
     int on;
     const char *err = global_only(cmd);
     (void)mconfig;
     if (err || (err = parse_on_off(cmd, value, &on))) return err;
+    if (!strcmp(cmd->cmd->name, "WSGIPerInterpreterGIL")) server_config(cmd->server)->per_interpreter_gil = on;
+    else server_config(cmd->server)->free_threading = on;
     if (on)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, SWIFTWSGI_LOGNO(0963)
                      "%s On has no effect: %s", cmd->cmd->name, (const char *)cmd->info);

@@ -125,6 +125,9 @@ const apr_array_header_t *swiftwsgi_import_scripts(server_rec *s);
 int swiftwsgi_socket_rotation(server_rec *s);
 /** WSGISwitchInterval in seconds, 0 when unset (Python's default). */
 double swiftwsgi_switch_interval(server_rec *s);
+/** WSGIPerInterpreterGIL / WSGIFreeThreading at server scope (default Off). */
+int swiftwsgi_per_interpreter_gil(server_rec *s);
+int swiftwsgi_free_threading(server_rec *s);
 /** WSGIServerMetrics (default Off). */
 int swiftwsgi_server_metrics(server_rec *s);
 /** WSGINewRelicConfigFile / WSGINewRelicEnvironment, or NULL. */

@@ -100,6 +100,8 @@ void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_re
     config->process_group = "";
     config->switch_interval = swiftwsgi_switch_interval(s);
     config->server_metrics = swiftwsgi_server_metrics(s);
+    config->per_interpreter_gil = swiftwsgi_per_interpreter_gil(s);
+    config->free_threading = swiftwsgi_free_threading(s);
     config->apache_description = ap_get_server_description();
     config->apache_build_date = ap_get_server_built();
     config->apache_threads_per_process = config->threads_per_process;

@@ -102,6 +102,8 @@ extension ProcessConfig {
         processGroup = c.process_group.map { String(cString: $0) } ?? ""
         switchInterval = c.switch_interval
         serverMetrics = c.server_metrics != 0
+        perInterpreterGIL = c.per_interpreter_gil != 0
+        freeThreading = c.free_threading != 0
         apacheDescription = c.apache_description.map { String(cString: $0) } ?? ""
         apacheBuildDate = c.apache_build_date.map { String(cString: $0) } ?? ""
         apacheThreadsPerProcess = Int(c.apache_threads_per_process)

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 11
+#define SWIFTWSGI_ABI_VERSION 12
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -142,6 +142,10 @@ typedef struct swiftwsgi_process_config {
     const char *apache_build_date;    /* ap_get_server_built() */
     int apache_threads_per_process;   /* the MPM's threads per child (1 for prefork) */
     int apache_maximum_processes;     /* the MPM's maximum of children */
+    int per_interpreter_gil;          /* WSGIPerInterpreterGIL at server scope: sub-interpreters
+                                         get their own GIL (configtest refuses On before 3.12) */
+    int free_threading;               /* WSGIFreeThreading at server scope: the GIL disabled
+                                         (configtest refuses On on a build with the GIL) */
 } swiftwsgi_process_config_t;
 
 /** One process of a WSGIDaemonProcess group, as the shim forked it (privileges dropped). */
