@@ -15,6 +15,25 @@ machines are small and noisy: the script prints per-round figures, medians and r
     bench/compare.py daemon  [--seconds 5] [--rounds 5]     # daemon mode, both modules
     bench/compare.py files   [--rounds 5] [--megabytes 100]  # file_wrapper download + upload, embedded and daemon
     bench/compare.py rss     [--requests 100000]             # one child's RSS over 100k requests
+    bench/compare.py gil     [--python 3.12] [--seconds 5] [--rounds 5] [--iterations 400000] [--smoke]
+
+`gil` (issue 15) starts four servers at once: the reference and ours, each with
+WSGIPerInterpreterGIL Off and On, the same configuration otherwise. Each has one daemon process
+(processes=1 threads=4) holding two application groups, /a and /b, whose requests run a pure-Python
+loop (--iterations; about 30 ms at the default on the 2-core build machine). A round drives /a and /b
+at the same time with two wrk instances of 2 connections each (4 clients), server after server;
+the report gives requests/s, the split between the groups, the daemon's CPU use in cores, and the
+ratios On/Off per module and ours/reference with On. With own GIL the two groups' interpreters can
+run on two cores at once: On/Off approaches 2x on 2 cores (issue 15's goal: at least 1.7x); with one
+shared GIL it stays near 1x. Before the rounds it shows what proves an own GIL besides the speed:
+each group's interpreter config on 3.13+ (`_interpreters.get_config().gil`: own or shared), and the
+error log's "with own GIL" lines (mod_wsgi 6 logs them at info level when it creates such an
+interpreter; the servers run with `LogLevel warn wsgi:info`). In the same run (the same Off
+servers, interleaved) it measures hello world in embedded mode, wrk -t2 -c16, as `hello` does:
+the ratio ours/reference with the directive Off. --python X.Y is short for
+SWIFTWSGI_MODULE=build/mod_swiftwsgi-pyXY.so and --reference from /opt/mw6-pyXY's
+`mod_wsgi-express module-location`. --smoke: one 1-second round, a short loop, no warm-up; exits
+non-zero when a server served nothing (a check that the benchmark still runs, not a measurement).
 """
 
 import argparse
@@ -28,7 +47,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'Tests', 'integration'))
-from harness import Apache, MODULE  # noqa: E402
+from harness import Apache, MODULE, REPO, parse_log_line  # noqa: E402
 
 MOD_WSGI = '/usr/lib/apache2/modules/mod_wsgi.so'
 # Set by main(): the reference module and the WSGIPythonHome it needs ('' for none).
@@ -115,19 +134,24 @@ def wrk(port, path, seconds, connections=16, script=None):
 def start_pair(config, apps, mpm='event', files=None, settings=None):
     servers = {}
     for name, module in (('mod_wsgi', REFERENCE), ('mod_swiftwsgi', MODULE)):
-        if name == 'mod_wsgi' and REFERENCE_HOME:
-            config = 'WSGIPythonHome %s\n' % REFERENCE_HOME + config
-        a = Apache(config, apps, mpm=mpm, loglevel='warn', module=module, files=files,
-                   mpm_settings=settings or MPM[mpm])
-        a.start()
-        servers[name] = a
-        # Apache's start-up line names the module's and the embedded Python's versions.
-        deadline = time.time() + 5
-        while not re.search(r'AH00489: ', a.log()) and time.time() < deadline:
-            time.sleep(0.1)
-        banner = re.search(r'AH00489: (.*)', a.log())
-        print('%-14s %s: %s' % (name, module, banner.group(1) if banner else '(no start-up line)'))
+        servers[name] = start_server(name, module, config, apps, mpm=mpm, files=files, settings=settings)
     return servers
+
+
+def start_server(name, module, config, apps, mpm='event', loglevel='warn', files=None, settings=None):
+    """One Apache with `module` (given WSGIPythonHome when it is the reference from PyPI); prints
+    Apache's start-up line, which names the module's and the embedded Python's versions."""
+    if module == REFERENCE and REFERENCE_HOME:
+        config = 'WSGIPythonHome %s\n' % REFERENCE_HOME + config
+    a = Apache(config, apps, mpm=mpm, loglevel=loglevel, module=module, files=files,
+               mpm_settings=settings or MPM[mpm])
+    a.start()
+    deadline = time.time() + 5
+    while not re.search(r'AH00489: ', a.log()) and time.time() < deadline:
+        time.sleep(0.1)
+    banner = re.search(r'AH00489: (.*)', a.log())
+    print('%-18s %s: %s' % (name, module, banner.group(1) if banner else '(no start-up line)'))
+    return a
 
 
 def report(title, results, unit, higher_is_better=True):
@@ -275,28 +299,211 @@ def bench_rss(args):
         for a in servers.values():
             a.cleanup()
 
+# The CPU-bound application of `gil`: the same fixed pure-Python loop per request in every
+# server and group. ?info answers which process and interpreter serve the group and, on 3.13+,
+# whether that interpreter has its own GIL (3.12 has no way to ask from Python).
+CPU_APP = """
+import os
+
+ITERATIONS = %d
+
+
+def work(n):
+    x = 0
+    for i in range(n):
+        x = (x * 31 + i) & 0xffff
+    return x
+
+
+def gil():
+    try:
+        import _interpreters
+        return _interpreters.get_config(_interpreters.get_current()[0]).gil
+    except Exception:
+        return 'unknown'
+
+
+def application(environ, start_response):
+    if environ.get('QUERY_STRING') == 'info':
+        body = '%%d %%s %%s' %% (os.getpid(), environ.get('mod_wsgi.application_group'), gil())
+    else:
+        body = str(work(ITERATIONS))
+    body = body.encode()
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])
+    return [body]
+"""
+
+GIL_CONFIG = """
+WSGIPerInterpreterGIL {gil}
+WSGIDaemonProcess gil processes=1 threads=4
+WSGIScriptAlias /a {apps}/cpu.wsgi process-group=gil application-group=a
+WSGIScriptAlias /b {apps}/cpu.wsgi process-group=gil application-group=b
+WSGIScriptAlias /hello {apps}/hello.wsgi application-group=%{GLOBAL}
+"""
+
+GROUPS = ('/a', '/b')
+
+
+def wrk_groups(port, seconds, connections=2):
+    """Drives every path of GROUPS at once, one wrk -t1 -cN each; their requests/s, in order,
+    and a list of problems (non-2xx answers, socket errors)."""
+    procs = [subprocess.Popen(['wrk', '-t1', '-c%d' % connections, '-d%ds' % seconds, '--timeout', '30s',
+                               'http://127.0.0.1:%d%s' % (port, path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for path in GROUPS]
+    rates, problems = [], []
+    for path, proc in zip(GROUPS, procs):
+        out = proc.communicate()[0]
+        m = re.search(r'Requests/sec:\s+([\d.]+)', out)
+        rates.append(float(m.group(1)) if m else 0.0)
+        for pattern in (r'Non-2xx or 3xx responses: \d+', r'Socket errors: .*'):
+            e = re.search(pattern, out)
+            if e:
+                problems.append('%s: %s' % (path, e.group(0)))
+    return rates, problems
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of process pid (all its threads), in seconds."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def busy_seconds():
+    """CPU seconds the whole machine has spent busy (all cores; /proc/stat, less idle and iowait)."""
+    with open('/proc/stat') as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf('SC_CLK_TCK')
+
+
+def group_info(a, path):
+    """(daemon pid, application group, gil) as the group's ?info request answers."""
+    r = a.get(path + '?info', timeout=60)
+    if r.status != 200:
+        raise RuntimeError('%s?info answered %s: %s\n%s' % (path, r.status, r.body, a.log()[-3000:]))
+    pid, group, gil = r.body.decode().split()
+    return int(pid), group, gil
+
+
+def bench_gil(args):
+    if args.smoke:
+        args.seconds, args.rounds, args.iterations = 1, 1, min(args.iterations, 50000)
+    print('load average at start: %.2f %.2f %.2f' % os.getloadavg())
+    apps = {'cpu.wsgi': CPU_APP % args.iterations, 'hello.wsgi': HELLO}
+    servers = {}
+    try:
+        for module, label in ((REFERENCE, 'mod_wsgi'), (MODULE, 'mod_swiftwsgi')):
+            for gil in ('Off', 'On'):
+                servers['%s %s' % (label, gil)] = start_server('%s %s' % (label, gil), module,
+                                                               GIL_CONFIG.replace('{gil}', gil), apps,
+                                                               loglevel='warn wsgi:info')
+        # What proves an own GIL, besides the speed. The ?info requests also create the groups'
+        # interpreters, so the log lines of their creation are there afterwards.
+        print('\nwho serves the groups (daemon pid, application group, gil from _interpreters on 3.13+):')
+        daemon = {}
+        for n, a in servers.items():
+            infos = [group_info(a, path) for path in GROUPS]
+            daemon[n] = infos[0][0]
+            same = 'one process' if len({i[0] for i in infos}) == 1 else 'NOT one process'
+            own_gil_lines = [l for l in a.log().splitlines() if re.search(r'own GIL', l, re.I)]
+            print('  %-22s %s (%s); error log lines "own GIL": %d' % (
+                n, ', '.join('%d %s %s' % i for i in infos), same, len(own_gil_lines)))
+            for l in own_gil_lines:
+                print('      ' + (parse_log_line(l) or {}).get('message', l))
+        if not args.smoke:
+            for a in servers.values():  # warm-up
+                wrk_groups(a.port, 2)
+            for n in ('mod_wsgi Off', 'mod_swiftwsgi Off'):
+                wrk(servers[n].port, '/hello', 2)
+        rps = {n: [] for n in servers}
+        split = {n: [] for n in servers}
+        cores = {n: [] for n in servers}
+        busy = {n: [] for n in servers}
+        hello = {'mod_wsgi': [], 'mod_swiftwsgi': []}
+        problems = []
+        for _ in range(args.rounds):
+            for n, a in servers.items():
+                cpu0, busy0, t0 = cpu_seconds(daemon[n]), busy_seconds(), time.perf_counter()
+                rates, errors = wrk_groups(a.port, args.seconds)
+                elapsed = time.perf_counter() - t0
+                cores[n].append((cpu_seconds(daemon[n]) - cpu0) / elapsed)
+                busy[n].append((busy_seconds() - busy0) / elapsed)
+                rps[n].append(sum(rates))
+                split[n].append(rates)
+                problems += ['%s: %s' % (n, e) for e in errors]
+            for n in hello:
+                hello[n].append(wrk(servers[n + ' Off'].port, '/hello', args.seconds))
+        print('\nload average at end: %.2f %.2f %.2f' % os.getloadavg())
+        print('\nCPU-bound: groups /a and /b in one daemon process (processes=1 threads=4), '
+              '%d iterations per request,\n2 clients per group at once (wrk -t1 -c2 each), %d s rounds, '
+              'requests/s (both groups):' % (args.iterations, args.seconds))
+        for n in servers:
+            print('  %-18s %s  median %.1f rps' % (n, ' '.join('%.1f' % x for x in rps[n]), median(rps[n])))
+            print('  %-18s /a %.1f + /b %.1f rps; daemon CPU %.2f cores (%.0f ms a request), machine busy %.2f of %d' % (
+                '', median([r[0] for r in split[n]]), median([r[1] for r in split[n]]), median(cores[n]),
+                1000 * median(cores[n]) / median(rps[n]) if median(rps[n]) else float('nan'),
+                median(busy[n]), os.cpu_count()))
+        print('  (medians; "machine busy" beyond the daemon\'s CPU and ~0.1 for wrk and Apache is other work'
+              ' on the machine;\n   the benchmark itself adds about 4 to the load average)')
+        for e in problems:
+            print('  warning: ' + e)
+        m = {n: median(x) for n, x in rps.items()}
+        print('  ratio On/Off, mod_wsgi:          %.2fx' % (m['mod_wsgi On'] / m['mod_wsgi Off']))
+        print('  ratio On/Off, mod_swiftwsgi:     %.2fx  (issue 15 goal: at least 1.70x)' % (
+            m['mod_swiftwsgi On'] / m['mod_swiftwsgi Off']))
+        print('  ratio mod_swiftwsgi / mod_wsgi, On:  %.2fx' % (m['mod_swiftwsgi On'] / m['mod_wsgi On']))
+        print('  ratio mod_swiftwsgi / mod_wsgi, Off: %.2fx' % (m['mod_swiftwsgi Off'] / m['mod_wsgi Off']))
+        report('hello world, embedded mode, event MPM, WSGIPerInterpreterGIL Off (same servers), '
+               'wrk -t2 -c16 -d%ds, requests/s' % args.seconds, hello, 'rps')
+        if args.smoke:
+            empty = [n for n, x in list(rps.items()) + list(hello.items()) if not min(x) > 0]
+            if empty or problems:
+                sys.exit('smoke run failed: no requests served by %s; %s' % (', '.join(empty) or 'none', problems))
+            print('\nsmoke run: every server answered')
+    finally:
+        for a in servers.values():
+            a.cleanup()
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('what', choices=['hello', 'daemon', 'files', 'rss'])
+    p.add_argument('what', choices=['hello', 'daemon', 'files', 'rss', 'gil'])
     p.add_argument('--mpm', default='event', choices=['event', 'prefork'])
     p.add_argument('--seconds', type=int, default=5)
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--megabytes', type=int, default=100)
     p.add_argument('--requests', type=int, default=100000)
+    p.add_argument('--iterations', type=int, default=400000,
+                   help="gil: the loop's length per request (default %(default)s, about 30 ms here)")
+    p.add_argument('--smoke', action='store_true',
+                   help='gil: one 1-second round of a short loop, no warm-up; fails when a server served nothing')
+    p.add_argument('--python', metavar='X.Y',
+                   help='ours = build/mod_swiftwsgi-pyXY.so (make PYTHON=...), reference = the mod_wsgi '
+                        'of the venv /opt/mw6-pyXY (overrides SWIFTWSGI_MODULE and --reference)')
     p.add_argument('--reference', default=MOD_WSGI, metavar='PATH',
                    help='the mod_wsgi to compare with (default %(default)s); e.g. '
                         '`mod_wsgi-express module-location` of a venv of the Python ours embeds')
     p.add_argument('--reference-home', metavar='DIR',
                    help="WSGIPythonHome for the reference (default: a PyPI build's venv, else none)")
     args = p.parse_args()
-    global REFERENCE, REFERENCE_HOME
+    global REFERENCE, REFERENCE_HOME, MODULE
+    if args.python:
+        tag = 'py' + args.python.replace('.', '')
+        MODULE = os.path.join(REPO, 'build', 'mod_swiftwsgi-%s.so' % tag)
+        express = '/opt/mw6-%s/bin/mod_wsgi-express' % tag
+        if not os.path.exists(express):
+            sys.exit('missing %s (make the venv: python%s -m venv /opt/mw6-%s && /opt/mw6-%s/bin/pip install mod_wsgi)'
+                     % (express, args.python, tag, tag))
+        args.reference = subprocess.run([express, 'module-location'], capture_output=True, text=True,
+                                        check=True).stdout.strip()
     REFERENCE = os.path.abspath(args.reference)
     REFERENCE_HOME = pypi_home(REFERENCE) if args.reference_home is None else args.reference_home
     for path in (REFERENCE, MODULE):
         if not os.path.exists(path):
             sys.exit('missing %s (install libapache2-mod-wsgi-py3 / run make)' % path)
-    {'hello': bench_hello, 'daemon': lambda a: bench_hello(a, daemon=True), 'files': bench_files, 'rss': bench_rss}[args.what](args)
+    {'hello': bench_hello, 'daemon': lambda a: bench_hello(a, daemon=True), 'files': bench_files, 'rss': bench_rss,
+     'gil': bench_gil}[args.what](args)
 
 
 if __name__ == '__main__':
