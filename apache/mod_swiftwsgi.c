@@ -23,6 +23,7 @@ static void swiftwsgi_register_hooks(apr_pool_t *p)
     /* <IfModule mod_wsgi.c> in existing configurations must see this module. */
     wsgi_module.name = "mod_wsgi.c";
     ap_hook_pre_config(swiftwsgi_hook_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(swiftwsgi_hook_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(swiftwsgi_hook_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(swiftwsgi_hook_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(swiftwsgi_hook_translate_name, after_alias, before_userdir, APR_HOOK_MIDDLE);

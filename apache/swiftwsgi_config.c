@@ -15,6 +15,13 @@
 
 #define UNSET (-1)
 
+/* One <WSGIInterpreterOptions> container: its selectors and settings as the host reads them,
+ * and its WSGIPythonPath directories. */
+typedef struct {
+    swiftwsgi_interpreter_options_t options;
+    apr_array_header_t *python_path;    /* const char * */
+} interpreter_options_t;
+
 typedef struct {
     apr_array_header_t *aliases;        /* swiftwsgi_alias_t */
     apr_array_header_t *import_scripts; /* swiftwsgi_import_t */
@@ -39,6 +46,7 @@ typedef struct {
     int server_metrics;
     int per_interpreter_gil;
     int free_threading;
+    apr_array_header_t *interpreter_options; /* interpreter_options_t *, in configuration order */
     double slow_requests;               /* accepted; -1 unset */
     const char *newrelic_config_file;
     const char *newrelic_environment;
@@ -97,6 +105,7 @@ void *swiftwsgi_create_server_config(apr_pool_t *p, server_rec *s)
     c->server_metrics = UNSET;
     c->per_interpreter_gil = UNSET;
     c->free_threading = UNSET;
+    c->interpreter_options = apr_array_make(p, 2, sizeof(interpreter_options_t *));
     c->slow_requests = UNSET;
     return c;
 }
@@ -128,6 +137,7 @@ void *swiftwsgi_merge_server_config(apr_pool_t *p, void *basev, void *addv)
     c->server_metrics = base->server_metrics;
     c->per_interpreter_gil = base->per_interpreter_gil;
     c->free_threading = base->free_threading;
+    c->interpreter_options = base->interpreter_options;
     c->slow_requests = base->slow_requests;
     c->newrelic_config_file = base->newrelic_config_file;
     c->newrelic_environment = base->newrelic_environment;
@@ -328,6 +338,21 @@ double swiftwsgi_switch_interval(server_rec *s) { return server_config(s)->switc
 int swiftwsgi_server_metrics(server_rec *s) { return DEFAULTED(server_config(s)->server_metrics, 0); }
 int swiftwsgi_per_interpreter_gil(server_rec *s) { return DEFAULTED(server_config(s)->per_interpreter_gil, 0); }
 int swiftwsgi_free_threading(server_rec *s) { return DEFAULTED(server_config(s)->free_threading, 0); }
+
+const swiftwsgi_interpreter_options_t *swiftwsgi_interpreter_options(server_rec *s, apr_pool_t *p, size_t *count)
+{
+    const apr_array_header_t *blocks = server_config(s)->interpreter_options;
+    swiftwsgi_interpreter_options_t *out = apr_pcalloc(p, sizeof(*out) * (blocks->nelts + 1));
+    int i;
+    for (i = 0; i < blocks->nelts; i++) {
+        const interpreter_options_t *b = ((interpreter_options_t **)blocks->elts)[i];
+        out[i] = b->options;
+        out[i].python_path = (const char *const *)b->python_path->elts;
+        out[i].python_path_count = (size_t)b->python_path->nelts;
+    }
+    *count = (size_t)blocks->nelts;
+    return out;
+}
 const char *swiftwsgi_newrelic_config_file(server_rec *s) { return server_config(s)->newrelic_config_file; }
 const char *swiftwsgi_newrelic_environment(server_rec *s) { return server_config(s)->newrelic_environment; }
 
@@ -490,6 +515,20 @@ static const char *global_only(cmd_parms *cmd)
     return ap_check_cmd_context(cmd, GLOBAL_ONLY);
 }
 
+/* The <WSGIInterpreterOptions> container the directive being read is in, or NULL. */
+static interpreter_options_t *active_container(cmd_parms *cmd)
+{
+    const ap_directive_t *parent = cmd->directive ? cmd->directive->parent : NULL;
+    if (parent && !strcasecmp(parent->directive, "<WSGIInterpreterOptions")) return parent->data;
+    return NULL;
+}
+
+/* Server scope, or inside a <WSGIInterpreterOptions> container (which is itself server scope). */
+static const char *global_or_container(cmd_parms *cmd)
+{
+    return active_container(cmd) ? NULL : global_only(cmd);
+}
+
 static const char *set_python_home(cmd_parms *cmd, void *mconfig, const char *value)
 {
     char reason[512];
@@ -505,9 +544,16 @@ static const char *set_python_home(cmd_parms *cmd, void *mconfig, const char *va
 static const char *set_python_path(cmd_parms *cmd, void *mconfig, const char *value)
 {
     swiftwsgi_server_config_t *c = server_config(cmd->server);
-    const char *err = global_only(cmd);
+    interpreter_options_t *container = active_container(cmd);
+    const char *err = global_or_container(cmd);
     (void)mconfig;
     if (err) return err;
+    if (container) {
+        char *copy = apr_pstrdup(cmd->pool, value), *state = NULL, *dir;
+        for (dir = apr_strtok(copy, ":", &state); dir; dir = apr_strtok(NULL, ":", &state))
+            *(const char **)apr_array_push(container->python_path) = dir;
+        return NULL;
+    }
     c->python_path = c->python_path ? apr_pstrcat(cmd->pool, c->python_path, ":", value, NULL) : value;
     return NULL;
 }
@@ -815,10 +861,12 @@ static const char *parse_seconds(cmd_parms *cmd, const char *value, int zero_ok,
 
 static const char *set_switch_interval(cmd_parms *cmd, void *mconfig, const char *value)
 {
-    const char *err = global_only(cmd);
+    interpreter_options_t *container = active_container(cmd);
+    const char *err = global_or_container(cmd);
     (void)mconfig;
-    if (err || (err = parse_seconds(cmd, value, 0, &server_config(cmd->server)->switch_interval))) return err;
-    return NULL;
+    if (err) return err;
+    return parse_seconds(cmd, value, 0, container ? &container->options.switch_interval
+                                                  : &server_config(cmd->server)->switch_interval);
 }
 
 static const char *set_slow_requests(cmd_parms *cmd, void *mconfig, const char *value)
@@ -839,18 +887,36 @@ static const char *set_newrelic(cmd_parms *cmd, void *mconfig, const char *value
     return NULL;
 }
 
-/* WSGIPerInterpreterGIL / WSGIFreeThreading (mod_wsgi 6), at server scope. */
+/* WSGIPerInterpreterGIL / WSGIFreeThreading (mod_wsgi 6), at server scope or in a
+ * <WSGIInterpreterOptions> container. On is refused where the embedded Python cannot do it
+ * (mod_wsgi 6 accepts it there with a warning and does less). */
 static const char *set_gil_flag(cmd_parms *cmd, void *mconfig, const char *value)
 {
-    int on;
-    const char *err = global_only(cmd);
+    char reason[512];
+    int on, gil = !strcmp(cmd->cmd->name, "WSGIPerInterpreterGIL");
+    interpreter_options_t *container = active_container(cmd);
+    const char *err = global_or_container(cmd);
     (void)mconfig;
     if (err || (err = parse_on_off(cmd, value, &on))) return err;
-    if (!strcmp(cmd->cmd->name, "WSGIPerInterpreterGIL")) server_config(cmd->server)->per_interpreter_gil = on;
-    else server_config(cmd->server)->free_threading = on;
-    if (on)
+    if (!gil && container && container->options.application_group)
+        return "WSGIFreeThreading cannot be set in a <WSGIInterpreterOptions> container with "
+               "application-group=: free-threading is decided once per process (select the process "
+               "with process-group= only)";
+    if (on && (gil ? swiftwsgi_check_per_interpreter_gil(reason, sizeof(reason))
+                   : swiftwsgi_check_free_threading(reason, sizeof(reason))) != 0)
+        return apr_psprintf(cmd->pool, "%s On: %s", cmd->cmd->name, reason);
+    if (on && gil && container && container->options.application_group && !*container->options.application_group)
+        return "WSGIPerInterpreterGIL On cannot apply to application-group=%{GLOBAL}: the main interpreter "
+               "always keeps the process's GIL";
+    if (on && gil)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, SWIFTWSGI_LOGNO(0963)
                      "%s On has no effect: %s", cmd->cmd->name, (const char *)cmd->info);
+    if (container) {
+        if (gil) container->options.per_interpreter_gil = on;
+        else container->options.free_threading = on;
+    }
+    else if (gil) server_config(cmd->server)->per_interpreter_gil = on;
+    else server_config(cmd->server)->free_threading = on;
     return NULL;
 }
 
@@ -900,13 +966,83 @@ static const char *set_telemetry_options(cmd_parms *cmd, void *mconfig, const ch
     return NULL;
 }
 
-/* <WSGIInterpreterOptions> (mod_wsgi 6): refused by name rather than as an unknown command. */
+/* What a <WSGIInterpreterOptions> container may hold. mod_wsgi 6 also takes WSGIRestrictStdin,
+ * WSGIRestrictStdout and WSGIRestrictSignal there; here they are per process only. */
+static const char *const container_directives[] = {
+    "WSGIPerInterpreterGIL", "WSGIFreeThreading", "WSGISwitchInterval", "WSGIPythonPath", NULL
+};
+
+/* A selector's value: %{GLOBAL} (or nothing) is "", another %{...} is refused. */
+static const char *container_selector(cmd_parms *cmd, const char *key, const char *value, const char **out)
+{
+    if (*out)
+        return apr_psprintf(cmd->pool, "<WSGIInterpreterOptions>: %s= given more than once", key);
+    if (!*value || !strcmp(value, "%{GLOBAL}")) {
+        *out = "";
+        return NULL;
+    }
+    if (!strncmp(value, "%{", 2)) {
+        if (!strcmp(key, "process-group"))
+            return apr_psprintf(cmd->pool, "<WSGIInterpreterOptions>: process-group= selects processes by name: "
+                                "%%{GLOBAL} (embedded mode) or a WSGIDaemonProcess name, not '%s'", value);
+        return apr_psprintf(cmd->pool, "<WSGIInterpreterOptions>: application-group= is matched against the "
+                            "expanded name of the interpreter's application group: use %%{GLOBAL} (the main "
+                            "interpreter) or a name, not '%s'", value);
+    }
+    *out = value;
+    return NULL;
+}
+
+/* <WSGIInterpreterOptions [process-group=NAME] [application-group=NAME]> ... (mod_wsgi 6). */
 static const char *set_interpreter_options(cmd_parms *cmd, void *mconfig, const char *args)
 {
-    (void)cmd; (void)mconfig; (void)args;
-    return "<WSGIInterpreterOptions> is not supported by mod_swiftwsgi: per-interpreter Python path, "
-           "switch interval and WSGIRestrict* settings are not implemented; set them for the whole "
-           "process (server config) or per WSGIDaemonProcess group (python-path=, switch-interval=)";
+    const char *end = ap_strrchr_c(args, '>'), *rest, *err;
+    const ap_directive_t *child;
+    interpreter_options_t *container;
+    (void)mconfig;
+    if ((err = global_only(cmd))) return err;
+    if (!end) return "<WSGIInterpreterOptions> directive missing closing '>'";
+    container = apr_pcalloc(cmd->pool, sizeof(*container));
+    container->options.per_interpreter_gil = UNSET;
+    container->options.free_threading = UNSET;
+    container->python_path = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    rest = apr_pstrmemdup(cmd->temp_pool, args, (apr_size_t)(end - args));
+    while (*rest) {
+        const char *word = ap_getword_conf(cmd->temp_pool, &rest);
+        const char *eq = strchr(word, '=');
+        const char *key, *value;
+        if (!*word) break;
+        if (!eq || eq == word)
+            return apr_psprintf(cmd->pool, "<WSGIInterpreterOptions>: '%s' is not process-group=NAME or "
+                                "application-group=NAME", word);
+        key = apr_pstrmemdup(cmd->temp_pool, word, (apr_size_t)(eq - word));
+        value = apr_pstrdup(cmd->pool, eq + 1);
+        if (!strcasecmp(key, "process-group"))
+            err = container_selector(cmd, "process-group", value, &container->options.process_group);
+        else if (!strcasecmp(key, "application-group"))
+            err = container_selector(cmd, "application-group", value, &container->options.application_group);
+        else
+            err = apr_psprintf(cmd->pool, "<WSGIInterpreterOptions>: unknown selector '%s' (process-group= or "
+                               "application-group=)", key);
+        if (err) return err;
+    }
+    for (child = cmd->directive->first_child; child; child = child->next) {
+        int i, allowed = 0;
+        for (i = 0; container_directives[i]; i++)
+            if (!strcasecmp(child->directive, container_directives[i])) allowed = 1;
+        if (allowed) continue;
+        if (!strncasecmp(child->directive, "WSGIRestrict", 12) && strcasecmp(child->directive, "WSGIRestrictEmbedded")
+            && strcasecmp(child->directive, "WSGIRestrictProcess"))
+            return apr_psprintf(cmd->pool, "%s inside <WSGIInterpreterOptions> is not supported by mod_swiftwsgi "
+                                "(it is set for all of a process's interpreters): set it at server scope",
+                                child->directive);
+        return apr_psprintf(cmd->pool, "%s cannot occur within <WSGIInterpreterOptions> (it may hold "
+                            "WSGIPerInterpreterGIL, WSGIFreeThreading, WSGISwitchInterval and WSGIPythonPath)",
+                            child->directive);
+    }
+    *(interpreter_options_t **)apr_array_push(server_config(cmd->server)->interpreter_options) = container;
+    cmd->directive->data = container;
+    return ap_walk_config(cmd->directive->first_child, cmd, cmd->context);
 }
 
 static const char *set_pass_apache_request(cmd_parms *cmd, void *mconfig, const char *value)
@@ -1011,16 +1147,15 @@ const command_rec swiftwsgi_directives[] = {
                   "NEW_RELIC_ENVIRONMENT of the processes"),
     AP_INIT_TAKE1("WSGIPerInterpreterGIL", set_gil_flag,
                   (void *)"application groups' sub-interpreters share the process's GIL", RSRC_CONF,
-                  "Accepted for compatibility (On: no effect, the sub-interpreters share one GIL)"),
-    AP_INIT_TAKE1("WSGIFreeThreading", set_gil_flag,
-                  (void *)"the embedded Python is not a free-threaded build", RSRC_CONF,
-                  "Accepted for compatibility (On: no effect, Python here has a GIL)"),
+                  "Sub-interpreters get their own GIL (Python 3.12+; default Off)"),
+    AP_INIT_TAKE1("WSGIFreeThreading", set_gil_flag, NULL, RSRC_CONF,
+                  "Run with the GIL disabled (a free-threaded Python build only; default Off)"),
     AP_INIT_TAKE12("WSGITelemetryService", set_telemetry_service, NULL, RSRC_CONF,
                    "Accepted for compatibility: unix:/path [interval=N]; no telemetry is sent"),
     AP_INIT_RAW_ARGS("WSGITelemetryOptions", set_telemetry_options, NULL, RSRC_CONF,
                      "Accepted for compatibility: [+|-]CaptureUserAgent, None, All"),
     AP_INIT_RAW_ARGS("<WSGIInterpreterOptions", set_interpreter_options, NULL, RSRC_CONF,
-                     "Not supported: per-interpreter options (mod_wsgi 6)"),
+                     "Settings for the interpreters selected by process-group= and application-group="),
     AP_INIT_TAKE1("WSGIPassApacheRequest", set_pass_apache_request, NULL, RSRC_CONF | ACCESS_CONF,
                   "Off only: apache.request_rec is not provided"),
     { NULL }

@@ -9,6 +9,8 @@
 #include "http_config.h"
 #include "ap_regex.h"
 
+#include "swiftwsgi_abi.h"
+
 #if !AP_MODULE_MAGIC_AT_LEAST(20120211, 0)
 #error "mod_swiftwsgi needs Apache httpd 2.4"
 #endif
@@ -128,6 +130,8 @@ double swiftwsgi_switch_interval(server_rec *s);
 /** WSGIPerInterpreterGIL / WSGIFreeThreading at server scope (default Off). */
 int swiftwsgi_per_interpreter_gil(server_rec *s);
 int swiftwsgi_free_threading(server_rec *s);
+/** The <WSGIInterpreterOptions> containers in configuration order (allocated from p). */
+const swiftwsgi_interpreter_options_t *swiftwsgi_interpreter_options(server_rec *s, apr_pool_t *p, size_t *count);
 /** WSGIServerMetrics (default Off). */
 int swiftwsgi_server_metrics(server_rec *s);
 /** WSGINewRelicConfigFile / WSGINewRelicEnvironment, or NULL. */

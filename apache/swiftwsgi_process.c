@@ -49,6 +49,38 @@ int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     return swiftwsgi_daemon_start(pconf, s);
 }
 
+/* Checks what needs the whole configuration (configtest runs this hook): a container's
+ * process-group= must name a daemon group, and the host checks how the containers combine. */
+int swiftwsgi_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    swiftwsgi_process_config_t config;
+    int groups = swiftwsgi_daemon_group_count(), i;
+    const char **names = apr_pcalloc(ptemp, sizeof(*names) * (groups + 1));
+    char reason[512];
+    size_t j;
+    (void)pconf; (void)plog;
+    for (i = 0; i < groups; i++) {
+        const swiftwsgi_daemon_status_t *status;
+        int processes, threads;
+        names[i] = swiftwsgi_daemon_group_info(i, &processes, &threads, &status);
+    }
+    swiftwsgi_fill_process_config(&config, s, ptemp);
+    for (j = 0; j < config.interpreter_options_count; j++) {
+        const char *group = config.interpreter_options[j].process_group;
+        if (group && *group && !swiftwsgi_daemon_group(group)) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s, SWIFTWSGI_LOGNO(0965)
+                         "<WSGIInterpreterOptions process-group=%s>: no WSGIDaemonProcess is called '%s' "
+                         "(use %%{GLOBAL} for embedded mode)", group, group);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    if (swiftwsgi_check_interpreter_options(&config, names, (size_t)groups, reason, sizeof(reason)) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s, SWIFTWSGI_LOGNO(0966) "%s", reason);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
 static apr_status_t child_exit(void *data)
 {
     (void)data;
@@ -102,6 +134,7 @@ void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_re
     config->server_metrics = swiftwsgi_server_metrics(s);
     config->per_interpreter_gil = swiftwsgi_per_interpreter_gil(s);
     config->free_threading = swiftwsgi_free_threading(s);
+    config->interpreter_options = swiftwsgi_interpreter_options(s, p, &config->interpreter_options_count);
     config->apache_description = ap_get_server_description();
     config->apache_build_date = ap_get_server_built();
     config->apache_threads_per_process = config->threads_per_process;

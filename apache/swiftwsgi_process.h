@@ -10,6 +10,7 @@
 #include "swiftwsgi_abi.h"
 
 int swiftwsgi_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int swiftwsgi_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s);
 

@@ -100,6 +100,14 @@ static inline PyThreadState *swpy_gilstate_bound_sub_state(PyThreadState *curren
 static inline int swpy_version_major(void) { return PY_MAJOR_VERSION; }
 static inline int swpy_version_minor(void) { return PY_MINOR_VERSION; }
 static inline unsigned long swpy_version_hex(void) { return (unsigned long)PY_VERSION_HEX; }
+/* 1 on a free-threaded build (PEP 703: Py_GIL_DISABLED, e.g. 3.13t), else 0. */
+static inline int swpy_free_threaded_build(void) {
+#ifdef Py_GIL_DISABLED
+    return 1;
+#else
+    return 0;
+#endif
+}
 
 /*
  * A sub-interpreter for an application group, with mod_wsgi's semantics on every version: it

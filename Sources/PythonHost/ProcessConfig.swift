@@ -42,26 +42,92 @@ public struct ProcessConfig: Sendable {
     public var apacheMaximumProcesses = 1
     /// WSGIPerInterpreterGIL at server scope (mod_wsgi 6): sub-interpreters get their own GIL.
     public var perInterpreterGIL = false
-    /// WSGIFreeThreading at server scope (mod_wsgi 6): the GIL disabled on a free-threaded build.
+    /// WSGIFreeThreading as it applies to this process (mod_wsgi 6): the server-scope value,
+    /// overridden by the containers without application-group= that select this process
+    /// (`resolvedFreeThreading(serverScope:)`); the GIL disabled on a free-threaded build.
     public var freeThreading = false
     /// The <WSGIInterpreterOptions> containers, in configuration order.
     public var interpreterOptions: [InterpreterOptions] = []
 
     public init() {}
 
-    /// What an application group's interpreter of this process is created with: the
-    /// process-wide settings, overridden by the containers that select it.
+    /// What an application group's interpreter of this process ("" for the main interpreter,
+    /// else the expanded group name) is created with: the process-wide settings, overridden by
+    /// the containers that select it, as mod_wsgi 6 resolves them:
+    /// - WSGIPerInterpreterGIL and WSGISwitchInterval: the most specific container that sets
+    ///   it wins (specificity: how many of process-group= and application-group= it gives);
+    ///   between equally specific ones, the later in the configuration.
+    /// - WSGIPythonPath: every selecting container adds its directories (see
+    ///   `InterpreterSettings.pythonPath` for their order).
+    /// - The main interpreter always keeps the process's GIL.
+    /// - A switch interval from a container with application-group= applies only to an
+    ///   interpreter with its own GIL (or the main one): with a shared GIL it would change the
+    ///   whole process's interval (configtest refuses such a configuration; see
+    ///   `interpreterOptionsProblem(daemonGroups:)`).
     public func interpreterSettings(applicationGroup: String) -> InterpreterSettings {
+        resolve(applicationGroup: applicationGroup).settings
+    }
+
+    private func resolve(applicationGroup: String) -> (settings: InterpreterSettings, scopedSwitchIntervalDropped: Bool) {
         var settings = InterpreterSettings(perInterpreterGIL: perInterpreterGIL,
                                            switchInterval: switchInterval, pythonPath: [])
-        for o in interpreterOptions where o.matches(processGroup: processGroup, applicationGroup: applicationGroup) {
-            if let v = o.perInterpreterGIL { settings.perInterpreterGIL = v }
-            if let v = o.switchInterval { settings.switchInterval = v }
-            settings.pythonPath += o.pythonPath
+        var gilRank = -1, switchRank = -1
+        var switchFromApplicationGroup = false
+        var layers: [(rank: Int, index: Int, path: [String])] = []
+        for (index, o) in interpreterOptions.enumerated()
+        where o.matches(processGroup: processGroup, applicationGroup: applicationGroup) {
+            let rank = o.specificity
+            if let v = o.perInterpreterGIL, rank >= gilRank { settings.perInterpreterGIL = v; gilRank = rank }
+            if let v = o.switchInterval, rank >= switchRank {
+                settings.switchInterval = v
+                switchRank = rank
+                switchFromApplicationGroup = o.applicationGroup != nil
+            }
+            if !o.pythonPath.isEmpty { layers.append((rank, index, o.pythonPath)) }
         }
-        // The main interpreter always keeps the process's GIL.
-        if applicationGroup.isEmpty { settings.perInterpreterGIL = false }
-        return settings
+        // Most specific first; between equals, the later container first.
+        layers.sort { ($0.rank, $0.index) > ($1.rank, $1.index) }
+        settings.pythonPath = layers.flatMap { $0.path }
+        let main = applicationGroup.isEmpty
+        if main { settings.perInterpreterGIL = false }
+        var dropped = false
+        if switchFromApplicationGroup && !main && !settings.perInterpreterGIL {
+            settings.switchInterval = switchInterval
+            dropped = true
+        }
+        return (settings, dropped)
+    }
+
+    /// WSGIFreeThreading for this process: serverScope, overridden by the containers without
+    /// application-group= whose process-group= selects this process (the most specific, then
+    /// the later, wins). Free-threading is decided once per process, at Python's start.
+    public func resolvedFreeThreading(serverScope: Bool) -> Bool {
+        var value = serverScope, rank = -1
+        for o in interpreterOptions where o.applicationGroup == nil && o.matches(processGroup: processGroup, applicationGroup: "") {
+            if let v = o.freeThreading, o.specificity >= rank { value = v; rank = o.specificity }
+        }
+        return value
+    }
+
+    /// Why the containers cannot take effect as written, in embedded mode or in one of the
+    /// daemon groups named, or nil: a WSGISwitchInterval in a container with
+    /// application-group=NAME needs that interpreter to get its own GIL in every process
+    /// group the container selects (mod_wsgi 6 skips it with a warning at interpreter creation).
+    public func interpreterOptionsProblem(daemonGroups: [String]) -> String? {
+        for group in [""] + daemonGroups {
+            var config = self
+            config.processGroup = group
+            for o in interpreterOptions {
+                guard let name = o.applicationGroup, !name.isEmpty, o.switchInterval != nil,
+                      o.processGroup == nil || o.processGroup == group,
+                      config.resolve(applicationGroup: name).scopedSwitchIntervalDropped else { continue }
+                let place = group.isEmpty ? "in embedded mode" : "in daemon process group '\(group)'"
+                return "WSGISwitchInterval inside <WSGIInterpreterOptions\(o.selectorDescription)>: "
+                    + "application group '\(name)' \(place) does not get its own GIL (WSGIPerInterpreterGIL On), "
+                    + "so its switch interval would be the whole process's; set it for the process instead"
+            }
+        }
+        return nil
     }
 }
 
@@ -72,6 +138,8 @@ public struct InterpreterOptions: Sendable, Equatable {
     /// nil: any; the expanded application group name ("" for %{GLOBAL}).
     public var applicationGroup: String?
     public var perInterpreterGIL: Bool?
+    /// Only in a container without applicationGroup (free-threading is per process).
+    public var freeThreading: Bool?
     public var switchInterval: Double?
     public var pythonPath: [String] = []
 
@@ -83,6 +151,16 @@ public struct InterpreterOptions: Sendable, Equatable {
     func matches(processGroup p: String, applicationGroup a: String) -> Bool {
         (processGroup == nil || processGroup == p) && (applicationGroup == nil || applicationGroup == a)
     }
+
+    /// How many selectors it gives: the more, the more specific.
+    var specificity: Int { (processGroup == nil ? 0 : 1) + (applicationGroup == nil ? 0 : 1) }
+
+    var selectorDescription: String {
+        var out = ""
+        if let p = processGroup { out += " process-group=" + (p.isEmpty ? "%{GLOBAL}" : p) }
+        if let a = applicationGroup { out += " application-group=" + (a.isEmpty ? "%{GLOBAL}" : a) }
+        return out
+    }
 }
 
 /// The settings one interpreter is created with.
@@ -90,7 +168,11 @@ public struct InterpreterSettings: Sendable, Equatable {
     public var perInterpreterGIL: Bool
     /// Seconds; 0: Python's default.
     public var switchInterval: Double
-    /// Directories added to this interpreter's sys.path.
+    /// The containers' WSGIPythonPath directories for this interpreter, in the order they end
+    /// up at the front of sys.path (before the process's WSGIPythonPath / python-path=): the
+    /// most specific container's first (between equally specific ones, the later's first), each
+    /// container's in the order written. mod_wsgi 6 gives each directory to site.addsitedir()
+    /// and moves what that added (with its .pth entries) to the front of sys.path.
     public var pythonPath: [String]
 }
 

@@ -31,6 +31,14 @@ public enum PythonVersion {
     /// "3.12": the version of the headers and libpython the host was built against.
     public static let embedded = "\(swpy_version_major()).\(swpy_version_minor())"
 
+    /// PEP 684 (3.12): a sub-interpreter can be created with its own GIL
+    /// (Py_NewInterpreterFromConfig with PyInterpreterConfig_OWN_GIL).
+    public static let supportsPerInterpreterGIL = swpy_version_hex() >= 0x030C0000
+
+    /// PEP 703: a free-threaded build (Py_GIL_DISABLED, e.g. 3.13t), which can run with the
+    /// GIL disabled; a default build always has the GIL.
+    public static let isFreeThreadedBuild = swpy_free_threaded_build() != 0
+
     /// Since 3.12 activating a thread state binds it to the thread's PyGILState slot, and
     /// PyGILState_Ensure works in sub-interpreters.
     static let gilStateFollowsActivation = swpy_version_hex() >= 0x030C0000

@@ -24,6 +24,20 @@ enum ConfigChecks {
         return nil
     }
 
+    /// WSGIPerInterpreterGIL On: the embedded Python must be 3.12 or later (PEP 684).
+    static func perInterpreterGIL() -> String? {
+        if PythonVersion.supportsPerInterpreterGIL { return nil }
+        return "sub-interpreters with their own GIL (PEP 684) need Python 3.12 or later, and mod_swiftwsgi "
+            + "embeds Python \(PythonVersion.embedded) (use a module built for 3.12+, see README)"
+    }
+
+    /// WSGIFreeThreading On: the embedded Python must be a free-threaded build (PEP 703).
+    static func freeThreading() -> String? {
+        if PythonVersion.isFreeThreadedBuild { return nil }
+        return "the GIL can be disabled only on a free-threaded Python build (PEP 703, e.g. 3.13t), "
+            + "and the Python \(PythonVersion.embedded) mod_swiftwsgi embeds is built with the GIL"
+    }
+
     private static func readText(_ path: String) -> String? {
         guard let f = fopen(path, "r") else { return nil }
         defer { fclose(f) }

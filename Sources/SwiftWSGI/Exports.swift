@@ -40,6 +40,25 @@ public func swiftwsgiCheckApplicationGroup(_ spec: UnsafePointer<CChar>?, _ erro
     return 0
 }
 
+@_cdecl("swiftwsgi_check_per_interpreter_gil")
+public func swiftwsgiCheckPerInterpreterGIL(_ error: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
+    ConfigChecks.perInterpreterGIL().map { report($0, error, length) } ?? 0
+}
+
+@_cdecl("swiftwsgi_check_free_threading")
+public func swiftwsgiCheckFreeThreading(_ error: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
+    ConfigChecks.freeThreading().map { report($0, error, length) } ?? 0
+}
+
+@_cdecl("swiftwsgi_check_interpreter_options")
+public func swiftwsgiCheckInterpreterOptions(_ config: UnsafePointer<swiftwsgi_process_config_t>?,
+                                             _ groups: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
+                                             _ error: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
+    guard let config else { return report("no configuration given", error, length) }
+    let names = (0..<count).compactMap { i in groups?[i].map { String(cString: $0) } }
+    return ProcessConfig(config.pointee).interpreterOptionsProblem(daemonGroups: names).map { report($0, error, length) } ?? 0
+}
+
 private func report(_ reason: String, _ error: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
     if let error, length > 0 {
         let bytes = Array(reason.utf8.prefix(length - 1))
@@ -103,7 +122,8 @@ extension ProcessConfig {
         switchInterval = c.switch_interval
         serverMetrics = c.server_metrics != 0
         perInterpreterGIL = c.per_interpreter_gil != 0
-        freeThreading = c.free_threading != 0
+        interpreterOptions = (0..<c.interpreter_options_count).map { InterpreterOptions(c.interpreter_options[$0]) }
+        freeThreading = resolvedFreeThreading(serverScope: c.free_threading != 0)
         apacheDescription = c.apache_description.map { String(cString: $0) } ?? ""
         apacheBuildDate = c.apache_build_date.map { String(cString: $0) } ?? ""
         apacheThreadsPerProcess = Int(c.apache_threads_per_process)
@@ -115,6 +135,17 @@ extension ProcessConfig {
             return (String(cString: path), ApplicationGroup.expand(String(cString: group), server: "", scriptName: "",
                                                                    environment: { _ in nil }))
         }
+    }
+}
+
+extension InterpreterOptions {
+    init(_ c: swiftwsgi_interpreter_options_t) {
+        self.init(processGroup: c.process_group.map { String(cString: $0) },
+                  applicationGroup: c.application_group.map { String(cString: $0) })
+        perInterpreterGIL = c.per_interpreter_gil < 0 ? nil : c.per_interpreter_gil != 0
+        freeThreading = c.free_threading < 0 ? nil : c.free_threading != 0
+        switchInterval = c.switch_interval > 0 ? c.switch_interval : nil
+        pythonPath = (0..<c.python_path_count).compactMap { c.python_path[$0].map { String(cString: $0) } }
     }
 }
 

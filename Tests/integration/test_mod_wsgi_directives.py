@@ -172,8 +172,6 @@ GOOD = [
     pytest.param('WSGISwitchInterval 0.002', marks=mod_wsgi_versions(minimum=(6,))),
     pytest.param('WSGISlowRequests 2.5', marks=mod_wsgi_versions(minimum=(6,))),
     pytest.param('WSGISlowRequests 0', marks=mod_wsgi_versions(minimum=(6,))),
-    pytest.param('WSGIPerInterpreterGIL On\nWSGIFreeThreading Off', marks=mod_wsgi_versions(minimum=(6,))),
-    pytest.param('WSGIFreeThreading On\nWSGIPerInterpreterGIL Off', marks=mod_wsgi_versions(minimum=(6,))),
     pytest.param('WSGITelemetryService unix:/tmp/telemetry.sock interval=2', marks=mod_wsgi_versions(minimum=(6,))),
     pytest.param('WSGITelemetryOptions +CaptureUserAgent', marks=mod_wsgi_versions(minimum=(6,))),
     pytest.param('WSGITelemetryOptions None', marks=mod_wsgi_versions(minimum=(6,))),
@@ -197,6 +195,7 @@ BAD = [
                  marks=mod_wsgi_versions(minimum=(6,))),
     pytest.param('<Location /x>\nWSGINewRelicConfigFile /x\n</Location>', 'WSGINewRelicConfigFile', 'not allowed',
                  marks=mod_wsgi_versions(below=(6,))),
+    # WSGIPerInterpreterGIL, WSGIFreeThreading, <WSGIInterpreterOptions>: test_gil_config.py
     pytest.param('WSGIFreeThreading Maybe', 'WSGIFreeThreading', 'On or Off', marks=mod_wsgi_versions(minimum=(6,))),
     pytest.param('<Location /x>\nWSGIPerInterpreterGIL On\n</Location>', 'WSGIPerInterpreterGIL', 'not allowed',
                  marks=mod_wsgi_versions(minimum=(6,))),
@@ -206,9 +205,6 @@ BAD = [
     pytest.param('WSGITelemetryOptions +CaptureUserAgent None', 'WSGITelemetryOptions', 'mixed',
                  marks=mod_wsgi_versions(minimum=(6,))),
     pytest.param('WSGITelemetryOptions Bogus', 'WSGITelemetryOptions', 'Bogus', marks=mod_wsgi_versions(minimum=(6,))),
-    # mod_wsgi 6 has it; we refuse it by name (README says why).
-    pytest.param('<WSGIInterpreterOptions process-group=x>\nWSGISwitchInterval 0.002\n</WSGIInterpreterOptions>',
-                 '<WSGIInterpreterOptions', 'not supported', marks=pytest.mark.ours_only),
     # mod_wsgi accepts On and hands applications apache.request_rec, which we do not provide.
     pytest.param('WSGIPassApacheRequest On', 'WSGIPassApacheRequest', 'request_rec', marks=pytest.mark.ours_only),
 ]

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 12
+#define SWIFTWSGI_ABI_VERSION 13
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -111,6 +111,24 @@ typedef struct swiftwsgi_import_script {
     const char *application_group;  /* unexpanded: "%{GLOBAL}" or a name (the host expands it) */
 } swiftwsgi_import_script_t;
 
+/**
+ * One <WSGIInterpreterOptions [process-group=] [application-group=]> container (mod_wsgi 6),
+ * with the directives it holds. The host picks the containers that select an interpreter when
+ * it creates it (the most specific wins; see ProcessConfig.interpreterSettings).
+ */
+typedef struct swiftwsgi_interpreter_options {
+    const char *process_group;        /* NULL: any; "" embedded mode (Apache's children); else a
+                                         WSGIDaemonProcess name */
+    const char *application_group;    /* NULL: any; "" the main interpreter (%{GLOBAL}); else an
+                                         application group's expanded name */
+    int per_interpreter_gil;          /* WSGIPerInterpreterGIL: -1 not set here, 0 Off, 1 On */
+    int free_threading;               /* WSGIFreeThreading: -1 not set here, 0 Off, 1 On (only in
+                                         containers without application-group=) */
+    double switch_interval;           /* WSGISwitchInterval in seconds, 0: not set here */
+    const char *const *python_path;   /* WSGIPythonPath directories, in configuration order */
+    size_t python_path_count;
+} swiftwsgi_interpreter_options_t;
+
 /** Process-wide settings, from server-config directives, passed at child start. */
 typedef struct swiftwsgi_process_config {
     const char *python_home;          /* WSGIPythonHome, or NULL */
@@ -146,6 +164,8 @@ typedef struct swiftwsgi_process_config {
                                          get their own GIL (configtest refuses On before 3.12) */
     int free_threading;               /* WSGIFreeThreading at server scope: the GIL disabled
                                          (configtest refuses On on a build with the GIL) */
+    const swiftwsgi_interpreter_options_t *interpreter_options; /* the containers, in configuration order */
+    size_t interpreter_options_count;
 } swiftwsgi_process_config_t;
 
 /** One process of a WSGIDaemonProcess group, as the shim forked it (privileges dropped). */
@@ -313,6 +333,17 @@ void swiftwsgi_register_ops(const swiftwsgi_ops_t *ops);
  */
 int swiftwsgi_check_python_home(const char *path, char *error, size_t error_len);
 int swiftwsgi_check_application_group(const char *spec, char *error, size_t error_len);
+/** Whether the embedded Python can give sub-interpreters their own GIL (PEP 684, 3.12+). */
+int swiftwsgi_check_per_interpreter_gil(char *error, size_t error_len);
+/** Whether the embedded Python can run without the GIL (a free-threaded build, PEP 703). */
+int swiftwsgi_check_free_threading(char *error, size_t error_len);
+/** The <WSGIInterpreterOptions> containers of config (Apache's children's settings) as they
+ *  apply in embedded mode and in each of the daemon groups named: refuses a combination that
+ *  cannot take effect (a WSGISwitchInterval scoped to an application group whose interpreter
+ *  does not get its own GIL would change the whole process's interval). */
+int swiftwsgi_check_interpreter_options(const swiftwsgi_process_config_t *config,
+                                        const char *const *daemon_groups, size_t daemon_group_count,
+                                        char *error, size_t error_len);
 
 /** Initialise Python in a child process (after fork). Returns 0, or -1 after logging why. */
 int swiftwsgi_child_init(const swiftwsgi_process_config_t *config);
