@@ -9,16 +9,24 @@ The accepting cases and the settings reaching the interpreters also run against 
 (SWIFTWSGI_MODULE=$(mod_wsgi-express module-location) of PyPI's 6.x)."""
 
 import json
+import os
 
 import pytest
 
-from harness import OURS, PYTHON_VERSION, configtest, mod_wsgi_versions
+from harness import MODULE, Apache, OURS, PYTHON_VERSION, configtest, mod_wsgi_versions
 
 SINGLE_MPM = True
 
 OWN_GIL = tuple(int(x) for x in PYTHON_VERSION.split('.')) >= (3, 12)
 
 mod_wsgi_6 = mod_wsgi_versions(minimum=(6,))
+
+# A reference mod_wsgi from PyPI (VENV/lib/pythonX.Y/site-packages/mod_wsgi/server/mod_wsgi-*.so)
+# runs with its venv as WSGIPythonHome, as `mod_wsgi-express module-config` says; without it a
+# venv of a pyenv Python looks for the standard library where Apache's user cannot read it.
+_site = MODULE.split('/lib/python')[0]
+REFERENCE_HOME = ('WSGIPythonHome %s\n' % _site
+                  if not OURS and os.path.exists(os.path.join(_site, 'pyvenv.cfg')) else '')
 
 # Accepted on every Python, by mod_wsgi 6 too.
 ACCEPTED = [
@@ -173,7 +181,7 @@ APPS = {'info.wsgi': INFO_APP}
 
 FILES = {'lib-%s/README' % name: name for name in ('one', 'daemon', 'main', 'all')}
 
-CONFIG = '''
+CONFIG = REFERENCE_HOME + '''
 WSGIDaemonProcess d threads=2
 <WSGIInterpreterOptions>
     WSGIPythonPath {root}/lib-all
@@ -244,3 +252,51 @@ def test_switch_interval_per_process_group(server):
     assert info(server, '/d-one')['switchinterval'] == pytest.approx(0.0125)
     assert info(server, '/d-two')['switchinterval'] == pytest.approx(0.0125)
     assert info(server, '/one')['switchinterval'] == pytest.approx(0.005)
+
+
+GIL_APP = '''
+import json, sys
+def gil():
+    try:  # 3.13+: what the interpreter was created with; 3.12 cannot say from Python
+        import _interpreters
+        return _interpreters.get_config(_interpreters.get_current()[0]).gil
+    except ImportError:
+        return None
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [json.dumps({'switchinterval': sys.getswitchinterval(), 'gil': gil()}).encode()]
+'''
+
+OWN_GIL_CONFIG = REFERENCE_HOME + '''
+WSGIDaemonProcess d threads=2
+<WSGIInterpreterOptions application-group=own>
+    WSGIPerInterpreterGIL On
+    WSGISwitchInterval 0.002
+</WSGIInterpreterOptions>
+WSGIScriptAlias /own {apps}/gil.wsgi application-group=own
+WSGIScriptAlias /shared {apps}/gil.wsgi application-group=shared
+WSGIScriptAlias /d-own {apps}/gil.wsgi process-group=d application-group=own
+WSGIScriptAlias /d-shared {apps}/gil.wsgi process-group=d application-group=shared
+'''
+
+
+@pytest.mark.skipif(not OWN_GIL, reason='Python %s has no per-interpreter GIL' % PYTHON_VERSION)
+@needs_host
+@mod_wsgi_6
+def test_own_gil_and_switch_interval_per_application_group():
+    apache = Apache(OWN_GIL_CONFIG, {'gil.wsgi': GIL_APP})
+    try:
+        apache.start()
+        for prefix in ('/', '/d-'):
+            own = info(apache, prefix + 'own')
+            shared = info(apache, prefix + 'shared')
+            # With its own GIL the group's switch interval is its own; the others keep Python's.
+            assert own['switchinterval'] == pytest.approx(0.002), (prefix, own)
+            assert shared['switchinterval'] == pytest.approx(0.005), (prefix, shared)
+            if own['gil'] is not None:
+                assert (own['gil'], shared['gil']) == ('own', 'shared'), (prefix, own, shared)
+        bad = apache.unexpected_lines(0)
+        assert not bad, 'unexpected error-log lines:\n' + '\n'.join(bad)
+    finally:
+        apache.stop()
+        apache.cleanup()
