@@ -42,6 +42,25 @@ struct ServerArguments: ParsableArguments {
     @Flag(help: "Never reload the application when its script changes.") var disableReloading = false
     @Flag(help: "Skip destroying the Python interpreter when a process exits.") var orphanInterpreter = false
     @Flag(help: "Run executable .cgi files of the document root as CGI scripts.") var withCgi = false
+    @Option(name: .customLong("add-handler"), parsing: .upToNextOption,
+            help: "Extension and a WSGI script whose handle_request() (or application) serves the document root's files with that extension (repeatable).")
+    var addHandler: [String] = []
+    @Flag(help: "Serve mod_wsgi-express's bundled documentation (not supported: there is none).") var enableDocs = false
+    @Flag(help: .hidden) var withPhp5 = false
+
+    // Debugging: one Apache process, the application embedded in it.
+    @Flag(help: "Run Apache as one process (-DONE_PROCESS) with the application in it, attached to this terminal; no reloading.")
+    var debugMode = false
+    @Flag(help: "Enter pdb (on this terminal) when an exception leaves the application (implies --debug-mode).") var enableDebugger = false
+    @Flag(help: "With --enable-debugger, also enter pdb when the application is loaded.") var debuggerStartup = false
+    @Flag(help: "Measure coverage (the coverage package) and write an HTML report at exit (implies --debug-mode).") var enableCoverage = false
+    @Option(help: "Directory of the coverage report (default: SERVER-ROOT/htmlcov).") var coverageDirectory: String?
+    @Flag(help: "Profile each request (cProfile) into a .pstats file (implies --debug-mode).") var enableProfiler = false
+    @Option(help: "Directory of the profiles (default: SERVER-ROOT/pstats).") var profilerDirectory: String?
+    @Flag(help: "Record each request and response into files (implies --debug-mode).") var enableRecorder = false
+    @Option(help: "Directory of the recordings (default: SERVER-ROOT/archive).") var recorderDirectory: String?
+    @Flag(help: "Run Apache under gdb (implies --debug-mode).") var enableGdb = false
+    @Option(help: "The gdb program.") var gdbExecutable = "gdb"
 
     // Listening, names, HTTPS.
     @Option(help: "Interface to listen on (default: every interface).") var host: String?
@@ -73,6 +92,12 @@ struct ServerArguments: ParsableArguments {
     @Flag(help: "Run the application in Apache's own processes instead of a daemon process.") var embeddedMode = false
     @Option(help: "Apache MPM: event, worker or prefork (repeatable: the first one available).") var serverMpm: [String] = []
     @Option(help: "Maximum concurrent clients Apache accepts.") var maxClients: Int?
+    @Option(help: "Apache workers started at first, a fraction (0 to 1) of the most there may be (default: 0.2, prefork 0.05).")
+    var initialWorkers: Double?
+    @Option(help: "Fewest idle Apache workers, a fraction (0 to 1) of the most (default: --initial-workers).")
+    var minimumSpareWorkers: Double?
+    @Option(help: "Most idle Apache workers, a fraction (0 to 1) of the most (default: 0.6, prefork 0.1).")
+    var maximumSpareWorkers: Double?
     @Option(help: "Recycle a process after this many requests (0: never).") var maximumRequests = 0
     @Option(help: "Seconds before a running request is answered 504 and its process replaced.") var requestTimeout = 60
     @Option(help: "Seconds a request may wait for a daemon thread.") var queueTimeout = 45
@@ -97,7 +122,7 @@ struct ServerArguments: ParsableArguments {
     var serviceUser: [String] = []
     @Option(name: .customLong("service-group"), parsing: .upToNextOption, help: "Service name and the group it runs as (repeatable).")
     var serviceGroup: [String] = []
-    @Option(name: .customLong("service-log-file"), parsing: .upToNextOption, help: "Service name and the file name of its own log (repeatable; not supported).")
+    @Option(name: .customLong("service-log-file"), parsing: .upToNextOption, help: "Service name and the file name, in the log directory, of its own log (repeatable).")
     var serviceLogFile: [String] = []
     @Option(help: "Directory for the daemon processes' sockets (default: the server root).") var socketPrefix: String?
     @Option(help: "Listen backlog of the daemon processes' socket.") var daemonBacklog = 100
@@ -145,8 +170,16 @@ struct ServerArguments: ParsableArguments {
     @Option(help: "Shell script sourced before Apache starts (its exported variables reach Apache).") var envvarsScript: String?
     @Option(help: "Extra Apache configuration file to include (repeatable).") var includeFile: [String] = []
 
+    // New Relic (hidden in mod_wsgi-express's help too).
+    @Option(help: .hidden) var newrelicConfigFile: String?
+    @Option(help: .hidden) var newrelicEnvironment: String?
+    @Flag(help: .hidden) var withNewrelic = false
+    @Flag(help: .hidden) var withNewrelicAgent = false
+    @Flag(help: .hidden) var withNewrelicPlatform = false
+
     // Logs.
     @Option(help: "Apache LogLevel.") var logLevel = "warn"
+    @Flag(help: .hidden) var verboseDebugging = false
     @Option(help: "Directory of the log files (default: the server root).") var logDirectory: String?
     @Flag(help: "Log to this terminal instead of files (unless --log-directory is given).") var logToTerminal = false
     @Flag(help: "Write an access log.") var accessLog = false
@@ -178,8 +211,22 @@ struct ServerArguments: ParsableArguments {
         for m in serverMpm where !["event", "worker", "prefork"].contains(m) {
             throw ValidationError("--server-mpm must be event, worker or prefork")
         }
-        guard ["script", "module", "static"].contains(applicationType) else {
-            throw ValidationError("--application-type must be script, module or static (paste is not supported)")
+        guard ["script", "module", "static", "paste"].contains(applicationType) else {
+            throw ValidationError("--application-type must be script, module, static or paste")
+        }
+        for (value, option) in [(initialWorkers, "--initial-workers"), (minimumSpareWorkers, "--minimum-spare-workers"),
+                                (maximumSpareWorkers, "--maximum-spare-workers")] {
+            if let value, !(0...1).contains(value) { throw ValidationError("\(option) must be from 0 to 1 (a fraction of the most workers)") }
+        }
+        guard addHandler.count % 2 == 0 else { throw ValidationError("--add-handler takes an extension and a script") }
+        if withPhp5 {
+            throw ValidationError("--with-php5 is not supported: Debian has no PHP 5 module for Apache (libapache2-mod-php is PHP 8)")
+        }
+        if enableDocs {
+            throw ValidationError("--enable-docs is not supported: swiftwsgi-express has no bundled documentation to serve")
+        }
+        if withNewrelic || withNewrelicAgent || withNewrelicPlatform {
+            throw ValidationError("--with-newrelic, --with-newrelic-agent and --with-newrelic-platform are not supported: give --newrelic-config-file and import the agent in the application")
         }
         guard ["on", "off", "auto"].contains(mapHeadToGet.lowercased()) else { throw ValidationError("--map-head-to-get must be On, Off or Auto") }
         guard ["Basic", "Digest"].contains(authType) else { throw ValidationError("--auth-type must be Basic or Digest") }
@@ -188,12 +235,10 @@ struct ServerArguments: ParsableArguments {
         guard setenv.count % 2 == 0 else { throw ValidationError("--setenv takes a name and a value") }
         guard errorDocument.count % 2 == 0 else { throw ValidationError("--error-document takes a status and a URL path") }
         guard proxyMountPoint.count % 2 == 0 else { throw ValidationError("--proxy-mount-point takes a URL path and a URL") }
-        for (list, option) in [(serviceScript, "--service-script"), (serviceUser, "--service-user"), (serviceGroup, "--service-group")]
+        for (list, option) in [(serviceScript, "--service-script"), (serviceUser, "--service-user"), (serviceGroup, "--service-group"),
+                               (serviceLogFile, "--service-log-file")]
         where list.count % 2 != 0 {
             throw ValidationError("\(option) takes a service name and a value")
-        }
-        if !serviceLogFile.isEmpty {
-            throw ValidationError("--service-log-file is not supported: a service logs to the server's error log")
         }
         guard proxyVirtualHost.count % 2 == 0 else { throw ValidationError("--proxy-virtual-host takes a host name and a URL") }
         for name in passenv + stride(from: 0, to: setenv.count, by: 2).map({ setenv[$0] }) {
@@ -217,6 +262,9 @@ struct ServerArguments: ParsableArguments {
             throw ValidationError("when started as root, give --user and --group to run the application as")
         }
     }
+
+    /// Any of the debugging options turns debug mode on (as in mod_wsgi-express).
+    var debugging: Bool { debugMode || enableDebugger || enableCoverage || enableProfiler || enableRecorder || enableGdb }
 
     /// Resolves paths and checks files, before anything is written or started.
     func options() throws -> ServerOptions {
@@ -254,6 +302,9 @@ struct ServerArguments: ParsableArguments {
             o.entryPoint = target
         case "static":
             o.documentRoot = try mustExist(documentRoot ?? target ?? cwd, "document root", directory: true)
+        case "paste":
+            guard let target else { throw ValidationError("--application-type paste needs a PasteDeploy .ini file") }
+            o.entryPoint = try mustExist(target, "PasteDeploy configuration", directory: false)
         default:
             o.entryPoint = try target.map { try mustExist($0, "WSGI script", directory: false) }
         }
@@ -313,7 +364,10 @@ struct ServerArguments: ParsableArguments {
         o.processes = processes
         o.threads = threads
         o.embeddedMode = embeddedMode
-        o.mpm = serverMpm.first { FileManager.default.fileExists(atPath: "\(modulesDirectory)/mod_mpm_\($0).so") } ?? serverMpm.first ?? "event"
+        // Debug mode: prefork first, whose one process serves requests on the thread that loaded
+        // the application (mod_wsgi-express: worker, then prefork).
+        let mpms = debugging ? ["prefork", "worker"] : serverMpm
+        o.mpm = mpms.first { FileManager.default.fileExists(atPath: "\(modulesDirectory)/mod_mpm_\($0).so") } ?? mpms.first ?? "event"
         o.maxClients = maxClients
         o.maximumRequests = maximumRequests
         o.requestTimeout = requestTimeout
@@ -335,12 +389,33 @@ struct ServerArguments: ParsableArguments {
         o.responseSocketTimeout = responseSocketTimeout
         let users = Dictionary(pairs(serviceUser), uniquingKeysWith: { $1 })
         let groupsByService = Dictionary(pairs(serviceGroup), uniquingKeysWith: { $1 })
+        let logFiles = Dictionary(pairs(serviceLogFile), uniquingKeysWith: { $1 })
         o.services = try pairs(serviceScript).map { name, script in
             guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
                 throw ValidationError("--service-script name '\(name)' must be letters, digits, '-', '_' or '.'")
             }
-            return (name, try mustExist(script, "service script", directory: false), users[name], groupsByService[name], nil)
+            return (name, try mustExist(script, "service script", directory: false), users[name], groupsByService[name], logFiles[name])
         }
+        o.initialWorkers = initialWorkers
+        o.minimumSpareWorkers = minimumSpareWorkers
+        o.maximumSpareWorkers = maximumSpareWorkers
+        o.handlerScripts = try pairs(addHandler).map { ext, script in
+            guard !ext.isEmpty, !ext.contains(where: { $0 == " " || $0 == "/" }) else { throw ValidationError("--add-handler extension '\(ext)' is not a file extension") }
+            return (ext, try mustExist(script, "--add-handler script", directory: false))
+        }
+        if debugging {
+            var d = DebugOptions()
+            d.debugger = enableDebugger
+            d.debuggerStartup = enableDebugger && debuggerStartup
+            d.coverageDirectory = enableCoverage ? absolute(coverageDirectory ?? root + "/htmlcov") : nil
+            d.profilerDirectory = enableProfiler ? absolute(profilerDirectory ?? root + "/pstats") : nil
+            d.recorderDirectory = enableRecorder ? absolute(recorderDirectory ?? root + "/archive") : nil
+            d.gdbExecutable = enableGdb ? gdbExecutable : nil
+            o.debug = d
+        }
+        o.newrelicConfigFile = try newrelicConfigFile.map { try mustExist($0, "New Relic config file", directory: false) }
+        o.newrelicEnvironment = newrelicEnvironment
+        o.verboseDebugging = verboseDebugging
         o.socketPrefix = try socketPrefix.map { try mustExist($0, "socket prefix directory", directory: true) }
         o.daemonBacklog = daemonBacklog
         o.reloadOnChanges = reloadOnChanges
@@ -436,7 +511,9 @@ func writeServerRoot(_ o: ServerOptions, arguments: ServerArguments) throws -> (
     try fm.createDirectory(atPath: o.serverRoot, withIntermediateDirectories: true,
                            attributes: [.posixPermissions: 0o755])
     var files: [(name: String, text: String)] = [("httpd.conf", o.render()), ("default.wsgi", defaultApplicationSource)]
-    if o.applicationType == "module" { files.append(("application.wsgi", o.moduleApplicationSource())) }
+    if o.wrapsApplication || !o.handlerScripts.isEmpty { files.append(("swiftwsgi_express.py", expressHelperSource)) }
+    if o.wrapsApplication { files.append(("application.wsgi", o.applicationWrapperSource())) }
+    if !o.handlerScripts.isEmpty { files.append(("resource.wsgi", o.resourceHandlerSource())) }
     if o.reloadOnChanges { files.append(("monitor.py", reloadMonitorSource)) }
     if let script = arguments.envvarsScript {
         let path = script.hasPrefix("/") ? script : fm.currentDirectoryPath + "/" + script
@@ -456,12 +533,12 @@ func writeServerRoot(_ o: ServerOptions, arguments: ServerArguments) throws -> (
     for directory in [o.htdocs, o.logFolder] where !fm.fileExists(atPath: directory) {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
     }
-    if let eggs = o.pythonEggs, !fm.fileExists(atPath: eggs) {
-        try fm.createDirectory(atPath: eggs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        // The application's user unpacks eggs there.
+    // The application's user unpacks eggs there, and writes the debugging tools' output.
+    for directory in [o.pythonEggs].compactMap({ $0 }) + (o.debug?.outputDirectories ?? []) where !fm.fileExists(atPath: directory) {
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         if getuid() == 0, let user = o.user, let pw = getpwnam(user) {
             let gid = o.group.flatMap { getgrnam($0) }.map { $0.pointee.gr_gid } ?? pw.pointee.pw_gid
-            chown(eggs, pw.pointee.pw_uid, gid)
+            chown(directory, pw.pointee.pw_uid, gid)
         }
     }
     return (o.serverRoot + "/httpd.conf", apachectl)
@@ -478,7 +555,17 @@ func apachectlSource(_ o: ServerOptions, arguments: ServerArguments) -> String {
     let httpd = shellQuote(arguments.httpdExecutable)
     let conf = shellQuote(o.serverRoot + "/httpd.conf")
     let name = shellQuote(arguments.processName ?? "apache2 (swiftwsgi-express)")
-    let startup = o.startupLogFile.map { " -E " + shellQuote($0) } ?? ""
+    // Debug mode: Apache as one process (its -X without -DNO_DETACH; -DFOREGROUND keeps it here).
+    let startup = (o.startupLogFile.map { " -E " + shellQuote($0) } ?? "") + (o.debug != nil ? " -DONE_PROCESS" : "")
+    var start = "    exec -a \(name) \(httpd) -f \(conf)\(startup) -k \"$command\" \"$@\" ;;"
+    if let gdb = o.debug?.gdbExecutable {
+        // --enable-gdb: gdb runs Apache with these arguments (its run command passes them through a shell).
+        let commands = shellQuote(o.serverRoot + "/gdb.cmds")
+        start = """
+            printf 'run -f %s%s -k %s\\n' \(shellQuote(shellQuote(o.serverRoot + "/httpd.conf"))) \(shellQuote(startup)) "$command $*" > \(commands)
+            exec \(shellQuote(gdb)) -x \(commands) \(httpd) ;;
+        """
+    }
     var s = """
     #!\(arguments.shellExecutable)
     # Generated by swiftwsgi-express: apachectl start|stop|restart|graceful|graceful-stop|configtest
@@ -500,7 +587,7 @@ func apachectlSource(_ o: ServerOptions, arguments: ServerArguments) -> String {
     case "$1" in
     start|stop|restart|graceful|graceful-stop)
         command=$1; shift
-        exec -a \(name) \(httpd) -f \(conf)\(startup) -k "$command" "$@" ;;
+    \(start)
     configtest)
         exec \(httpd) -f \(conf) -t ;;
     *)
@@ -539,6 +626,10 @@ func summary(_ o: ServerOptions, conf: String) -> String {
     lines.append("Error Log File     : \(o.errorLogFile)\(o.rotateLogs && !o.logsOnTerminal ? ".* (rotated)" : "")")
     if o.accessLog { lines.append("Access Log File    : \(o.accessLogFile)\(o.rotateLogs && !o.logsOnTerminal ? ".* (rotated)" : "")") }
     if let startup = o.startupLogFile { lines.append("Startup Log File   : \(startup)") }
+    if let directory = o.debug?.coverageDirectory { lines.append("Coverage Output    : \(directory)/index.html") }
+    if let directory = o.debug?.profilerDirectory { lines.append("Profiler Output    : \(directory)") }
+    if let directory = o.debug?.recorderDirectory { lines.append("Recorder Output    : \(directory)") }
+    lines.append("Operating Mode     : \(o.debug != nil ? "debug" : o.embeddedMode ? "embedded" : "daemon")")
     return lines.joined(separator: "\n") + "\n"
 }
 

@@ -51,9 +51,23 @@ import Testing
         o.callableObject = "app"
         o.mountPoint = "/site/"
         #expect(o.render().contains("WSGIScriptAlias /site \"/tmp/root/application.wsgi\""))
-        let source = o.moduleApplicationSource()
-        #expect(source.contains("importlib.import_module('mysite.wsgi'), 'app')"))
+        let source = o.applicationWrapperSource()
+        #expect(source.contains("'module', 'mysite.wsgi', 'app',"))
         #expect(source.contains("sys.path.insert(0, '/srv/app')"))
+    }
+
+    @Test func workerFractionsAndDebugMode() {
+        var o = options()
+        o.maxClients = 100
+        o.initialWorkers = 0.5
+        // 4 children of 25 threads: half start; the minimum follows the initial fraction.
+        #expect(o.render().contains("StartServers 2\nThreadsPerChild 25\nMinSpareThreads 50\nMaxSpareThreads 75\n"))
+        o.debug = DebugOptions()
+        o.mpm = "prefork"
+        let conf = o.render()
+        #expect(conf.contains("StartServers 1\nMinSpareServers 1\nMaxSpareServers 2\nServerLimit 1\nMaxRequestWorkers 1\n"))
+        #expect(!conf.contains("WSGIDaemonProcess"))
+        #expect(conf.contains("WSGIImportScript \"/tmp/root/application.wsgi\" process-group=%{GLOBAL} application-group=%{GLOBAL}"))
     }
 
     @Test func httpsWithServerName() {

@@ -124,7 +124,8 @@ class Server:
         return json.loads(body)
 
 
-def start(project, *args, entry='app.wsgi', cwd=None, env=None, port=None):
+def start(project, *args, entry='app.wsgi', cwd=None, env=None, port=None, stdin=None):
+    """Starts express; `stdin` (bytes) is written to its standard input, which stays open."""
     port = port or free_port()
     cmd = [EXPRESS, 'start-server'] + ([str(project / entry)] if entry else []) + [
         '--port', str(port), '--server-root', str(project / 'server')]
@@ -132,7 +133,11 @@ def start(project, *args, entry='app.wsgi', cwd=None, env=None, port=None):
         cmd += ['--user', 'www-data', '--group', 'www-data']
     p = subprocess.Popen(cmd + [str(a) for a in args], cwd=cwd or project, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, env=dict(EXPRESS_ENV, **(env or {})),
+                         stdin=subprocess.PIPE if stdin is not None else None,
                          start_new_session=True)    # prefork's parent stops its whole process group
+    if stdin is not None:
+        p.stdin.write(stdin)
+        p.stdin.flush()
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -689,7 +694,12 @@ def test_bad_arguments_fail_before_apache_starts(project):
     for args, message in [(['/no/such/app.wsgi'], 'does not exist'),
                           ([str(project / 'app.wsgi'), '--port', '0'], 'port'),
                           ([str(project / 'app.wsgi'), '--url-alias', '/x'], 'url-alias'),
-                          (['--application-type', 'paste', 'x.ini'], 'paste'),
+                          (['--application-type', 'paste', 'x.ini'], "PasteDeploy configuration 'x.ini' does not exist"),
+                          ([str(project / 'app.wsgi'), '--initial-workers', '1.5'], 'from 0 to 1'),
+                          ([str(project / 'app.wsgi'), '--add-handler', '.md'], 'extension and a script'),
+                          ([str(project / 'app.wsgi'), '--with-php5'], 'Debian has no PHP 5 module'),
+                          ([str(project / 'app.wsgi'), '--enable-docs'], 'no bundled documentation'),
+                          ([str(project / 'app.wsgi'), '--with-newrelic-agent'], 'give --newrelic-config-file'),
                           (['--application-type', 'module', 'not a module'], 'module name'),
                           ([str(project / 'app.wsgi'), '--https-port', '8443'], 'ssl-certificate')]:
         r = subprocess.run([EXPRESS, 'start-server'] + args + ['--user', 'www-data', '--group', 'www-data'],
@@ -748,20 +758,27 @@ DJANGO_VENV = os.path.join(CACHE, 'django-express-venv' + ('' if PYTHON_VERSION 
 DJANGO_REQUIREMENT = 'Django>=4.2,<6'
 
 
+def cached_venv(venv, modules, requirements):
+    """The python of a venv of the embedded Python (cached at `venv`) in which `modules` import,
+    installed from PyPI as `requirements` when they do not; skips the test when PyPI cannot be reached."""
+    python = os.path.join(venv, 'bin', 'python')
+    cfg = os.path.join(venv, 'pyvenv.cfg')
+    if not os.path.exists(python) or 'home = %s\n' % os.path.dirname(PYTHON) not in open(cfg).read():
+        os.makedirs(CACHE, exist_ok=True)
+        subprocess.run([PYTHON, '-m', 'venv', '--clear', venv], check=True)
+    if subprocess.run([python, '-c', 'import ' + modules], capture_output=True).returncode != 0:
+        r = subprocess.run([python, '-m', 'pip', 'install', '-q'] + requirements, capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip('%s could not be installed from PyPI: %s' % (', '.join(requirements), r.stderr[-500:]))
+    return python
+
+
 def django_venv():
     """A venv of the embedded Python (Debian's 3.11 by default) with Django from PyPI (cached)
     and, installed afresh from this checkout, the django-swiftwsgi package."""
-    python = os.path.join(DJANGO_VENV, 'bin', 'python')
-    cfg = os.path.join(DJANGO_VENV, 'pyvenv.cfg')
-    if not os.path.exists(python) or 'home = %s\n' % os.path.dirname(PYTHON) not in open(cfg).read():
-        os.makedirs(CACHE, exist_ok=True)
-        subprocess.run([PYTHON, '-m', 'venv', '--clear', DJANGO_VENV], check=True)
-    if subprocess.run([python, '-c', 'import django, wheel, setuptools'], capture_output=True).returncode != 0:
-        # wheel, setuptools: the package below builds without build isolation, so without PyPI once
-        # cached (venvs of 3.12+ come without setuptools).
-        r = subprocess.run([python, '-m', 'pip', 'install', '-q', DJANGO_REQUIREMENT, 'wheel', 'setuptools'], capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip('Django could not be installed from PyPI: ' + r.stderr[-500:])
+    # wheel, setuptools: the package below builds without build isolation, so without PyPI once
+    # cached (venvs of 3.12+ come without setuptools).
+    python = cached_venv(DJANGO_VENV, 'django, wheel, setuptools', [DJANGO_REQUIREMENT, 'wheel', 'setuptools'])
     r = subprocess.run([python, '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '--force-reinstall',
                         '--no-cache-dir', os.path.join(REPO, 'python', 'django-swiftwsgi')], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -834,3 +851,273 @@ def test_django_runswiftwsgi_admin_login_and_static_files(project):
         assert any(c.name == 'sessionid' for c in jar)
     finally:
         stop(s)
+
+
+# --------------------------------------------------------------------------------------------
+# Apache's worker counts, --add-handler, --service-log-file, the hidden New Relic options.
+
+def apache_children(server):
+    """Apache's own children (not the daemon processes, which are named '(wsgi:GROUP)')."""
+    found = []
+    for pid in subprocess.run(['pgrep', '-P', str(server.process.pid)], capture_output=True, text=True).stdout.split():
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                if not f.read().startswith(b'(wsgi:'):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_worker_fractions_size_apaches_children(project):
+    # event: 100 clients are 4 children of 25 threads; half of them start, half stay spare.
+    s = start(project, '--server-mpm', 'event', '--max-clients', 100, '--initial-workers', 0.5,
+              '--minimum-spare-workers', 0.5, '--maximum-spare-workers', 1)
+    try:
+        conf = (project / 'server' / 'httpd.conf').read_text()
+        for line in ('StartServers 2', 'ThreadsPerChild 25', 'MinSpareThreads 50', 'MaxSpareThreads 100',
+                     'MaxRequestWorkers 100'):
+            assert line + '\n' in conf
+        assert wait_for(lambda: len(apache_children(s)) == 2)
+        time.sleep(2.5)     # Apache's maintenance (once a second) keeps them: 50 idle threads
+        assert len(apache_children(s)) == 2
+        assert s.json('/')['value'] == 'one'
+    finally:
+        stop(s)
+    # prefork: fractions of the 20 clients, one process each.
+    shutil.rmtree(project / 'server')
+    s = start(project, '--server-mpm', 'prefork', '--max-clients', 20, '--initial-workers', 0.25,
+              '--maximum-spare-workers', 0.5)
+    try:
+        conf = (project / 'server' / 'httpd.conf').read_text()
+        for line in ('StartServers 5', 'MinSpareServers 5', 'MaxSpareServers 10', 'MaxRequestWorkers 20'):
+            assert line + '\n' in conf
+        assert wait_for(lambda: len(apache_children(s)) == 5)
+        time.sleep(2.5)
+        assert len(apache_children(s)) == 5
+    finally:
+        stop(s)
+
+
+MARKDOWN_HANDLER = '''
+import json, os
+
+def handle_request(environ, start_response):
+    with open(environ['SCRIPT_FILENAME']) as f:
+        text = f.read()
+    body = json.dumps({'title': text.strip('# \\n'), 'script_name': environ['SCRIPT_NAME'], 'pid': os.getpid(),
+                       'newrelic': [os.environ.get('NEW_RELIC_CONFIG_FILE'), os.environ.get('NEW_RELIC_ENVIRONMENT')]})
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [body.encode()]
+'''
+
+LOGGING_SERVICE = '''
+import sys, time
+print('service-out-marker', flush=True)
+sys.stderr.write('service-err-marker\\n')
+sys.stderr.flush()
+while True:
+    time.sleep(1)
+'''
+
+
+def test_add_handler_service_log_file_newrelic_and_verbose_debugging(project):
+    docs = project / 'docs'
+    docs.mkdir()
+    (docs / 'page.md').write_text('# The Title\n')
+    (docs / 'plain.txt').write_text('plain text\n')
+    (project / 'markdown.py').write_text(MARKDOWN_HANDLER)
+    (project / 'service.py').write_text(LOGGING_SERVICE)
+    (project / 'newrelic.ini').write_text('[newrelic]\n')
+    tree(project)
+    s = start(project, '--document-root', docs, '--add-handler', '.md', project / 'markdown.py',
+              '--service-script', 'logger', project / 'service.py', '--service-log-file', 'logger', 'logger.log',
+              '--newrelic-config-file', project / 'newrelic.ini', '--newrelic-environment', 'staging',
+              '--verbose-debugging')
+    try:
+        # --add-handler: the script serves the document root's .md files, in the daemon process.
+        status, headers, body = s.get('/page.md')
+        assert status == 200 and headers['Content-Type'] == 'application/json'
+        page = json.loads(body)
+        assert page['title'] == 'The Title' and page['script_name'] == '/page.md'
+        assert page['pid'] == s.json('/')['pid']
+        assert s.get('/plain.txt')[2] == b'plain text\n'    # other extensions: Apache's file
+        assert s.json('/missing.md')['PATH_INFO'] == '/missing.md'    # no such file: the application
+        # --newrelic-config-file, --newrelic-environment: the agent's variables in the application's process.
+        assert page['newrelic'] == [str(project / 'newrelic.ini'), 'staging']
+        # --service-log-file: the service's output goes to its own log, not the server's.
+        log = project / 'server' / 'logger.log'
+        assert wait_for(lambda: log.exists() and 'service-err-marker' in log.read_text())
+        assert 'service-out-marker' in log.read_text()
+        conf = (project / 'server' / 'httpd.conf').read_text()
+        assert 'WSGIVerboseDebugging On\n' in conf      # accepted; no effect (as in mod_wsgi 6)
+    finally:
+        stop(s)
+    assert 'service-' not in (project / 'server' / 'error_log').read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# Debug mode: one Apache process, the application in it, the debugging tools.
+
+def test_debug_mode_runs_one_apache_process_with_the_application_in_it(project):
+    s = start(project, '--debug-mode', '--processes', 3)
+    try:
+        info = s.json('/')
+        assert info['pid'] == s.process.pid       # Apache itself (express exec'd it), no child
+        assert info['mod_wsgi.process_group'] == ''     # embedded
+        assert apache_children(s) == [] and subprocess.run(['pgrep', '-P', str(s.process.pid)],
+                                                            capture_output=True).stdout == b''
+        with open('/proc/%d/cmdline' % s.process.pid, 'rb') as f:
+            assert b'-DONE_PROCESS' in f.read().split(b'\0')
+        conf = (project / 'server' / 'httpd.conf').read_text()
+        assert 'WSGIDaemonProcess' not in conf and 'WSGIScriptReloading Off' in conf
+        assert 'mpm_prefork_module' in conf
+    finally:
+        out = stop(s)
+    assert 'Operating Mode     : debug' in out
+
+
+BOOM = '''
+def application(environ, start_response):
+    secret = 'local-' + environ['QUERY_STRING']
+    if environ['PATH_INFO'] == '/boom':
+        raise RuntimeError('boom')
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [secret.encode()]
+'''
+
+
+def test_debugger_enters_pdb_on_the_terminal(project):
+    (project / 'boom.wsgi').write_text(BOOM)
+    tree(project)
+    # --debugger-startup: pdb stops when the application is loaded; 'c' (already typed) goes on.
+    s = start(project, '--enable-debugger', '--debugger-startup', entry='boom.wsgi', stdin=b'c\n')
+    output = []
+    threading.Thread(target=lambda: output.extend(iter(lambda: s.process.stdout.read1(4096), b'')), daemon=True).start()
+    try:
+        assert s.get('/?ok')[2] == b'local-ok'
+        assert wait_for(lambda: b"application.wsgi" in b"".join(output) and b"(Pdb)" in b"".join(output)), output
+        # An exception: post-mortem pdb on the terminal, in the failing frame; the request waits.
+        answer = {}
+        request = threading.Thread(target=lambda: answer.update(status=s.get('/boom?xyz')[0]))
+        request.start()
+        assert wait_for(lambda: b''.join(output).count(b'(Pdb)') == 2)
+        assert b"raise RuntimeError('boom')" in b''.join(output)
+        s.process.stdin.write(b'p secret\n')
+        s.process.stdin.flush()
+        assert wait_for(lambda: b"'local-xyz'" in b''.join(output))
+        assert request.is_alive()
+        s.process.stdin.write(b'c\n')
+        s.process.stdin.flush()
+        request.join(15)
+        assert answer['status'] == 500
+    finally:
+        stop(s)
+    assert 'RuntimeError: boom' in (project / 'server' / 'error_log').read_text()
+
+
+def test_profiler_and_recorder_write_a_file_set_per_request(project):
+    s = start(project, '--enable-profiler', '--enable-recorder', '--recorder-directory', project / 'recorded')
+    try:
+        assert s.request('POST', '/echo', body=b'0123456789')[2] == b'10'
+    finally:
+        stop(s)
+    # --enable-profiler: a cProfile dump per request (default directory SERVER-ROOT/pstats).
+    import pstats
+    dumps = sorted((project / 'server' / 'pstats').glob('*.pstats'))
+    assert len(dumps) == 2      # start()'s first request, then the POST
+    stats = pstats.Stats(str(dumps[-1]))
+    assert any(name == 'application' and path.endswith('app.wsgi') for path, _, name in stats.stats)
+    # --enable-recorder: the environ, the request body, the status and headers, the response body.
+    recorded = sorted((project / 'recorded').glob('*.iheaders'))
+    assert len(recorded) == 2
+    base = str(recorded[-1])[:-len('.iheaders')]
+    assert "'PATH_INFO': '/echo'" in open(base + '.iheaders').read()
+    assert open(base + '.icontent', 'rb').read() == b'0123456789'
+    assert open(base + '.oheaders').read().startswith("('200 OK',")
+    assert open(base + '.ocontent', 'rb').read() == b'10'
+
+
+FAKE_GDB = '''#!/bin/bash
+# Records how it was run, then runs Apache as gdb's "run" line says.
+printf '%%s\\n' "$@" > %(args)s
+cp "$2" %(commands)s
+line=$(head -n 1 "$2")
+eval "exec \\"$3\\" ${line#run }"
+'''
+
+
+def test_enable_gdb_runs_apache_under_the_gdb_executable(project):
+    gdb = project / 'fake-gdb'
+    gdb.write_text(FAKE_GDB % {'args': project / 'gdb-args', 'commands': project / 'gdb-commands'})
+    tree(project)
+    gdb.chmod(0o755)
+    s = start(project, '--enable-gdb', '--gdb-executable', gdb)
+    try:
+        info = s.json('/')
+        assert info['pid'] == s.process.pid and info['mod_wsgi.process_group'] == ''
+    finally:
+        stop(s)
+    root = project / 'server'
+    assert (project / 'gdb-args').read_text().split('\n')[:3] == ['-x', str(root / 'gdb.cmds'), '/usr/sbin/apache2']
+    assert (project / 'gdb-commands').read_text() == "run -f '%s' -DONE_PROCESS -k start -DFOREGROUND\n" % (root / 'httpd.conf')
+
+
+# --------------------------------------------------------------------------------------------
+# What needs packages from PyPI in the application's venv: PasteDeploy, coverage.
+
+TOOLS_VENV = os.path.join(CACHE, 'express-tools-venv' + ('' if PYTHON_VERSION == '3.11' else '-' + PYTHON_VERSION))
+
+
+def tools_venv():
+    """A venv of the embedded Python with coverage and PasteDeploy from PyPI (cached)."""
+    cached_venv(TOOLS_VENV, 'coverage, paste.deploy', ['coverage', 'PasteDeploy'])
+    return TOOLS_VENV
+
+
+PASTE_APP = '''
+def factory(global_config, **settings):
+    def application(environ, start_response):
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        if environ['PATH_INFO'] == '/never':
+            return [b'not run']
+        return [settings['greeting'].encode()]
+    return application
+'''
+
+PASTE_INI = '''
+[app:main]
+use = call:pasteapp:factory
+greeting = hello from paste
+'''
+
+
+def test_paste_application_type_and_coverage_report(project):
+    venv = tools_venv()
+    (project / 'pasteapp.py').write_text(PASTE_APP)
+    (project / 'site.ini').write_text(PASTE_INI)
+    tree(project)
+    # --application-type paste: PasteDeploy's loadapp() of the .ini file, in the daemon process.
+    s = start(project, '--application-type', 'paste', '--python-home', venv, entry='site.ini')
+    try:
+        assert s.get('/')[2] == b'hello from paste'
+    finally:
+        stop(s)
+    # --enable-coverage: measured from the application's import; the HTML report and the data at exit.
+    shutil.rmtree(project / 'server')
+    s = start(project, '--application-type', 'paste', '--python-home', venv, '--enable-coverage', entry='site.ini')
+    try:
+        assert s.get('/again')[2] == b'hello from paste'
+    finally:
+        stop(s)
+    report = project / 'server' / 'htmlcov'
+    assert (report / 'index.html').exists() and 'pasteapp.py' in (report / 'index.html').read_text()
+    r = subprocess.run([os.path.join(venv, 'bin', 'python'), '-m', 'coverage', 'json', '-o', '-', '--data-file',
+                        str(report / '.coverage')], capture_output=True, text=True, cwd=project)
+    assert r.returncode == 0, r.stderr
+    files = json.loads(r.stdout)['files']
+    measured = next(v for k, v in files.items() if k.endswith('pasteapp.py'))
+    lines = PASTE_APP.split('\n')
+    # The request's lines ran (on Apache's thread), the one after the branch not taken did not.
+    assert lines.index("        return [settings['greeting'].encode()]") + 1 in measured['executed_lines']
+    assert lines.index("            return [b'not run']") + 1 in measured['missing_lines']
