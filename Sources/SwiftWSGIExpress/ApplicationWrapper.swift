@@ -34,7 +34,7 @@ extension ServerOptions {
             \(pythonLiteral(kind)), \(pythonLiteral(target)), \(pythonLiteral(callableObject)),
             debugger=\(debug?.debugger == true ? "True" : "False"), debugger_startup=\(debug?.debuggerStartup == true ? "True" : "False"),
             coverage_directory=\(optional(debug?.coverageDirectory)), profiler_directory=\(optional(debug?.profilerDirectory)),
-            recorder_directory=\(optional(debug?.recorderDirectory)))
+            recorder_directory=\(optional(debug?.recorderDirectory)), newrelic_agent=\(newrelicAgent ? "True" : "False"))
 
         """
     }
@@ -256,11 +256,25 @@ def traced(application):
     return call
 
 
+def with_newrelic_agent(application):
+    """--with-newrelic-agent: New Relic's agent (installed in the application's venv), configured
+    by NEW_RELIC_CONFIG_FILE and NEW_RELIC_ENVIRONMENT (--newrelic-config-file, --newrelic-environment)."""
+    import newrelic.agent
+    settings = newrelic.agent.global_settings()
+    if settings.log_file is None:
+        settings.log_file = 'stderr'
+    newrelic.agent.initialize(os.environ.get('NEW_RELIC_CONFIG_FILE'), os.environ.get('NEW_RELIC_ENVIRONMENT'))
+    newrelic.agent.register_application()
+    return newrelic.agent.WSGIApplicationWrapper(application)
+
+
 def application(kind, target, callable_object, debugger=False, debugger_startup=False,
-                coverage_directory=None, profiler_directory=None, recorder_directory=None):
+                coverage_directory=None, profiler_directory=None, recorder_directory=None, newrelic_agent=False):
     if coverage_directory:
         start_coverage(coverage_directory)
     wrapped = load_application(kind, target, callable_object)
+    if newrelic_agent:
+        wrapped = with_newrelic_agent(wrapped)
     if debugger:
         # --debugger-startup: pdb stops in application.wsgi, once the application is loaded.
         wrapped = PostMortemDebugger(wrapped, sys._getframe(1) if debugger_startup else None)

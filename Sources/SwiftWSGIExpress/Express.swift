@@ -225,8 +225,8 @@ struct ServerArguments: ParsableArguments {
         if enableDocs {
             throw ValidationError("--enable-docs is not supported: swiftwsgi-express has no bundled documentation to serve")
         }
-        if withNewrelic || withNewrelicAgent || withNewrelicPlatform {
-            throw ValidationError("--with-newrelic, --with-newrelic-agent and --with-newrelic-platform are not supported: give --newrelic-config-file and import the agent in the application")
+        if withNewrelic || withNewrelicPlatform {
+            throw ValidationError("--with-newrelic and --with-newrelic-platform are not supported: New Relic's platform plugin exists no more (use --with-newrelic-agent)")
         }
         guard ["on", "off", "auto"].contains(mapHeadToGet.lowercased()) else { throw ValidationError("--map-head-to-get must be On, Off or Auto") }
         guard ["Basic", "Digest"].contains(authType) else { throw ValidationError("--auth-type must be Basic or Digest") }
@@ -415,6 +415,7 @@ struct ServerArguments: ParsableArguments {
         }
         o.newrelicConfigFile = try newrelicConfigFile.map { try mustExist($0, "New Relic config file", directory: false) }
         o.newrelicEnvironment = newrelicEnvironment
+        o.newrelicAgent = withNewrelicAgent
         o.verboseDebugging = verboseDebugging
         o.socketPrefix = try socketPrefix.map { try mustExist($0, "socket prefix directory", directory: true) }
         o.daemonBacklog = daemonBacklog

@@ -121,6 +121,7 @@ struct ServerOptions: Equatable {
     var includeFiles: [String] = []
     var newrelicConfigFile: String?
     var newrelicEnvironment: String?
+    var newrelicAgent = false           // the application wrapped by New Relic's agent
 
     // Logs.
     var logLevel = "warn"
@@ -144,8 +145,8 @@ struct ServerOptions: Equatable {
     /// The application runs in Apache's own processes (--embedded-mode, or debug mode's one process).
     var inApache: Bool { embeddedMode || debug != nil }
     /// Served through the generated application.wsgi, which loads and wraps the application
-    /// (a module or PasteDeploy entry point, or debug mode's wrappers).
-    var wrapsApplication: Bool { applicationType == "module" || applicationType == "paste" || debug != nil }
+    /// (a module or PasteDeploy entry point, New Relic's agent, or debug mode's wrappers).
+    var wrapsApplication: Bool { applicationType == "module" || applicationType == "paste" || newrelicAgent || debug != nil }
     var serverHost: String { serverName ?? host ?? "localhost" }
     var withHTTPS: Bool { httpsPort != nil && sslCertificateFile != nil && sslCertificateKeyFile != nil }
     var logsOnTerminal: Bool { logToTerminal && logDirectory == nil }

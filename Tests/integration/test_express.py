@@ -699,7 +699,7 @@ def test_bad_arguments_fail_before_apache_starts(project):
                           ([str(project / 'app.wsgi'), '--add-handler', '.md'], 'extension and a script'),
                           ([str(project / 'app.wsgi'), '--with-php5'], 'Debian has no PHP 5 module'),
                           ([str(project / 'app.wsgi'), '--enable-docs'], 'no bundled documentation'),
-                          ([str(project / 'app.wsgi'), '--with-newrelic-agent'], 'give --newrelic-config-file'),
+                          ([str(project / 'app.wsgi'), '--with-newrelic'], 'platform plugin exists no more'),
                           (['--application-type', 'module', 'not a module'], 'module name'),
                           ([str(project / 'app.wsgi'), '--https-port', '8443'], 'ssl-certificate')]:
         r = subprocess.run([EXPRESS, 'start-server'] + args + ['--user', 'www-data', '--group', 'www-data'],
@@ -921,6 +921,35 @@ while True:
 '''
 
 
+# A stand-in for New Relic's agent, which would report to New Relic's servers: it records how it
+# was set up, and its wrapper adds that to the response's headers.
+STUB_NEWRELIC_AGENT = '''
+import json
+calls = []
+
+class _Settings:
+    log_file = None
+
+_settings = _Settings()
+
+def global_settings():
+    return _settings
+
+def initialize(config_file=None, environment=None):
+    calls.append(['initialize', config_file, environment, _settings.log_file])
+
+def register_application():
+    calls.append(['register_application'])
+
+def WSGIApplicationWrapper(application):
+    def wrapped(environ, start_response):
+        def agent_start_response(status, headers, *exc_info):
+            return start_response(status, headers + [('X-Stub-Agent', json.dumps(calls))], *exc_info)
+        return application(environ, agent_start_response)
+    return wrapped
+'''
+
+
 def test_add_handler_service_log_file_newrelic_and_verbose_debugging(project):
     docs = project / 'docs'
     docs.mkdir()
@@ -929,11 +958,14 @@ def test_add_handler_service_log_file_newrelic_and_verbose_debugging(project):
     (project / 'markdown.py').write_text(MARKDOWN_HANDLER)
     (project / 'service.py').write_text(LOGGING_SERVICE)
     (project / 'newrelic.ini').write_text('[newrelic]\n')
+    (project / 'newrelic').mkdir()
+    (project / 'newrelic' / '__init__.py').write_text('')
+    (project / 'newrelic' / 'agent.py').write_text(STUB_NEWRELIC_AGENT)
     tree(project)
     s = start(project, '--document-root', docs, '--add-handler', '.md', project / 'markdown.py',
               '--service-script', 'logger', project / 'service.py', '--service-log-file', 'logger', 'logger.log',
               '--newrelic-config-file', project / 'newrelic.ini', '--newrelic-environment', 'staging',
-              '--verbose-debugging')
+              '--with-newrelic-agent', '--verbose-debugging')
     try:
         # --add-handler: the script serves the document root's .md files, in the daemon process.
         status, headers, body = s.get('/page.md')
@@ -945,6 +977,10 @@ def test_add_handler_service_log_file_newrelic_and_verbose_debugging(project):
         assert s.json('/missing.md')['PATH_INFO'] == '/missing.md'    # no such file: the application
         # --newrelic-config-file, --newrelic-environment: the agent's variables in the application's process.
         assert page['newrelic'] == [str(project / 'newrelic.ini'), 'staging']
+        # --with-newrelic-agent: the agent set up with them (logging to stderr) wraps the application.
+        headers = s.get('/')[1]
+        assert json.loads(headers['X-Stub-Agent']) == [['initialize', str(project / 'newrelic.ini'), 'staging', 'stderr'],
+                                                       ['register_application']]
         # --service-log-file: the service's output goes to its own log, not the server's.
         log = project / 'server' / 'logger.log'
         assert wait_for(lambda: log.exists() and 'service-err-marker' in log.read_text())
