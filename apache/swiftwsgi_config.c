@@ -627,9 +627,22 @@ static const char *set_python_eggs(cmd_parms *cmd, void *mconfig, const char *va
     }
 
 GLOBAL_FLAG_SETTER(set_dont_write_bytecode, dont_write_bytecode)
-GLOBAL_FLAG_SETTER(set_restrict_stdin, restrict_stdin)
-GLOBAL_FLAG_SETTER(set_restrict_stdout, restrict_stdout)
-GLOBAL_FLAG_SETTER(set_restrict_signal, restrict_signal)
+
+/* WSGIRestrictStdin / WSGIRestrictStdout / WSGIRestrictSignal: server scope, or per interpreter
+ * inside a <WSGIInterpreterOptions> container (mod_wsgi 6). */
+static const char *set_restrict_flag(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    int on = 0;
+    interpreter_options_t *container = active_container(cmd);
+    swiftwsgi_server_config_t *c = server_config(cmd->server);
+    const char *which = cmd->info, *err = global_or_container(cmd);
+    (void)mconfig;
+    if (err || (err = parse_on_off(cmd, value, &on))) return err;
+    if (!strcmp(which, "stdin")) *(container ? &container->options.restrict_stdin : &c->restrict_stdin) = on;
+    else if (!strcmp(which, "stdout")) *(container ? &container->options.restrict_stdout : &c->restrict_stdout) = on;
+    else *(container ? &container->options.restrict_signal : &c->restrict_signal) = on;
+    return NULL;
+}
 GLOBAL_FLAG_SETTER(set_destroy_interpreter, destroy_interpreter)
 /* Whether Apache's children need Python: -1 undecided (yes), 0 when WSGIRestrictEmbedded On
  * leaves them only proxying to daemons, 1 once a script that always runs in the children
@@ -966,10 +979,10 @@ static const char *set_telemetry_options(cmd_parms *cmd, void *mconfig, const ch
     return NULL;
 }
 
-/* What a <WSGIInterpreterOptions> container may hold. mod_wsgi 6 also takes WSGIRestrictStdin,
- * WSGIRestrictStdout and WSGIRestrictSignal there; here they are per process only. */
+/* What a <WSGIInterpreterOptions> container may hold (mod_wsgi 6's list). */
 static const char *const container_directives[] = {
-    "WSGIPerInterpreterGIL", "WSGIFreeThreading", "WSGISwitchInterval", "WSGIPythonPath", NULL
+    "WSGIPerInterpreterGIL", "WSGIFreeThreading", "WSGISwitchInterval", "WSGIPythonPath",
+    "WSGIRestrictStdin", "WSGIRestrictStdout", "WSGIRestrictSignal", NULL
 };
 
 /* A selector's value: %{GLOBAL} (or nothing) is "", another %{...} is refused. */
@@ -1005,6 +1018,9 @@ static const char *set_interpreter_options(cmd_parms *cmd, void *mconfig, const 
     container = apr_pcalloc(cmd->pool, sizeof(*container));
     container->options.per_interpreter_gil = UNSET;
     container->options.free_threading = UNSET;
+    container->options.restrict_stdin = UNSET;
+    container->options.restrict_stdout = UNSET;
+    container->options.restrict_signal = UNSET;
     container->python_path = apr_array_make(cmd->pool, 2, sizeof(const char *));
     rest = apr_pstrmemdup(cmd->temp_pool, args, (apr_size_t)(end - args));
     while (*rest) {
@@ -1031,14 +1047,9 @@ static const char *set_interpreter_options(cmd_parms *cmd, void *mconfig, const 
         for (i = 0; container_directives[i]; i++)
             if (!strcasecmp(child->directive, container_directives[i])) allowed = 1;
         if (allowed) continue;
-        if (!strncasecmp(child->directive, "WSGIRestrict", 12) && strcasecmp(child->directive, "WSGIRestrictEmbedded")
-            && strcasecmp(child->directive, "WSGIRestrictProcess"))
-            return apr_psprintf(cmd->pool, "%s inside <WSGIInterpreterOptions> is not supported by mod_swiftwsgi "
-                                "(it is set for all of a process's interpreters): set it at server scope",
-                                child->directive);
         return apr_psprintf(cmd->pool, "%s cannot occur within <WSGIInterpreterOptions> (it may hold "
-                            "WSGIPerInterpreterGIL, WSGIFreeThreading, WSGISwitchInterval and WSGIPythonPath)",
-                            child->directive);
+                            "WSGIPerInterpreterGIL, WSGIFreeThreading, WSGISwitchInterval, WSGIPythonPath, "
+                            "WSGIRestrictStdin, WSGIRestrictStdout and WSGIRestrictSignal)", child->directive);
     }
     *(interpreter_options_t **)apr_array_push(server_config(cmd->server)->interpreter_options) = container;
     cmd->directive->data = container;
@@ -1088,10 +1099,10 @@ const command_rec swiftwsgi_directives[] = {
     AP_INIT_ITERATE("WSGIPythonWarnings", set_python_warnings, NULL, RSRC_CONF, "Warning filters (as python -W)"),
     AP_INIT_TAKE1("WSGIDontWriteBytecode", set_dont_write_bytecode, NULL, RSRC_CONF, "Do not write .pyc files"),
     AP_INIT_TAKE1("WSGIPythonEggs", set_python_eggs, NULL, RSRC_CONF, "PYTHON_EGG_CACHE directory"),
-    AP_INIT_TAKE1("WSGIRestrictStdin", set_restrict_stdin, NULL, RSRC_CONF, "Refuse any use of sys.stdin (default Off)"),
-    AP_INIT_TAKE1("WSGIRestrictStdout", set_restrict_stdout, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("WSGIRestrictStdin", set_restrict_flag, (void *)"stdin", RSRC_CONF, "Refuse any use of sys.stdin (default Off)"),
+    AP_INIT_TAKE1("WSGIRestrictStdout", set_restrict_flag, (void *)"stdout", RSRC_CONF,
                   "Refuse writes to sys.stdout (default Off: they go to the error log)"),
-    AP_INIT_TAKE1("WSGIRestrictSignal", set_restrict_signal, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("WSGIRestrictSignal", set_restrict_flag, (void *)"signal", RSRC_CONF,
                   "Ignore signal.signal() registrations by applications (default On)"),
     AP_INIT_TAKE1("WSGIDestroyInterpreter", set_destroy_interpreter, NULL, RSRC_CONF,
                   "Finalise Python when a child exits (default On)"),

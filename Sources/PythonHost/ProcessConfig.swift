@@ -54,8 +54,8 @@ public struct ProcessConfig: Sendable {
     /// What an application group's interpreter of this process ("" for the main interpreter,
     /// else the expanded group name) is created with: the process-wide settings, overridden by
     /// the containers that select it, as mod_wsgi 6 resolves them:
-    /// - WSGIPerInterpreterGIL and WSGISwitchInterval: the most specific container that sets
-    ///   it wins (specificity: how many of process-group= and application-group= it gives);
+    /// - WSGIPerInterpreterGIL, WSGISwitchInterval and WSGIRestrictStdin/Stdout/Signal: the
+    ///   most specific container that sets it wins (specificity: how many of process-group= and application-group= it gives);
     ///   between equally specific ones, the later in the configuration.
     /// - WSGIPythonPath: every selecting container adds its directories (see
     ///   `InterpreterSettings.pythonPath` for their order).
@@ -70,8 +70,10 @@ public struct ProcessConfig: Sendable {
 
     private func resolve(applicationGroup: String) -> (settings: InterpreterSettings, scopedSwitchIntervalDropped: Bool) {
         var settings = InterpreterSettings(perInterpreterGIL: perInterpreterGIL,
-                                           switchInterval: switchInterval, pythonPath: [])
-        var gilRank = -1, switchRank = -1
+                                           switchInterval: switchInterval, pythonPath: [],
+                                           restrictStdin: restrictStdin, restrictStdout: restrictStdout,
+                                           restrictSignal: restrictSignal)
+        var gilRank = -1, switchRank = -1, stdinRank = -1, stdoutRank = -1, signalRank = -1
         var switchFromApplicationGroup = false
         var layers: [(rank: Int, index: Int, path: [String])] = []
         for (index, o) in interpreterOptions.enumerated()
@@ -83,6 +85,9 @@ public struct ProcessConfig: Sendable {
                 switchRank = rank
                 switchFromApplicationGroup = o.applicationGroup != nil
             }
+            if let v = o.restrictStdin, rank >= stdinRank { settings.restrictStdin = v; stdinRank = rank }
+            if let v = o.restrictStdout, rank >= stdoutRank { settings.restrictStdout = v; stdoutRank = rank }
+            if let v = o.restrictSignal, rank >= signalRank { settings.restrictSignal = v; signalRank = rank }
             if !o.pythonPath.isEmpty { layers.append((rank, index, o.pythonPath)) }
         }
         // Most specific first; between equals, the later container first.
@@ -141,6 +146,9 @@ public struct InterpreterOptions: Sendable, Equatable {
     /// Only in a container without applicationGroup (free-threading is per process).
     public var freeThreading: Bool?
     public var switchInterval: Double?
+    public var restrictStdin: Bool?
+    public var restrictStdout: Bool?
+    public var restrictSignal: Bool?
     public var pythonPath: [String] = []
 
     public init(processGroup: String? = nil, applicationGroup: String? = nil) {
@@ -174,6 +182,11 @@ public struct InterpreterSettings: Sendable, Equatable {
     /// container's in the order written. mod_wsgi 6 gives each directory to site.addsitedir()
     /// and moves what that added (with its .pth entries) to the front of sys.path.
     public var pythonPath: [String]
+    /// WSGIRestrictStdin / WSGIRestrictStdout / WSGIRestrictSignal for this interpreter (the
+    /// process's, unless a container that selects it says otherwise).
+    public var restrictStdin = false
+    public var restrictStdout = false
+    public var restrictSignal = false
 }
 
 /// The interpreter a Python home selects, as `PyConfig.program_name` / `home`.

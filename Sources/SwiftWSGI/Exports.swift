@@ -145,6 +145,9 @@ extension InterpreterOptions {
         perInterpreterGIL = c.per_interpreter_gil < 0 ? nil : c.per_interpreter_gil != 0
         freeThreading = c.free_threading < 0 ? nil : c.free_threading != 0
         switchInterval = c.switch_interval > 0 ? c.switch_interval : nil
+        restrictStdin = c.restrict_stdin < 0 ? nil : c.restrict_stdin != 0
+        restrictStdout = c.restrict_stdout < 0 ? nil : c.restrict_stdout != 0
+        restrictSignal = c.restrict_signal < 0 ? nil : c.restrict_signal != 0
         pythonPath = (0..<c.python_path_count).compactMap { c.python_path[$0].map { String(cString: $0) } }
     }
 }

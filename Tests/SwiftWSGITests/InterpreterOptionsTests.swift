@@ -106,6 +106,25 @@ import Testing
             .interpreterOptionsProblem(daemonGroups: ["d"]) == nil)
     }
 
+    @Test func restrictionsPerInterpreter() {
+        var stdoutOff = container(nil, "a")
+        stdoutOff.restrictStdout = false
+        var stdinOn = container("d")
+        stdinOn.restrictStdin = true
+        var signalOff = container("d", "a")
+        signalOff.restrictSignal = false
+        var c = config(group: "d", [signalOff, stdoutOff, stdinOn])
+        c.restrictStdout = true
+        c.restrictSignal = true
+        let a = c.interpreterSettings(applicationGroup: "a")
+        #expect(!a.restrictStdout && a.restrictStdin && !a.restrictSignal)
+        let b = c.interpreterSettings(applicationGroup: "b")
+        #expect(b.restrictStdout && b.restrictStdin && b.restrictSignal)
+        c.processGroup = ""
+        let e = c.interpreterSettings(applicationGroup: "a")
+        #expect(!e.restrictStdout && !e.restrictStdin && e.restrictSignal)
+    }
+
     @Test func freeThreadingPerProcess() {
         let options = [container(freeThreading: true), container("d", freeThreading: false),
                        container(nil, "a", freeThreading: false)]

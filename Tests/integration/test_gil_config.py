@@ -49,6 +49,8 @@ ACCEPTED = [
     '<WSGIInterpreterOptions application-group=a>\nWSGIPythonPath /tmp\n</WSGIInterpreterOptions>\n'
     '<WSGIInterpreterOptions application-group=a>\nWSGIPythonPath /usr/local/lib\n</WSGIInterpreterOptions>',
     '<IfModule mod_wsgi.c>\n<WSGIInterpreterOptions>\nWSGIPythonPath /tmp\n</WSGIInterpreterOptions>\n</IfModule>',
+    '<WSGIInterpreterOptions application-group=a>\nWSGIRestrictStdin On\nWSGIRestrictStdout Off\n'
+    'WSGIRestrictSignal Off\n</WSGIInterpreterOptions>',
 ]
 
 # Sub-interpreters with their own GIL: Python 3.12 and later.
@@ -117,9 +119,6 @@ REFUSED_OURS = [
      '<WSGIInterpreterOptions>', 'expanded name'),
     ('<WSGIInterpreterOptions process-group=%{ENV:GROUP}>\n</WSGIInterpreterOptions>',
      '<WSGIInterpreterOptions>', 'selects processes by name'),
-    # mod_wsgi 6 takes these per interpreter; here they are per process.
-    *[('<WSGIInterpreterOptions application-group=a>\n%s On\n</WSGIInterpreterOptions>' % d, d, 'not supported')
-      for d in ('WSGIRestrictStdin', 'WSGIRestrictStdout', 'WSGIRestrictSignal')],
     # mod_wsgi 6's documentation calls any other directive inside a configuration error; its
     # code applies it to the server.
     ('<WSGIInterpreterOptions application-group=a>\nWSGIScriptAlias /x /tmp/x.wsgi\n</WSGIInterpreterOptions>',
@@ -153,6 +152,7 @@ REFUSED_BOTH = [
      'On or Off'),
     ('<WSGIInterpreterOptions>\nWSGIFreeThreading Maybe\n</WSGIInterpreterOptions>', 'WSGIFreeThreading', 'On or Off'),
     ('<WSGIInterpreterOptions>\nWSGISwitchInterval 0\n</WSGIInterpreterOptions>', 'WSGISwitchInterval', 'positive'),
+    ('<WSGIInterpreterOptions>\nWSGIRestrictStdout Maybe\n</WSGIInterpreterOptions>', 'WSGIRestrictStdout', 'On or Off'),
     ('<Location /x>\nWSGIFreeThreading Off\n</Location>', 'WSGIFreeThreading', 'not allowed'),
 ]
 
@@ -173,8 +173,17 @@ import json, sys
 def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'application/json')])
     return [json.dumps({'path': sys.path, 'switchinterval': sys.getswitchinterval(),
+                        'stdin': refused(lambda: sys.stdin.read(0)),
+                        'stdout': refused(lambda: sys.stdout.write('')),
                         'group': environ['mod_wsgi.application_group'],
                         'process': environ['mod_wsgi.process_group']}).encode()]
+
+def refused(use):
+    try:
+        use()
+        return False
+    except Exception:
+        return True
 '''
 
 APPS = {'info.wsgi': INFO_APP}
@@ -188,10 +197,12 @@ WSGIDaemonProcess d threads=2
 </WSGIInterpreterOptions>
 <WSGIInterpreterOptions application-group=one>
     WSGIPythonPath {root}/lib-one
+    WSGIRestrictStdout On
 </WSGIInterpreterOptions>
 <WSGIInterpreterOptions process-group=d>
     WSGIPythonPath {root}/lib-daemon
     WSGISwitchInterval 0.0125
+    WSGIRestrictStdin On
 </WSGIInterpreterOptions>
 <WSGIInterpreterOptions process-group=%{GLOBAL} application-group=%{GLOBAL}>
     WSGIPythonPath {root}/lib-main
@@ -244,6 +255,15 @@ def test_python_path_goes_first(server):
     ours = [i for i, p in enumerate(path) if p.startswith(server.root + '/lib-')]
     stdlib = [i for i, p in enumerate(path) if '/lib/python3' in p]
     assert ours and stdlib and max(ours) < min(stdlib), path
+
+
+@needs_host
+@mod_wsgi_6
+def test_restrictions_per_interpreter(server):
+    answers = {p: info(server, p) for p in ('/one', '/two', '/main', '/d-one', '/d-two')}
+    assert {p: (a['stdin'], a['stdout']) for p, a in answers.items()} == {
+        '/one': (False, True), '/two': (False, False), '/main': (False, False),
+        '/d-one': (True, True), '/d-two': (True, False)}
 
 
 @needs_host

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 13
+#define SWIFTWSGI_ABI_VERSION 14
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -125,6 +125,9 @@ typedef struct swiftwsgi_interpreter_options {
     int free_threading;               /* WSGIFreeThreading: -1 not set here, 0 Off, 1 On (only in
                                          containers without application-group=) */
     double switch_interval;           /* WSGISwitchInterval in seconds, 0: not set here */
+    int restrict_stdin;               /* WSGIRestrictStdin: -1 not set here, 0 Off, 1 On */
+    int restrict_stdout;              /* WSGIRestrictStdout: -1 not set here, 0 Off, 1 On */
+    int restrict_signal;              /* WSGIRestrictSignal: -1 not set here, 0 Off, 1 On */
     const char *const *python_path;   /* WSGIPythonPath directories, in configuration order */
     size_t python_path_count;
 } swiftwsgi_interpreter_options_t;
