@@ -39,6 +39,9 @@ ACCEPTED = [
     'WSGIDaemonProcess d\n<WSGIInterpreterOptions process-group=d application-group=app1>\n'
     'WSGIPerInterpreterGIL Off\nWSGIPythonPath /tmp\n</WSGIInterpreterOptions>',
     'WSGIDaemonProcess d\n<WSGIInterpreterOptions application-group=app1 Process-Group=d>\n</WSGIInterpreterOptions>',
+    # The daemon group may be defined after the container.
+    '<WSGIInterpreterOptions process-group=later>\nWSGIPythonPath /tmp\n</WSGIInterpreterOptions>\n'
+    'WSGIDaemonProcess later',
     'WSGIDaemonProcess d\n<WSGIInterpreterOptions process-group=d>\nWSGIFreeThreading Off\nWSGISwitchInterval 0.002\n'
     '</WSGIInterpreterOptions>',
     # The main interpreter's switch interval is the process's.
