@@ -13,6 +13,7 @@
 #include "swiftwsgi_abi.h"
 #include "swiftwsgi_process.h"
 #include "swiftwsgi_io.h"
+#include "swiftwsgi_status.h"
 
 #include "http_log.h"
 #include "ap_mpm.h"
@@ -41,6 +42,7 @@ APLOG_USE_MODULE(wsgi);
 struct swiftwsgi_daemon_group {
     swiftwsgi_daemon_options_t options; /* what WSGIDaemonProcess said (name, listen_fd in options.config) */
     server_rec *server;
+    int index;                          /* its place in the configuration's groups (mod_status) */
     /* Set by swiftwsgi_daemon_start. */
     const char *socket_path;
     struct daemon_slot *slots;
@@ -91,6 +93,7 @@ int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *g) { return
 int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *g) { return g->options.config.socket_timeout; }
 int swiftwsgi_daemon_header_buffer_size(const swiftwsgi_daemon_group_t *g) { return g->options.header_buffer_size; }
 const char *swiftwsgi_daemon_chroot(const swiftwsgi_daemon_group_t *g) { return g->options.chroot; }
+int swiftwsgi_daemon_index(const swiftwsgi_daemon_group_t *g) { return g->index; }
 
 int swiftwsgi_daemon_script_allowed(const swiftwsgi_daemon_group_t *g, const apr_finfo_t *finfo)
 {
@@ -148,6 +151,7 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
             return apr_psprintf(cmd->pool, "WSGIDaemonProcess: python-home=: %s", reason);
     }
     swiftwsgi_daemon_options_finish(o);
+    g->index = groups->nelts;
     *(swiftwsgi_daemon_group_t **)apr_array_push(groups) = g;
     return NULL;
 }
@@ -281,6 +285,7 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, int index, server_rec *s)
 
     config = g->options.config;
     config.status = g->status ? &g->status[index] : NULL;
+    config.queue_cells = swiftwsgi_status_queue_cells(&config.queue_cell_count);
     swiftwsgi_fill_process_config(&config.process, s, s->process->pconf);
     config.process.python_home = g->options.python_home ? g->options.python_home : config.process.python_home;
     config.process.python_path = g->options.python_path;

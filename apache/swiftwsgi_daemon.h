@@ -23,6 +23,8 @@ int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *group);
 int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *group);
 /** header-buffer-size=: the largest response header the daemon may send. */
 int swiftwsgi_daemon_header_buffer_size(const swiftwsgi_daemon_group_t *group);
+/** The group's index among the configuration's groups (as swiftwsgi_daemon_group_info's). */
+int swiftwsgi_daemon_index(const swiftwsgi_daemon_group_t *group);
 /** chroot= of the group, or NULL. */
 const char *swiftwsgi_daemon_chroot(const swiftwsgi_daemon_group_t *group);
 

@@ -8,6 +8,7 @@
 #include "swiftwsgi_daemon.h"
 #include "swiftwsgi_config.h"
 #include "swiftwsgi_io.h"
+#include "swiftwsgi_status.h"
 #include "swiftwsgi_abi.h"
 
 #include "http_core.h"
@@ -467,9 +468,12 @@ int swiftwsgi_hook_handler(request_rec *r)
         request.connect_timeout = swiftwsgi_daemon_connect_timeout(daemon);
         request.socket_timeout = swiftwsgi_daemon_socket_timeout(daemon);
         request.header_buffer_size = swiftwsgi_daemon_header_buffer_size(daemon);
+        /* mod_status's queue: this thread waits for the group until a daemon takes it. */
+        swiftwsgi_queue_begin(swiftwsgi_daemon_index(daemon), &request.queue_cell, &request.queue_mark);
     }
 
     rc = swiftwsgi_handle_request(&request);
+    if (daemon) swiftwsgi_queue_end(request.queue_cell, request.queue_mark);
     if (rc == 0) end_response(r);
     return rc == 0 ? OK : rc;
 }

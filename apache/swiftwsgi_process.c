@@ -9,6 +9,7 @@
 #include "swiftwsgi_io.h"
 #include "swiftwsgi_abi.h"
 #include "swiftwsgi_daemon.h"
+#include "swiftwsgi_status.h"
 
 #include <sys/prctl.h>
 
@@ -46,6 +47,8 @@ int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     /* Daemon processes forked from here read the scoreboard through the shim's operations. */
     swiftwsgi_io_set_server(s);
     swiftwsgi_register_ops(swiftwsgi_io_ops());
+    /* Before any fork: Apache's children and the daemons share mod_status's counters. */
+    swiftwsgi_status_map(pconf, s);
     return swiftwsgi_daemon_start(pconf, s);
 }
 
@@ -219,6 +222,7 @@ void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s)
 
     swiftwsgi_daemon_close_listeners(NULL);
     swiftwsgi_fill_process_config(&config, s, pchild);
+    swiftwsgi_status_child_init(pchild, &config);
     swiftwsgi_io_set_server(s);
     swiftwsgi_register_ops(swiftwsgi_io_ops());
     /* A child that only proxies to daemon processes needs no Python (less memory, faster

@@ -34,6 +34,12 @@ the ratio ours/reference with the directive Off. --python X.Y is short for
 SWIFTWSGI_MODULE=build/mod_swiftwsgi-pyXY.so and --reference from /opt/mw6-pyXY's
 `mod_wsgi-express module-location`. --smoke: one 1-second round, a short loop, no warm-up; exits
 non-zero when a server served nothing (a check that the benchmark still runs, not a measurement).
+
+--server-status ours|reference|both loads mod_status (/server-status, ExtendedStatus On as it
+defaults to) into that side's Apache. With ours as the reference too, it measures what the
+status section costs:
+
+    bench/compare.py hello --reference build/mod_swiftwsgi.so --server-status ours
 """
 
 import argparse
@@ -50,9 +56,20 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from harness import Apache, MODULE, REPO, parse_log_line  # noqa: E402
 
 MOD_WSGI = '/usr/lib/apache2/modules/mod_wsgi.so'
-# Set by main(): the reference module and the WSGIPythonHome it needs ('' for none).
+# Set by main(): the reference module and the WSGIPythonHome it needs ('' for none), and the
+# sides ('mod_wsgi' the reference, 'mod_swiftwsgi' ours) whose Apache loads mod_status.
 REFERENCE = MOD_WSGI
 REFERENCE_HOME = ''
+STATUS_SIDES = set()
+STATUS_CONFIG = '''
+LoadModule status_module {modules}/mod_status.so
+<Location /server-status>
+    SetHandler server-status
+</Location>
+'''
+# How each side is named in the results: the module's file when the reference is not mod_wsgi
+# (e.g. ours against ours), and whether mod_status is loaded.
+LABELS = {}
 
 
 def pypi_home(module):
@@ -134,7 +151,10 @@ def wrk(port, path, seconds, connections=16, script=None):
 def start_pair(config, apps, mpm='event', files=None, settings=None):
     servers = {}
     for name, module in (('mod_wsgi', REFERENCE), ('mod_swiftwsgi', MODULE)):
-        servers[name] = start_server(name, module, config, apps, mpm=mpm, files=files, settings=settings)
+        side_config = STATUS_CONFIG + config if name in STATUS_SIDES else config
+        LABELS[name] = (name if REFERENCE == MOD_WSGI or name == 'mod_swiftwsgi' else 'reference') \
+            + (' +mod_status' if name in STATUS_SIDES else '')
+        servers[name] = start_server(LABELS[name], module, side_config, apps, mpm=mpm, files=files, settings=settings)
     return servers
 
 
@@ -158,10 +178,11 @@ def report(title, results, unit, higher_is_better=True):
     print('\n%s' % title)
     names = list(results)
     for n in names:
-        print('  %-14s %s  median %.1f %s' % (n, ' '.join('%.1f' % x for x in results[n]), median(results[n]), unit))
+        print('  %-14s %s  median %.1f %s' % (LABELS.get(n, n), ' '.join('%.1f' % x for x in results[n]),
+                                             median(results[n]), unit))
     ours, theirs = median(results['mod_swiftwsgi']), median(results['mod_wsgi'])
     ratio = ours / theirs if higher_is_better else theirs / ours
-    print('  ratio mod_swiftwsgi / mod_wsgi: %.2fx' % ratio)
+    print('  ratio %s / %s: %.2fx' % (LABELS.get('mod_swiftwsgi', 'mod_swiftwsgi'), LABELS.get('mod_wsgi', 'mod_wsgi'), ratio))
     return ratio
 
 
@@ -486,8 +507,12 @@ def main():
                         '`mod_wsgi-express module-location` of a venv of the Python ours embeds')
     p.add_argument('--reference-home', metavar='DIR',
                    help="WSGIPythonHome for the reference (default: a PyPI build's venv, else none)")
+    p.add_argument('--server-status', choices=['ours', 'reference', 'both'],
+                   help='load mod_status (/server-status) into that side\'s Apache')
     args = p.parse_args()
-    global REFERENCE, REFERENCE_HOME, MODULE
+    global REFERENCE, REFERENCE_HOME, MODULE, STATUS_SIDES
+    STATUS_SIDES = {'ours': {'mod_swiftwsgi'}, 'reference': {'mod_wsgi'}, 'both': {'mod_wsgi', 'mod_swiftwsgi'},
+                    None: set()}[args.server_status]
     if args.python:
         tag = 'py' + args.python.replace('.', '')
         MODULE = os.path.join(REPO, 'build', 'mod_swiftwsgi-%s.so' % tag)

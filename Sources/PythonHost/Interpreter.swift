@@ -1,4 +1,5 @@
 @preconcurrency import CPython
+@preconcurrency import CSwiftWSGI
 import Glibc
 import Synchronization
 
@@ -24,14 +25,15 @@ final class Interpreter: @unchecked Sendable {
     private(set) var modWSGI: ModWSGIModule!
     /// The requests it is running (for mod_wsgi.active_requests); with the GIL held.
     var running: [RequestContext] = []
-    /// Requests served and running, for mod_status's section (read without the GIL).
-    let requestsServed = Atomic<Int>(0)
-    let requestsActive = Atomic<Int>(0)
+    /// Its requests begun and ended in this process, for mod_status's section: in the memory
+    /// Apache's children share when mod_status is loaded, else its own.
+    let counters: UnsafeMutablePointer<swiftwsgi_interpreter_counters_t>
 
     /// Sets up the interpreter current on this thread.
     init(name: String, ordinal: Int, config: ProcessConfig, _ gil: inout GIL) throws(HostError) {
         self.name = name
         self.ordinal = ordinal
+        self.counters = config.statusCounters?.counters(forGroup: name) ?? StatusCounters.local()
         guard let interp = PyInterpreterState_Get() else { throw HostError("no interpreter state") }
         self.state = interp
         self.types = try HostTypes(gil)

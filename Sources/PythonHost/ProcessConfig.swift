@@ -49,6 +49,9 @@ public struct ProcessConfig: Sendable {
     /// The <WSGIInterpreterOptions> containers, in configuration order.
     public var interpreterOptions: [InterpreterOptions] = []
 
+    /// mod_status's counters of this Apache child (nil in daemon processes, or without mod_status).
+    public var statusCounters: StatusCounters?
+
     public init() {}
 
     /// What an application group's interpreter of this process ("" for the main interpreter,

@@ -268,13 +268,6 @@ public final class PythonRuntime: @unchecked Sendable {
         return false
     }
 
-    /// Each interpreter's application group name ("" for the main one), requests served and
-    /// requests running: mod_status's section. Without the GIL.
-    public func interpreterCounts() -> [(name: String, served: Int, active: Int)] {
-        let all = [main] + interpreters.withLock { Array($0.values) }.sorted { $0.ordinal < $1.ordinal }
-        return all.map { ($0.name, $0.requestsServed.load(ordering: .relaxed), $0.requestsActive.load(ordering: .relaxed)) }
-    }
-
     /// mod_wsgi's process_stopping event (to subscribe_events and subscribe_shutdown
     /// callbacks) in every interpreter, once.
     public func publishProcessStopping(reason: String, _ unlocked: inout Unlocked) {

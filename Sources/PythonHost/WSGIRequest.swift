@@ -86,14 +86,13 @@ extension PythonRuntime {
         context.environ = env.pointer
         counter?.requests += 1
         interpreter.running.append(context)
-        interpreter.requestsActive.add(1, ordering: .relaxed)
+        swiftwsgi_interpreter_begun(interpreter.counters)
         Metrics.shared.requestStarted()
         let applicationStart = wallSeconds()
         defer {
             if let i = interpreter.running.lastIndex(where: { $0 === context }) { interpreter.running.remove(at: i) }
             context.environ = nil  // env is dropped when run returns
-            interpreter.requestsActive.subtract(1, ordering: .relaxed)
-            interpreter.requestsServed.add(1, ordering: .relaxed)
+            swiftwsgi_interpreter_ended(interpreter.counters)
             Metrics.shared.requestFinished(threadID: counter?.id ?? 0) {
                 (Self.environSeconds(environ, "mod_wsgi.request_start"), Self.environSeconds(environ, "mod_wsgi.queue_start"),
                  Self.environSeconds(environ, "mod_wsgi.daemon_start"), applicationStart, wallSeconds())

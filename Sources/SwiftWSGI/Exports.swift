@@ -128,6 +128,7 @@ extension ProcessConfig {
         apacheBuildDate = c.apache_build_date.map { String(cString: $0) } ?? ""
         apacheThreadsPerProcess = Int(c.apache_threads_per_process)
         apacheMaximumProcesses = Int(c.apache_maximum_processes)
+        statusCounters = StatusCounters(names: c.status_names, row: c.status_row)
         importScripts = (0..<c.import_scripts_count).compactMap { i in
             let s = c.import_scripts[i]
             guard let path = s.path, let group = s.application_group else { return nil }
@@ -157,16 +158,6 @@ public func swiftwsgiAuth(_ request: UnsafePointer<swiftwsgi_auth_request_t>?) -
     guard let request, let runtime = PythonRuntime.shared else { return Int32(SWIFTWSGI_AUTH_ERROR.rawValue) }
     var unlocked = Unlocked.enteringFromApache()
     return runtime.authenticate(request, &unlocked)
-}
-
-@_cdecl("swiftwsgi_interpreter_status")
-public func swiftwsgiInterpreterStatus(_ each: swiftwsgi_interpreter_status_fn?, _ context: UnsafeMutableRawPointer?) -> Int32 {
-    guard let each, let runtime = PythonRuntime.shared else { return 0 }
-    let counts = runtime.interpreterCounts()
-    for c in counts {
-        c.name.withCString { each(context, $0, UInt64(c.served), Int32(c.active)) }
-    }
-    return Int32(counts.count)
 }
 
 @_cdecl("swiftwsgi_daemon_main")

@@ -20,8 +20,9 @@ def string(s):
 
 
 def request(environ=(), strings=('/srv/app.wsgi', 'localhost', '', 'application', 'g', 'wsgi-script'),
-            numbers=(8080, 1, 0, 0, 0, 0), mtime=1700000000, queue_start=0):
+            numbers=(8080, 1, 0, 0, 0, 0), mtime=1700000000, queue_start=0, queue_cell=-1, queue_mark=0):
     p = struct.pack('<Iqq', len(environ), mtime, queue_start) + struct.pack('<6i', *numbers)
+    p += struct.pack('<iQ', queue_cell, queue_mark)
     p += b''.join(string(s) for s in strings)
     p += b''.join(string(k) + string(v) for k, v in environ)
     return frame(Q, p)
@@ -48,6 +49,7 @@ DAEMON = {  # mode 0: what an Apache child sends a daemon
     'two-requests': request(ENV) + request(POST) + frame(D, b'x' * 11) + frame(D),
     'request-latin1-environ': request([('HTTP_X_NAME', b'caf\xe9'), ('SCRIPT_NAME', '')]),
     'request-queue-start': request(ENV, queue_start=1_700_000_000_000_000),
+    'request-queue-cell': request(ENV, queue_cell=3, queue_mark=(1 << 48) | 12345),
     'not-a-request': frame(W, b'abc'),
     'truncated-request': request(ENV)[:20],
 }

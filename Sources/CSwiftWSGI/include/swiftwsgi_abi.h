@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 14
+#define SWIFTWSGI_ABI_VERSION 15
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -132,6 +132,106 @@ typedef struct swiftwsgi_interpreter_options {
     size_t python_path_count;
 } swiftwsgi_interpreter_options_t;
 
+/*
+ * mod_status's figures of Apache's children (apache/swiftwsgi_status.c reads them), in memory the
+ * Apache parent maps at each configuration load when mod_status is loaded, before it forks:
+ *
+ * - the names of the application groups whose embedded requests are counted (one table for all
+ *   children, claimed by the first child that creates the group's interpreter);
+ * - one row per Apache child (ServerLimit rows, each claimed by a child at its start): per named
+ *   group, the requests begun and ended by its interpreter in that child, then one pair for the
+ *   groups beyond SWIFTWSGI_STATUS_GROUPS;
+ * - the queue cells: one per thread of each child that hands requests to daemon processes,
+ *   non-zero while its request waits for a daemon thread (swiftwsgi_queue_mark()).
+ *
+ * Every write is one relaxed atomic; nothing here locks.
+ */
+
+/** Application groups named in the shared table; the embedded requests of further groups are
+ *  counted together, as "other groups". */
+#define SWIFTWSGI_STATUS_GROUPS 64
+/** Bytes kept of a group's name, with its NUL: groups whose names agree in the first 255 bytes
+ *  are counted as one. */
+#define SWIFTWSGI_STATUS_NAME_SIZE 256
+
+/** One named application group. state: 0 free, 1 being written, 2 written (then never changes). */
+typedef struct swiftwsgi_status_name {
+    uint32_t state;
+    char name[SWIFTWSGI_STATUS_NAME_SIZE]; /* the expanded group; "" for %{GLOBAL} */
+} swiftwsgi_status_name_t;
+
+/** An interpreter's requests in one child: begun - ended are running, ended were served. */
+typedef struct swiftwsgi_interpreter_counters {
+    uint64_t begun;
+    uint64_t ended;
+} swiftwsgi_interpreter_counters_t;
+
+/** One Apache child's row. A child that takes over the row of one that exited keeps its
+ *  requests (they stay served) and clears what was running. */
+typedef struct swiftwsgi_child_counters {
+    int32_t pid;                      /* the child using it; 0: free */
+    int32_t reserved;
+    swiftwsgi_interpreter_counters_t groups[SWIFTWSGI_STATUS_GROUPS + 1]; /* by name index, then other groups */
+} swiftwsgi_child_counters_t;
+
+/** The index of group's name in names (claimed when new); SWIFTWSGI_STATUS_GROUPS when the
+ *  table is full. Scans at most SWIFTWSGI_STATUS_GROUPS entries; never waits. Two children
+ *  naming a new group at the same instant may claim an entry each (readers add them up). */
+static inline int swiftwsgi_status_group_index(swiftwsgi_status_name_t *names, const char *group)
+{
+    int i;
+    size_t n;
+    for (n = 0; group[n] && n + 1 < SWIFTWSGI_STATUS_NAME_SIZE; n++) {}
+    for (i = 0; i < SWIFTWSGI_STATUS_GROUPS; i++) {
+        swiftwsgi_status_name_t *e = &names[i];
+        uint32_t state = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE), free_state = 0;
+        if (state == 2) {
+            size_t k;
+            for (k = 0; k < n && e->name[k] == group[k]; k++) {}
+            if (k == n && e->name[n] == 0) return i;
+        }
+        else if (state == 0 && __atomic_compare_exchange_n(&e->state, &free_state, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            size_t k;
+            for (k = 0; k < n; k++) e->name[k] = group[k];
+            e->name[n] = 0;
+            __atomic_store_n(&e->state, 2, __ATOMIC_RELEASE);
+            return i;
+        }
+    }
+    return SWIFTWSGI_STATUS_GROUPS;
+}
+
+/** Group index's counters in row (index SWIFTWSGI_STATUS_GROUPS: the other groups'). */
+static inline swiftwsgi_interpreter_counters_t *swiftwsgi_child_group_counters(swiftwsgi_child_counters_t *row, int index)
+{
+    return &row->groups[index < 0 || index > SWIFTWSGI_STATUS_GROUPS ? SWIFTWSGI_STATUS_GROUPS : index];
+}
+
+static inline void swiftwsgi_interpreter_begun(swiftwsgi_interpreter_counters_t *c)
+{
+    __atomic_add_fetch(&c->begun, 1, __ATOMIC_RELAXED);
+}
+static inline void swiftwsgi_interpreter_ended(swiftwsgi_interpreter_counters_t *c)
+{
+    __atomic_add_fetch(&c->ended, 1, __ATOMIC_RELAXED);
+}
+
+/** A queue cell's value while its request waits: the daemon group's index + 1 in the top 16
+ *  bits, below them when the wait began (CLOCK_MONOTONIC microseconds, modulo 2^48). */
+#define SWIFTWSGI_QUEUE_TIME_BITS 48
+static inline uint64_t swiftwsgi_queue_mark(int group, uint64_t monotonic_usec)
+{
+    uint64_t t = monotonic_usec & ((UINT64_C(1) << SWIFTWSGI_QUEUE_TIME_BITS) - 1);
+    return ((uint64_t)(group + 1) << SWIFTWSGI_QUEUE_TIME_BITS) | (t ? t : 1);
+}
+
+/** A daemon thread took the request: its cell is cleared, unless it no longer holds mark. */
+static inline void swiftwsgi_queue_taken(uint64_t *cells, uint32_t count, int32_t cell, uint64_t mark)
+{
+    if (!cells || mark == 0 || cell < 0 || (uint32_t)cell >= count) return;
+    __atomic_compare_exchange_n(&cells[cell], &mark, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 /** Process-wide settings, from server-config directives, passed at child start. */
 typedef struct swiftwsgi_process_config {
     const char *python_home;          /* WSGIPythonHome, or NULL */
@@ -169,6 +269,10 @@ typedef struct swiftwsgi_process_config {
                                          (configtest refuses On on a build with the GIL) */
     const swiftwsgi_interpreter_options_t *interpreter_options; /* the containers, in configuration order */
     size_t interpreter_options_count;
+    /* mod_status (Apache's children only, NULL elsewhere or without mod_status): the shared
+     * group names and this child's row, where the host counts each interpreter's requests. */
+    swiftwsgi_status_name_t *status_names;
+    swiftwsgi_child_counters_t *status_row;
 } swiftwsgi_process_config_t;
 
 /** One process of a WSGIDaemonProcess group, as the shim forked it (privileges dropped). */
@@ -241,6 +345,8 @@ typedef struct swiftwsgi_daemon_config {
     int multiprocess;                 /* wsgi.multiprocess: processes= given (even =1), or more than 1 */
     swiftwsgi_daemon_status_t *status; /* this process's shared counters, or NULL */
     swiftwsgi_process_config_t process;
+    uint64_t *queue_cells;            /* the Apache children's queue cells (NULL without mod_status) */
+    uint32_t queue_cell_count;
 } swiftwsgi_daemon_config_t;
 
 /**
@@ -276,6 +382,8 @@ typedef struct swiftwsgi_request {
     int header_buffer_size;           /* daemon mode: largest response header (name and value) */
     int ignore_activity;              /* WSGIIgnoreActivity: the request does not reset a daemon's
                                          inactivity-timeout (also environ mod_wsgi.ignore_activity) */
+    int32_t queue_cell;               /* daemon mode: the cell in queue_cells marking the wait, */
+    uint64_t queue_mark;              /* and its mark (0: none), cleared when a daemon takes it */
 } swiftwsgi_request_t;
 
 /** What an authentication or access script is asked (the function called in the script). */
@@ -358,15 +466,6 @@ void swiftwsgi_child_exit(void);
  *  an HTTP status for Apache to answer with (500 when the application failed before sending
  *  anything). */
 int swiftwsgi_handle_request(const swiftwsgi_request_t *request);
-
-/** Called once per interpreter of this process by swiftwsgi_interpreter_status: its application
- *  group ("" for %{GLOBAL}), the requests it served and the requests it is running. */
-typedef void (*swiftwsgi_interpreter_status_fn)(void *context, const char *application_group,
-                                                uint64_t served, int32_t active);
-
-/** Reports this process's interpreters (none before Python starts); returns how many. Safe
- *  from any thread, without the GIL. */
-int swiftwsgi_interpreter_status(swiftwsgi_interpreter_status_fn each, void *context);
 
 /** Runs a daemon process until it is told to stop; returns its exit status. */
 int swiftwsgi_daemon_main(const swiftwsgi_daemon_config_t *config);

@@ -6,7 +6,8 @@ import Glibc
 /// its Apache operations write to.
 ///
 /// The frame: UInt32 environ count; Int64 script mtime, Int64 queue start; Int32 server
-/// port, script reloading, sendfile, header only, error override, ignore activity; the strings script
+/// port, script reloading, sendfile, header only, error override, ignore activity; Int32 queue
+/// cell, UInt64 queue mark (mod_status's record of the wait, 0: none); the strings script
 /// filename, server hostname, application group, callable object, process group, request
 /// handler; then the environ's (name, value) strings.
 final class DaemonRequest {
@@ -19,6 +20,10 @@ final class DaemonRequest {
     /// When this daemon picked the request up (wall clock, microseconds).
     let daemonStart = Int64(monotonicWallSeconds() * 1_000_000)
     private let numbers: (Int32, Int32, Int32, Int32, Int32, Int32)
+    /// The Apache child's queue cell and its mark, which the daemon clears as it takes the
+    /// request (mod_status's queue length).
+    let queueCell: Int32
+    let queueMark: UInt64
     /// WSGIIgnoreActivity: the request does not reset the inactivity-timeout.
     var ignoresActivity: Bool { numbers.5 != 0 }
     var failed = false
@@ -41,6 +46,8 @@ final class DaemonRequest {
         scriptMTime = try p.i64()
         queueStart = try p.i64()
         numbers = (try p.i32(), try p.i32(), try p.i32(), try p.i32(), try p.i32(), try p.i32())
+        queueCell = try p.i32()
+        queueMark = UInt64(bitPattern: try p.i64())
         var offsets: [Int] = []
         offsets.reserveCapacity(Self.stringCount + 2 * environCount)
         for _ in 0..<(Self.stringCount + 2 * environCount) {
@@ -61,6 +68,8 @@ final class DaemonRequest {
                   req.ignore_activity] {
             b.i32(n)
         }
+        b.i32(req.queue_cell)
+        b.i64(Int64(bitPattern: req.queue_mark))
         // The shim fills every string (its getters hold the defaults); NULL would go as "".
         func string(_ value: UnsafePointer<CChar>?) {
             if let value { b.string(value) } else { b.string("") }

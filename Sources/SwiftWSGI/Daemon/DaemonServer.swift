@@ -41,6 +41,9 @@ final class DaemonServer: @unchecked Sendable {
     let processConfig: ProcessConfig
     /// This process's counters in the memory the Apache parent shares with mod_status's readers.
     let status: UnsafeMutablePointer<swiftwsgi_daemon_status_t>?
+    /// The Apache children's queue cells (mod_status's queue length), or nil.
+    let queueCells: UnsafeMutablePointer<UInt64>?
+    let queueCellCount: UInt32
     /// Whether Apache asked the process to stop (SIGTERM), as opposed to a recycle.
     private let terminated = Atomic<Bool>(false)
     /// What each worker thread is running: its connection and when it started (for
@@ -87,6 +90,8 @@ final class DaemonServer: @unchecked Sendable {
     init(_ c: swiftwsgi_daemon_config_t) {
         name = c.name.map { String(cString: $0) } ?? ""
         status = c.status
+        queueCells = c.queue_cells
+        queueCellCount = c.queue_cell_count
         listenFD = c.listen_fd
         threads = max(1, Int(c.threads))
         serviceOnly = c.threads == 0
@@ -122,7 +127,9 @@ final class DaemonServer: @unchecked Sendable {
 
         // Start-up is Python's initialisation and the preloaded scripts; the watchdog stands
         // down as soon as they are done.
-        let watchdog = startupTimeout > 0 ? StartupWatchdog(seconds: startupTimeout, name: name) : nil
+        let watchdog = startupTimeout > 0 ? StartupWatchdog(seconds: startupTimeout, name: name) { [self] in
+            swiftwsgi_status_stopping(status, "startup_timeout")
+        } : nil
         var initConfig = processConfig
         if serviceOnly { initConfig.importScripts = [] }
         do {
@@ -228,14 +235,20 @@ final class DaemonServer: @unchecked Sendable {
             let s = sigtimedwait(&signals, nil, &timeout)
             if s > 0 && s != SIGUSR2 {
                 terminated.store(s != SIGUSR1, ordering: .releasing)
+                evicted.store(s == SIGUSR1, ordering: .releasing)
                 stopping.store(true, ordering: .releasing)
             }
             let now = monotonicNow()
             if restartInterval > 0 && now - started >= restartInterval {
                 DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): restart-interval reached, restarting")
+                stopReason.withLock { $0 = "restart_interval" }
                 stopping.store(true, ordering: .releasing)
             }
         }
+        // For mod_status: a signal's name, else the reason set above or by requestRestart.
+        let reason = terminated.load(ordering: .acquiring) ? "shutdown_signal"
+            : evicted.load(ordering: .acquiring) ? "eviction_signal" : stopReason.withLock { $0 }
+        swiftwsgi_status_stopping(status, reason)
         var unlocked = Unlocked.enteringFromApache()  // the main thread, out of Python
         if !finished.load(ordering: .acquiring) {
             let ident = serviceThread.load(ordering: .acquiring)
@@ -262,7 +275,8 @@ final class DaemonServer: @unchecked Sendable {
     private static func eventReason(_ reason: String) -> String {
         for (fragment, keyword) in [("restart-interval", "restart_interval"), ("inactivity-timeout", "inactivity_timeout"),
                                     ("request-timeout", "request_timeout"), ("deadlock", "deadlock_timeout"),
-                                    ("script changed", "script_reload"), ("maximum requests", "maximum_requests")]
+                                    ("script changed", "script_reload"), ("maximum requests", "maximum_requests"),
+                                    ("service scripts returned", "service_script_returned")]
         where reason.contains(fragment) {
             return keyword
         }
@@ -457,6 +471,7 @@ final class DaemonServer: @unchecked Sendable {
         else { return false }
         ignoresActivity = request.ignoresActivity
         let waited = monotonicWallSeconds() - Double(request.queueStart) / 1e6
+        swiftwsgi_queue_taken(queueCells, queueCellCount, request.queueCell, request.queueMark)
         swiftwsgi_status_served(status, request.queueStart > 0 ? Int64(max(0, waited) * 1e6) : 0)
         let status: Int32
         if queueTimeout > 0 && request.queueStart > 0 && waited >= queueTimeout {

@@ -29,7 +29,8 @@ func spawnThread(stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) {
 final class StartupWatchdog: Sendable {
     private let finished = Atomic<Bool>(false)
 
-    init(seconds: Int, name: String) {
+    /// onTimeout runs just before the process exits (it records the reason for mod_status).
+    init(seconds: Int, name: String, onTimeout: @escaping @Sendable () -> Void = {}) {
         spawnThread { [self] in
             let deadline = monotonicNow() + Double(seconds)
             while monotonicNow() < deadline {
@@ -38,6 +39,7 @@ final class StartupWatchdog: Sendable {
             }
             if !finished.load(ordering: .acquiring) {
                 DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): start-up took longer than startup-timeout (\(seconds)s); restarting")
+                onTimeout()
                 _exit(1)
             }
         }
