@@ -14,11 +14,11 @@ struct SwiftWSGIExpress: ParsableCommand {
 /// Options shared by start-server and setup-server: mod_wsgi-express 5.0's start-server options,
 /// same names, meanings and defaults (README's table lists each one and what differs).
 struct ServerArguments: ParsableArguments {
-    @Argument(help: "The WSGI script, module name (--application-type module) or directory (static) to serve (default: a built-in page).")
+    @Argument(help: "The WSGI script, module name (--application-type module), directory (static) or PasteDeploy .ini file (paste) to serve (default: a built-in page).")
     var application: String?
 
     // What is served.
-    @Option(help: "script (a WSGI script file), module (a Python module to import) or static (files only).")
+    @Option(help: "script (a WSGI script file), module (a Python module to import), static (files only) or paste (a PasteDeploy configuration).")
     var applicationType = "script"
     @Option(help: "The script path or module name (instead of the argument).") var entryPoint: String?
     @Option(help: "Name of the WSGI callable in the script or module.") var callableObject = "application"
