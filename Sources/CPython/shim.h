@@ -33,6 +33,11 @@
 #if PY_VERSION_HEX < 0x030A0000 || PY_VERSION_HEX >= 0x030E0000
 #error "mod_swiftwsgi is built and tested against CPython 3.10 to 3.13"
 #endif
+/* Free-threaded builds (PEP 703, 3.13t) are refused at build time: the host's locking has been
+ * audited for sub-interpreters with their own GIL (PythonRuntime.swift, Interpreter.swift), but
+ * a free-threaded build also changes the object layout this header reaches into
+ * (swpy_host_object, the immortal-object and reference-count rules PyRef relies on), and no such
+ * build exists on the machines this is tested on. README ("GIL modes") says what was not run. */
 #ifdef Py_GIL_DISABLED
 #error "mod_swiftwsgi needs a CPython with the GIL (not a free-threaded 3.13t build)"
 #endif
@@ -110,16 +115,41 @@ static inline int swpy_free_threaded_build(void) {
 }
 
 /*
- * A sub-interpreter for an application group, with mod_wsgi's semantics on every version: it
- * shares the main interpreter's GIL and allocator, may fork, exec and start (daemon) threads,
- * and imports single-phase-init extension modules. 3.12 added Py_NewInterpreterFromConfig
- * (PEP 684); Py_NewInterpreter() still means exactly this "legacy" configuration there, and it
- * is spelt out so the choice is visible (a per-interpreter GIL would need every extension the
- * applications use to support it). On success *out is the new interpreter's thread state,
- * current and holding the GIL.
+ * A sub-interpreter for an application group. On success *out is the new interpreter's thread
+ * state, current on this thread and holding the new interpreter's GIL.
+ *
+ * own_gil == 0 (every version): mod_wsgi's classic semantics. It shares the main interpreter's
+ * GIL and allocator, may fork, exec and start daemon threads, and imports single-phase-init
+ * extension modules. 3.12 added Py_NewInterpreterFromConfig (PEP 684); Py_NewInterpreter()
+ * still means exactly this "legacy" configuration there, and it is spelt out so the choice is
+ * visible. The caller's GIL is the new interpreter's: switching back is PyThreadState_Swap.
+ *
+ * own_gil != 0 (3.12+ only; WSGIPerInterpreterGIL, PEP 684): CPython's isolated configuration
+ * (_PyInterpreterConfig_INIT in Include/cpython/pylifecycle.h, also what mod_wsgi 6 uses): its
+ * own GIL and its own object allocator (an own GIL requires it), extension modules checked for
+ * multi-interpreter support (single-phase-init ones raise ImportError; required once the
+ * allocator is not the main one), threads allowed but not daemon threads, and no os.fork() or
+ * exec (subprocess) from it. Py_NewInterpreterFromConfig releases the caller's GIL before it
+ * creates the new one and returns holding only the new one: the caller gets back to its own
+ * state with PyEval_SaveThread() then PyEval_RestoreThread(its state), never with
+ * PyThreadState_Swap (which on 3.12 moves no GIL). On failure CPython restores the caller's
+ * state and *out is NULL.
+ * Before 3.12 own_gil is refused (the configuration check refuses the directive there too).
  */
-static inline PyStatus swpy_new_interpreter(PyThreadState **out) {
+static inline PyStatus swpy_new_interpreter(PyThreadState **out, int own_gil) {
 #if PY_VERSION_HEX >= 0x030C0000
+    if (own_gil) {
+        PyInterpreterConfig isolated = {
+            .use_main_obmalloc = 0,
+            .allow_fork = 0,
+            .allow_exec = 0,
+            .allow_threads = 1,
+            .allow_daemon_threads = 0,
+            .check_multi_interp_extensions = 1,
+            .gil = PyInterpreterConfig_OWN_GIL,
+        };
+        return Py_NewInterpreterFromConfig(out, &isolated);
+    }
     PyInterpreterConfig config = {
         .use_main_obmalloc = 1,
         .allow_fork = 1,
@@ -131,9 +161,20 @@ static inline PyStatus swpy_new_interpreter(PyThreadState **out) {
     };
     return Py_NewInterpreterFromConfig(out, &config);
 #else
+    *out = NULL;
+    if (own_gil) return PyStatus_Error("a sub-interpreter with its own GIL needs Python 3.12 or later");
     *out = Py_NewInterpreter();
     if (*out == NULL) return PyStatus_Error("Py_NewInterpreter failed");
     return PyStatus_Ok();
+#endif
+}
+
+/* Whether this Python can give a sub-interpreter its own GIL (PEP 684, 3.12+). */
+static inline int swpy_supports_own_gil(void) {
+#if PY_VERSION_HEX >= 0x030C0000
+    return 1;
+#else
+    return 0;
 #endif
 }
 

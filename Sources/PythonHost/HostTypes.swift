@@ -15,6 +15,12 @@ typealias NewFunc = @convention(c) (UnsafeMutablePointer<PyTypeObject>?, PyPoint
 ///
 /// Instances share the `swpy_host_object` layout; `ctx` points at the running request's
 /// `RequestContext` and is cleared when the request ends.
+///
+/// Interpreters with their own GIL (WSGIPerInterpreterGIL) must not share a type object: each
+/// interpreter makes its own heap types here (PyType_FromSpec), owned by its `Interpreter`.
+/// What is process-wide is plain C data CPython only reads: the `Specs` (PyType_Spec, slot,
+/// PyMethodDef and PyMemberDef arrays and their names), built once (Swift's lazy globals are
+/// thread-safe) and never freed or changed.
 final class HostTypes {
     let input: PyRef
     let log: PyRef

@@ -7,37 +7,49 @@ import Synchronization
 /// sub-interpreter of a named application group, created on first use and kept for the life of
 /// the process.
 ///
-/// Python objects it holds are touched only with its GIL held. `scripts` is guarded by the GIL
-/// as well; `loading` serialises script (re)loads and is always taken before the GIL.
+/// "The GIL" below is *this interpreter's* GIL: the process's one, or (WSGIPerInterpreterGIL,
+/// `ownGIL`) a GIL of its own, in which case threads of different interpreters run at the same
+/// time and holding one GIL says nothing about another interpreter's state. So everything here
+/// is either immutable after `init`, guarded by this interpreter's GIL and reached only from a
+/// thread state of this interpreter (its Python objects, `scripts`, `running`), guarded by a
+/// host lock (`loading`, always taken before the GIL), or atomic (the counters). Nothing here
+/// holds an object of another interpreter; the host's types (`types`) and modules are this
+/// interpreter's own (HostTypes.swift, ModWSGIModule.swift).
 final class Interpreter: @unchecked Sendable {
     let name: String
     let ordinal: Int
     let state: OpaquePointer
+    /// It has its own GIL (PEP 684): switching to or from one of its thread states moves GILs.
+    let ownGIL: Bool
     let types: HostTypes
     /// environ entries that are the same for every request of this interpreter.
     let environTemplate: PyRef
-    /// Scripts loaded in this interpreter, by path.
+    /// Scripts loaded in this interpreter, by path; with its GIL held.
     private var scripts: [String: LoadedScript] = [:]
     private let loading = HostLock()
     /// traceback.format_exception, for logging exceptions.
     let formatException: PyRef?
     /// Its `mod_wsgi` module (event subscribers, helpers); set once at creation.
     private(set) var modWSGI: ModWSGIModule!
-    /// The requests it is running (for mod_wsgi.active_requests); with the GIL held.
+    /// The requests it is running (for mod_wsgi.active_requests); with its GIL held.
     var running: [RequestContext] = []
     /// Its requests begun and ended in this process, for mod_status's section: in the memory
     /// Apache's children share when mod_status is loaded, else its own.
     let counters: UnsafeMutablePointer<swiftwsgi_interpreter_counters_t>
 
-    /// Sets up the interpreter current on this thread.
-    init(name: String, ordinal: Int, config: ProcessConfig, _ gil: inout GIL) throws(HostError) {
+    /// Sets up the interpreter current on this thread, with the settings it was created with
+    /// (sys.path additions from <WSGIInterpreterOptions>; the switch interval is applied by the
+    /// creator, PythonRuntime.subInterpreter).
+    init(name: String, ordinal: Int, config: ProcessConfig, settings: InterpreterSettings? = nil, ownGIL: Bool = false,
+         _ gil: inout GIL) throws(HostError) {
         self.name = name
         self.ordinal = ordinal
         self.counters = config.statusCounters?.counters(forGroup: name) ?? StatusCounters.local()
+        self.ownGIL = ownGIL
         guard let interp = PyInterpreterState_Get() else { throw HostError("no interpreter state") }
         self.state = interp
         self.types = try HostTypes(gil)
-        try config.installModules(name: name, types: types, gil)
+        try config.installModules(name: name, types: types, extraPythonPath: settings?.pythonPath ?? [], gil)
         self.environTemplate = try config.makeEnvironTemplate(applicationGroup: name, types: types, gil)
         if let traceback = PyRef(owningOrNil: PyImport_ImportModule("traceback")) {
             self.formatException = traceback.attribute("format_exception", gil)

@@ -4,6 +4,10 @@ import Synchronization
 /// Process-wide request counters behind `mod_wsgi.process_metrics()`, `request_metrics()` and
 /// the environ's `mod_wsgi.total_requests`.
 ///
+/// One for the process, used by every interpreter's request threads, which (own-GIL
+/// interpreters) run at the same time: only atomics and the `state` mutex, never the GIL,
+/// guard it; it holds no Python object.
+///
 /// Always kept: the completed-request count, the running count and each request thread's id
 /// and count (a few atomic adds per request). Busy time (the integral of running requests over
 /// time) and the per-sample timings start only once an application asks for metrics: until
@@ -37,10 +41,12 @@ final class Metrics: Sendable {
     }
 
     /// A request thread's id (1-based, in order of first request) and its request count.
-    final class ThreadCounter: @unchecked Sendable {
+    final class ThreadCounter: Sendable {
         let id: Int
-        /// Requests this thread started; touched only with the GIL held.
-        var requests = 0
+        /// Requests this thread started. Written by its thread only, but read by
+        /// process_metrics() from any interpreter's thread, which with own-GIL interpreters
+        /// runs at the same time: atomic, not "guarded by the GIL".
+        let requests = Atomic<Int>(0)
         init(id: Int) { self.id = id }
     }
 
@@ -124,7 +130,7 @@ final class Metrics: Sendable {
         return state.withLock { s in
             accrue(&s, now: monotonicSeconds())
             return (completed.load(ordering: .relaxed), s.busy, running.load(ordering: .relaxed),
-                    s.threads.map { ($0.id, $0.requests) }, started)
+                    s.threads.map { ($0.id, $0.requests.load(ordering: .relaxed)) }, started)
         }
     }
 

@@ -10,6 +10,14 @@ import Glibc
 /// The Python-level parts (subscriptions, `active_requests`, the metrics dicts, event payloads)
 /// are the bootstrap source below, run in the module's namespace; they are called only when
 /// someone subscribed or asked for metrics.
+///
+/// One per interpreter, and so per GIL: its subscriber lists and helpers are that
+/// interpreter's objects, used only with its thread states; `active_requests` reads that
+/// interpreter's `running` list. What the functions read across interpreters (Metrics.shared,
+/// the scoreboard) holds no Python object and has its own locking. Both modules are plain
+/// module objects (PyModule_New), not created from a PyModuleDef, so CPython's
+/// multi-interpreter check (Py_mod_multiple_interpreters) does not apply to them; the native
+/// functions' PyMethodDefs are process-wide read-only C data, bound to a per-interpreter capsule.
 final class ModWSGIModule {
     /// mod_wsgi.event_callbacks and mod_wsgi.shutdown_callbacks.
     let eventCallbacks: PyRef

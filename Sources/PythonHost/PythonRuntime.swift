@@ -5,6 +5,17 @@ import Synchronization
 
 /// The embedded Python of one process (an Apache child): initialised once after fork, never
 /// finalised and initialised again in the same process.
+///
+/// Shared by every request thread, of every interpreter. With sub-interpreters that have their
+/// own GIL (WSGIPerInterpreterGIL) threads run Python at the same time, so no state here relies
+/// on "the GIL" to serialise it: `config` and `apache` are immutable, `shared` and
+/// `scriptChanged` are written once before request threads start, the interpreter table is
+/// behind its lock (taken before any GIL), `stoppingPublished` is atomic, and what belongs to
+/// one interpreter lives in its `Interpreter` (see there). Python objects never cross
+/// interpreters: the few process-wide objects the host uses directly (None, True, False, the
+/// built-in exception types such as PyExc_RuntimeError) are static and immortal since 3.12,
+/// which is what makes them valid in every interpreter; everything else is created per
+/// interpreter.
 public final class PythonRuntime: @unchecked Sendable {
     /// The process's runtime, set by `initialize` (in the child, before any request).
     nonisolated(unsafe) public private(set) static var shared: PythonRuntime?
@@ -109,33 +120,88 @@ public final class PythonRuntime: @unchecked Sendable {
         return try subInterpreter(named: name, &unlocked)
     }
 
+    /// Creates an application group's interpreter on first use, under the table's lock (taken
+    /// without the GIL: the lock order), with the settings its <WSGIInterpreterOptions> select.
+    ///
+    /// With an own GIL (PEP 684), CPython releases the main GIL while it makes the new one and
+    /// returns holding only the new one; the set-up runs there, then this thread goes back to its
+    /// main-interpreter state by releasing the new GIL and taking the main one again
+    /// (`switchBack`). With a shared GIL it is one GIL throughout and a PyThreadState_Swap.
     private func subInterpreter(named name: String, _ unlocked: inout Unlocked) throws(HostError) -> Interpreter {
-        let result: Result<Interpreter, HostError> = interpreters.withLock { table in
-            if let existing = table[name] { return .success(existing) }
+        let result: Result<(Interpreter, [String]), HostError> = interpreters.withLock { table in
+            if let existing = table[name] { return .success((existing, [])) }
             let ordinal = table.count + 1
+            let settings = config.interpreterSettings(applicationGroup: name)
+            let ownGIL = settings.perInterpreterGIL && PythonVersion.supportsOwnGIL
+            var notes: [String] = []
+            if settings.perInterpreterGIL && !ownGIL {
+                notes.append("WSGIPerInterpreterGIL ignored for application group '\(name)': Python \(PythonVersion.embedded) has no per-interpreter GIL (3.12 or later).")
+            }
+            if !ownGIL && settings.switchInterval > 0 && settings.switchInterval != config.switchInterval {
+                notes.append("WSGISwitchInterval \(settings.switchInterval) for application group '\(name)' not applied: "
+                             + "it shares the process's GIL, whose interval is the process-wide one.")
+            }
             let threadStates = ThreadStates.current(unlocked)
             return withGIL(threadState: threadStates.main, &unlocked) { gil in
                 let sub: UnsafeMutablePointer<PyThreadState>
-                switch PythonVersion.newSubInterpreter() {
+                switch PythonVersion.newSubInterpreter(ownGIL: ownGIL) {
                 case .success(let s): sub = s
                 case .failure(let error):
                     PyErr_Clear()
                     return .failure(HostError("cannot create a sub-interpreter for application group '\(name)': \(error)"))
                 }
-                // The new interpreter's thread state is current: set it up, then switch back
-                // to the main interpreter's (which `withGIL` releases).
-                defer { PyThreadState_Swap(threadStates.main) }
+                // The new interpreter's thread state is current, with its GIL: set it up there.
                 do throws(HostError) {
-                    let interpreter = try Interpreter(name: name, ordinal: ordinal, config: config, &gil)
+                    let interpreter = try Interpreter(name: name, ordinal: ordinal, config: config, settings: settings,
+                                                      ownGIL: ownGIL, &gil)
+                    // With its own GIL the switch interval is this interpreter's alone; a shared
+                    // GIL keeps the process-wide one set at initialisation.
+                    if ownGIL && settings.switchInterval > 0 { Self.setSwitchInterval(settings.switchInterval, gil) }
                     threadStates.record(sub, for: interpreter)
                     table[name] = interpreter
-                    return .success(interpreter)
+                    Self.switchBack(from: ownGIL, to: threadStates.main, ended: false)
+                    // As mod_wsgi, which notes an own GIL in this line.
+                    notes.append("Create interpreter '\(name)'" + (ownGIL ? " with its own GIL." : "."))
+                    return .success((interpreter, notes))
                 } catch {
+                    // Not kept half set up: ended now (Python would refuse to finalise later).
+                    PyErr_Clear()
+                    Py_EndInterpreter(sub)
+                    Self.switchBack(from: ownGIL, to: threadStates.main, ended: true)
                     return .failure(error)
                 }
             }
         }
-        return try result.get()
+        let (interpreter, notes) = try result.get()
+        for note in notes {
+            let level = note.hasPrefix("Create") ? SWIFTWSGI_LOG_INFO : SWIFTWSGI_LOG_WARNING
+            apache.log(nil, level, "mod_swiftwsgi (pid=\(getpid())): \(note)", unlocked)
+        }
+        return interpreter
+    }
+
+    /// From a sub-interpreter's thread state of this thread (current, holding that interpreter's
+    /// GIL; or none when `ended` by Py_EndInterpreter) back to `main`, this thread's
+    /// main-interpreter state, holding the main GIL. Across two GILs: release one, take the
+    /// other (3.12's PyThreadState_Swap would move no GIL). One shared GIL: swap states.
+    private static func switchBack(from ownGIL: Bool, to main: UnsafeMutablePointer<PyThreadState>, ended: Bool) {
+        if ownGIL {
+            if !ended { PyEval_SaveThread() }
+            PyEval_RestoreThread(main)
+        } else {
+            PyThreadState_Swap(main)
+        }
+    }
+
+    /// From this thread's main-interpreter state (current, holding the main GIL) to `state`, a
+    /// thread state of a sub-interpreter, holding its GIL.
+    private static func switchTo(_ state: UnsafeMutablePointer<PyThreadState>, ownGIL: Bool) {
+        if ownGIL {
+            PyEval_SaveThread()
+            PyEval_RestoreThread(state)
+        } else {
+            PyThreadState_Swap(state)
+        }
     }
 
     /// Runs the process's WSGIImportScript entries on the calling thread (a daemon group with
@@ -195,8 +261,13 @@ public final class PythonRuntime: @unchecked Sendable {
 
     /// Takes the GIL and gives it back (deadlock-timeout's probe). Never during or after
     /// `shutdown`.
+    /// Every GIL of the process is probed: the main one and each own-GIL interpreter's (an
+    /// extension blocking while holding one stops that interpreter's threads).
     public func probeGIL(_ unlocked: inout Unlocked) {
         withGIL(in: main, &unlocked) { _ in }
+        for interpreter in interpreters.withLock({ $0.values.filter(\.ownGIL) }) {
+            withGIL(in: interpreter, &unlocked) { _ in }
+        }
     }
 
     // MARK: process exit
@@ -224,13 +295,17 @@ public final class PythonRuntime: @unchecked Sendable {
     /// Ends the sub-interpreters and finalises Python; returns whether Python was finalised.
     private func tearDown(_ subs: [Interpreter], _ threadStates: [UnsafeMutablePointer<PyThreadState>],
                           deadline: Double, _ gil: inout GIL) -> Bool {
-        // Sorted by interpreter before any is deleted (a deleted state must not be read).
+        // Sorted by interpreter before any is deleted (a deleted state must not be read: ending
+        // one interpreter frees its states, so the next one's cannot be picked out afterwards).
         let mainStates = threadStates.filter { PyThreadState_GetInterpreter($0) == main.state }
+        let statesOf = subs.map { interpreter in threadStates.filter { PyThreadState_GetInterpreter($0) == interpreter.state } }
         var everyInterpreterEnded = true
-        for interpreter in subs {
-            let mine = threadStates.filter { PyThreadState_GetInterpreter($0) == interpreter.state }
+        for (interpreter, mine) in zip(subs, statesOf) {
             guard let first = mine.first else { continue }
-            PyThreadState_Swap(first)
+            // An own-GIL interpreter is entered by taking its GIL (and left by releasing it or
+            // ending the interpreter, which destroys it); every state of it is cleared and
+            // deleted, and Py_EndInterpreter runs, holding that GIL.
+            Self.switchTo(first, ownGIL: interpreter.ownGIL)
             stopWaitingForThreads(deadline: deadline, &gil)
             // 3.12+: atexit callbacks run now, in a state bound to this thread (PythonVersion.swift).
             let keep = swpy_gilstate_bound_sub_state(first) ?? first
@@ -242,10 +317,11 @@ public final class PythonRuntime: @unchecked Sendable {
             if Self.hasOtherThreads(interpreter.state, than: keep) {
                 runAtexit(&gil)
                 everyInterpreterEnded = false
+                Self.switchBack(from: interpreter.ownGIL, to: mainThreadState, ended: false)
             } else {
                 Py_EndInterpreter(keep)
+                Self.switchBack(from: interpreter.ownGIL, to: mainThreadState, ended: true)
             }
-            PyThreadState_Swap(mainThreadState)
         }
         stopWaitingForThreads(deadline: deadline, &gil)
         if PythonVersion.gilStateFollowsActivation {
@@ -260,7 +336,7 @@ public final class PythonRuntime: @unchecked Sendable {
             PyThreadState_Clear(ts)
             PyThreadState_Delete(ts)
         }
-        if everyInterpreterEnded {
+        if everyInterpreterEnded && (PythonVersion.finalizesAfterOwnGIL || !subs.contains(where: \.ownGIL)) {
             Py_FinalizeEx()
             return true
         }
@@ -353,15 +429,17 @@ extension ProcessConfig {
 
     /// Installs sys.stdout/stderr/stdin and the other per-interpreter settings into the
     /// current interpreter (the `mod_wsgi` and `apache` modules: ModWSGIModule.swift).
-    func installModules(name: String, types: HostTypes, _ gil: borrowing GIL) throws(HostError) {
+    func installModules(name: String, types: HostTypes, extraPythonPath: [String], _ gil: borrowing GIL) throws(HostError) {
         // print() and sys.stderr go to Apache's error log, tagged with the thread's request;
         // the streams themselves are made in the bootstrap (see StdStreams.swift).
         try installStandardStreams(types: types, gil)
-        try runBootstrap(gil)
+        try runBootstrap(extraPythonPath: extraPythonPath, gil)
     }
 
-    /// Python-level set-up: sys.argv, WSGIPythonPath (site.addsitedir), WSGIRestrictSignal.
-    private func runBootstrap(_ gil: borrowing GIL) throws(HostError) {
+    /// Python-level set-up: sys.argv, WSGIPythonPath and the interpreter's own
+    /// <WSGIInterpreterOptions> WSGIPythonPath (site.addsitedir, in that order),
+    /// WSGIRestrictSignal.
+    private func runBootstrap(extraPythonPath: [String], _ gil: borrowing GIL) throws(HostError) {
         let source = """
         import sys, site
         sys.argv = ['mod_wsgi']
@@ -376,7 +454,7 @@ extension ProcessConfig {
         """
         guard let globals = Py.dict(gil), let paths = Py.list(gil) else { throw HostError("out of memory") }
         globals.setItem("__builtins__", borrowed: PyEval_GetBuiltins(), gil)
-        for p in pythonPath where !p.isEmpty {
+        for p in pythonPath + extraPythonPath where !p.isEmpty {
             if let s = Py.string(p, gil) { paths.append(s, gil) }
         }
         globals.setItem("_python_path", paths, gil)

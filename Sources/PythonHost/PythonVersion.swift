@@ -19,7 +19,11 @@ import Glibc
 ///   exiting thread, and the main interpreter is finalised in a bound state
 ///   (shim.h: swpy_gilstate_bound_sub_state, swpy_gilstate_bound_state).
 /// - Sub-interpreters: `newSubInterpreter` (shim: Py_NewInterpreter, or 3.12's
-///   Py_NewInterpreterFromConfig with the legacy shared-GIL configuration).
+///   Py_NewInterpreterFromConfig with the legacy shared-GIL configuration, or with CPython's
+///   isolated own-GIL configuration for WSGIPerInterpreterGIL). With an own GIL the thread-state
+///   rules above are unchanged (the current thread state is per OS thread since 3.12), but
+///   moving between an own-GIL interpreter's state and another's is PyEval_SaveThread +
+///   PyEval_RestoreThread: 3.12's PyThreadState_Swap moves no GIL.
 /// - Finalisation: `stopWaitingSource` (threading's shutdown bookkeeping changed in 3.13).
 /// - PyConfig: the fields the host sets (program_name, home, install_signal_handlers,
 ///   parse_argv, optimization_level, write_bytecode, use_hash_seed, hash_seed, warnoptions)
@@ -81,17 +85,31 @@ public enum PythonVersion {
         return nil
     }
 
-    /// A new sub-interpreter sharing the main interpreter's GIL; with the GIL held in a
-    /// main-interpreter thread state. On success its thread state is current.
-    static func newSubInterpreter() -> Result<UnsafeMutablePointer<PyThreadState>, HostError> {
+    /// A new sub-interpreter, sharing the main interpreter's GIL or (3.12+, `ownGIL`) with its
+    /// own; called with the GIL held in a main-interpreter thread state. On success its thread
+    /// state is current, holding its GIL (with an own GIL, the main one was released: see
+    /// shim.h's swpy_new_interpreter).
+    static func newSubInterpreter(ownGIL: Bool) -> Result<UnsafeMutablePointer<PyThreadState>, HostError> {
         var tstate: UnsafeMutablePointer<PyThreadState>?
-        let status = swpy_new_interpreter(&tstate)
+        let status = swpy_new_interpreter(&tstate, ownGIL ? 1 : 0)
         if swpy_status_is_exception(status) != 0 || tstate == nil {
             let message = status.err_msg.map { String(cString: $0) } ?? "unknown error"
             return .failure(HostError(message))
         }
         return .success(tstate!)
     }
+
+    /// Whether sub-interpreters can have their own GIL (PEP 684: 3.12+).
+    public static let supportsOwnGIL = swpy_supports_own_gil() != 0
+
+    /// Whether Py_FinalizeEx is safe once an own-GIL sub-interpreter existed. Not on 3.12: after
+    /// an own-GIL interpreter that imported `hashlib` was ended, finalising the main interpreter
+    /// frees a block of the ended interpreter's allocator from the main one's tuple free list
+    /// and glibc aborts ("double free or corruption"); reproduced with CPython 3.12.1 in a
+    /// ten-line C program (Py_NewInterpreterFromConfig with its own GIL, `import hashlib`,
+    /// Py_EndInterpreter, Py_FinalizeEx), not with 3.13.0. There the main interpreter's
+    /// threads and atexit callbacks still run at exit; only its finalisation is skipped.
+    static let finalizesAfterOwnGIL = swpy_version_hex() >= 0x030D0000
 
     /// Python run in each interpreter at child exit, after its non-daemon threads had their
     /// grace period: makes finalisation stop waiting for the ones still running. Up to 3.12

@@ -3,7 +3,9 @@
 import Glibc
 
 /// The state of one running request, reached from its Python objects through their `ctx`.
-/// With the GIL held, except where it is released around Apache calls.
+/// With the GIL held, except where it is released around Apache calls. Used by the one thread
+/// running the request, in one interpreter (its Python objects are that interpreter's, so no
+/// thread of another interpreter can reach it); with an own GIL "the GIL" is that interpreter's.
 final class RequestContext {
     let handle: swiftwsgi_request_handle_t
     let ops: ApacheOps

@@ -10,6 +10,12 @@ import Synchronization
 /// contact creates and pins its main-interpreter state, and sub-interpreter states are created
 /// after it and kept, which also keeps `threading.local` data and saves creating states per
 /// request. (3.12 rebinds the slot on each activation instead: see PythonVersion.swift.)
+///
+/// One instance per OS thread (a pthread key), read and written only by that thread, so
+/// threads of different interpreters running at once (own GILs) never share one; the list of
+/// every state, for process exit, is behind its own mutex. A state of an own-GIL interpreter is
+/// made without any GIL (PyThreadState_New takes CPython's runtime lock) and entered by
+/// PyEval_RestoreThread, which takes that interpreter's GIL.
 final class ThreadStates {
     let main: UnsafeMutablePointer<PyThreadState>
     /// Indexed by `Interpreter.ordinal`; index 0 is the main interpreter.

@@ -84,7 +84,7 @@ extension PythonRuntime {
             return 500
         }
         context.environ = env.pointer
-        counter?.requests += 1
+        counter?.requests.add(1, ordering: .relaxed)
         interpreter.running.append(context)
         swiftwsgi_interpreter_begun(interpreter.counters)
         Metrics.shared.requestStarted()
@@ -285,7 +285,7 @@ extension PythonRuntime {
         guard let env = Self.baseEnviron(environ, interpreter, errors: errors, gil) else { return nil }
         env.setItem("wsgi.input", borrowed: input, gil)
         // mod_wsgi's counters: this thread's id and earlier requests, the process's completed ones.
-        for (key, value) in [("mod_wsgi.thread_id", counter?.id ?? 0), ("mod_wsgi.thread_requests", counter?.requests ?? 0),
+        for (key, value) in [("mod_wsgi.thread_id", counter?.id ?? 0), ("mod_wsgi.thread_requests", counter?.requests.load(ordering: .relaxed) ?? 0),
                              ("mod_wsgi.total_requests", Metrics.shared.totalRequests)] {
             if let v = Py.int(value, gil) { env.setItem(key, v, gil) }
         }
