@@ -131,8 +131,30 @@ public struct ApacheOps: @unchecked Sendable {
     func logException(_ request: swiftwsgi_request_handle_t?, interpreter: Interpreter, intro: String,
                       _ gil: inout GIL) {
         let text = PythonRuntime.formatCurrentException(interpreter: interpreter, gil)
-        let message = "mod_swiftwsgi (pid=\(getpid())): \(intro)\n" + text
+        var message = "mod_swiftwsgi (pid=\(getpid())): \(intro)\n" + text
+        if interpreter.ownGIL, let module = Self.extensionRefusedByOwnGIL(text) {
+            message += "\nmod_swiftwsgi (pid=\(getpid())): C extension module '\(module)' cannot be imported in application group "
+                + "'\(interpreter.name)', which has its own GIL (WSGIPerInterpreterGIL): the module does not support "
+                + "per-interpreter GILs (single-phase initialisation, or no Py_mod_multiple_interpreters slot saying so). "
+                + "Set WSGIPerInterpreterGIL Off for this application group "
+                + "(<WSGIInterpreterOptions application-group=\(interpreter.name)>), or run it in application group %{GLOBAL}."
+        }
         gil.released { log(request, SWIFTWSGI_LOG_ERR, message, $0) }
+    }
+
+    /// The extension module a formatted traceback says an interpreter refused to import because
+    /// it lacks multi-interpreter support, or nil. CPython (3.12, 3.13) words that ImportError
+    /// "module NAME does not support loading in subinterpreters", for single-phase-init modules
+    /// and for multi-phase ones without Py_MOD_PER_INTERPRETER_GIL_SUPPORTED alike; searching the
+    /// whole text also finds it when a library re-raised it as another exception's cause.
+    static func extensionRefusedByOwnGIL(_ traceback: String) -> String? {
+        let marker = " does not support loading in subinterpreters"
+        for line in traceback.split(separator: "\n") {
+            guard let end = line.firstRange(of: marker) else { continue }
+            let words = line[..<end.lowerBound].split(separator: " ")
+            if words.count >= 2, words[words.count - 2].hasSuffix("module") { return String(words[words.count - 1]) }
+        }
+        return nil
     }
 
     /// Logs message, releasing the GIL while writing to the log.
