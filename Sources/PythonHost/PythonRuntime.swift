@@ -47,8 +47,11 @@ public final class PythonRuntime: @unchecked Sendable {
             // does not wait on a worker's stale state).
             _ = PyRef(owningOrNil: PyImport_ImportModule("threading"))
             PyErr_Clear()
-            if config.switchInterval > 0 { Self.setSwitchInterval(config.switchInterval, gil) }
-            return try Interpreter(name: "", ordinal: 0, config: config, &gil)
+            // The main interpreter's settings (its containers' WSGIPythonPath and switch
+            // interval: the process's GIL's, so the process-wide one).
+            let settings = config.interpreterSettings(applicationGroup: "")
+            if settings.switchInterval > 0 { Self.setSwitchInterval(settings.switchInterval, gil) }
+            return try Interpreter(name: "", ordinal: 0, config: config, settings: settings, &gil)
         }
     }
 
@@ -137,7 +140,8 @@ public final class PythonRuntime: @unchecked Sendable {
             if settings.perInterpreterGIL && !ownGIL {
                 notes.append("WSGIPerInterpreterGIL ignored for application group '\(name)': Python \(PythonVersion.embedded) has no per-interpreter GIL (3.12 or later).")
             }
-            if !ownGIL && settings.switchInterval > 0 && settings.switchInterval != config.switchInterval {
+            if !ownGIL && settings.switchInterval > 0
+                && settings.switchInterval != config.interpreterSettings(applicationGroup: "").switchInterval {
                 notes.append("WSGISwitchInterval \(settings.switchInterval) for application group '\(name)' not applied: "
                              + "it shares the process's GIL, whose interval is the process-wide one.")
             }
@@ -436,15 +440,20 @@ extension ProcessConfig {
         try runBootstrap(extraPythonPath: extraPythonPath, gil)
     }
 
-    /// Python-level set-up: sys.argv, WSGIPythonPath and the interpreter's own
-    /// <WSGIInterpreterOptions> WSGIPythonPath (site.addsitedir, in that order),
-    /// WSGIRestrictSignal.
+    /// Python-level set-up: sys.argv, WSGIPythonPath (site.addsitedir), the interpreter's own
+    /// <WSGIInterpreterOptions> WSGIPythonPath (site.addsitedir, then moved in front of sys.path
+    /// in their order, as mod_wsgi 6 places them), WSGIRestrictSignal.
     private func runBootstrap(extraPythonPath: [String], _ gil: borrowing GIL) throws(HostError) {
         let source = """
         import sys, site
         sys.argv = ['mod_wsgi']
         for _p in _python_path:
             site.addsitedir(_p)
+        _before = list(sys.path)
+        for _p in _front_path:
+            site.addsitedir(_p)
+        _added = [_p for _p in sys.path if _p not in _before]
+        sys.path[:] = _added + [_p for _p in sys.path if _p in _before]
         if _restrict_signal:
             import signal, os
             def _swiftwsgi_signal(signum, handler):
@@ -454,10 +463,15 @@ extension ProcessConfig {
         """
         guard let globals = Py.dict(gil), let paths = Py.list(gil) else { throw HostError("out of memory") }
         globals.setItem("__builtins__", borrowed: PyEval_GetBuiltins(), gil)
-        for p in pythonPath + extraPythonPath where !p.isEmpty {
+        guard let front = Py.list(gil) else { throw HostError("out of memory") }
+        for p in pythonPath where !p.isEmpty {
             if let s = Py.string(p, gil) { paths.append(s, gil) }
         }
+        for p in extraPythonPath where !p.isEmpty {
+            if let s = Py.string(p, gil) { front.append(s, gil) }
+        }
         globals.setItem("_python_path", paths, gil)
+        globals.setItem("_front_path", front, gil)
         globals.setItem("_restrict_signal", borrowed: restrictSignal ? Py.true : Py.false, gil)
         guard Py.succeeded(PyRun_StringFlags(source, Py_file_input, globals.pointer, globals.pointer, nil), gil)
         else {

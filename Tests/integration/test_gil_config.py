@@ -217,11 +217,6 @@ WSGIScriptAlias /d-one {apps}/info.wsgi process-group=d application-group=one
 WSGIScriptAlias /d-two {apps}/info.wsgi process-group=d application-group=two
 '''
 
-# Applied by the host when it creates an interpreter (issue 15's host side).
-needs_host = pytest.mark.xfail(OURS, reason='the host applies <WSGIInterpreterOptions> settings at interpreter '
-                                            'creation: issue 15, host side (gilhost), not on main yet', strict=False)
-
-
 def info(server, path):
     r = server.get(path)
     assert r.status == 200, r
@@ -234,7 +229,6 @@ def added(server, path):
     return [dirs[p] for p in info(server, path)['path'] if p in dirs]
 
 
-@needs_host
 @mod_wsgi_6
 def test_python_path_per_application_group(server):
     # The most specific container's directories first.
@@ -243,7 +237,6 @@ def test_python_path_per_application_group(server):
     assert added(server, '/main') == ['main', 'all']
 
 
-@needs_host
 @mod_wsgi_6
 def test_python_path_per_process_group(server):
     # Equally specific (one selector each): the later container's first.
@@ -251,7 +244,6 @@ def test_python_path_per_process_group(server):
     assert added(server, '/d-two') == ['daemon', 'all']
 
 
-@needs_host
 @mod_wsgi_6
 def test_python_path_goes_first(server):
     path = info(server, '/d-one')['path']
@@ -260,7 +252,6 @@ def test_python_path_goes_first(server):
     assert ours and stdlib and max(ours) < min(stdlib), path
 
 
-@needs_host
 @mod_wsgi_6
 def test_restrictions_per_interpreter(server):
     answers = {p: info(server, p) for p in ('/one', '/two', '/main', '/d-one', '/d-two')}
@@ -304,7 +295,6 @@ WSGIScriptAlias /d-shared {apps}/gil.wsgi process-group=d application-group=shar
 
 
 @pytest.mark.skipif(not OWN_GIL, reason='Python %s has no per-interpreter GIL' % PYTHON_VERSION)
-@needs_host
 @mod_wsgi_6
 def test_own_gil_and_switch_interval_per_application_group():
     apache = Apache(OWN_GIL_CONFIG, {'gil.wsgi': GIL_APP})
