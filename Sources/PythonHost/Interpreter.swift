@@ -38,8 +38,8 @@ final class Interpreter: @unchecked Sendable {
     let counters: UnsafeMutablePointer<swiftwsgi_interpreter_counters_t>
 
     /// Sets up the interpreter current on this thread, with the settings it was created with
-    /// (sys.path additions from <WSGIInterpreterOptions>; the switch interval is applied by the
-    /// creator, PythonRuntime.subInterpreter).
+    /// (<WSGIInterpreterOptions>' sys.path additions and WSGIRestrict* values; the switch
+    /// interval is applied by the creator, PythonRuntime).
     init(name: String, ordinal: Int, config: ProcessConfig, settings: InterpreterSettings? = nil, ownGIL: Bool = false,
          _ gil: inout GIL) throws(HostError) {
         self.name = name
@@ -49,7 +49,8 @@ final class Interpreter: @unchecked Sendable {
         guard let interp = PyInterpreterState_Get() else { throw HostError("no interpreter state") }
         self.state = interp
         self.types = try HostTypes(gil)
-        try config.installModules(name: name, types: types, extraPythonPath: settings?.pythonPath ?? [], gil)
+        try config.installModules(name: name, types: types,
+                                  settings: settings ?? config.interpreterSettings(applicationGroup: name), gil)
         self.environTemplate = try config.makeEnvironTemplate(applicationGroup: name, types: types, gil)
         if let traceback = PyRef(owningOrNil: PyImport_ImportModule("traceback")) {
             self.formatException = traceback.attribute("format_exception", gil)

@@ -433,17 +433,18 @@ extension ProcessConfig {
 
     /// Installs sys.stdout/stderr/stdin and the other per-interpreter settings into the
     /// current interpreter (the `mod_wsgi` and `apache` modules: ModWSGIModule.swift).
-    func installModules(name: String, types: HostTypes, extraPythonPath: [String], _ gil: borrowing GIL) throws(HostError) {
+    func installModules(name: String, types: HostTypes, settings: InterpreterSettings, _ gil: borrowing GIL) throws(HostError) {
         // print() and sys.stderr go to Apache's error log, tagged with the thread's request;
         // the streams themselves are made in the bootstrap (see StdStreams.swift).
-        try installStandardStreams(types: types, gil)
-        try runBootstrap(extraPythonPath: extraPythonPath, gil)
+        try installStandardStreams(types: types, restrictStdin: settings.restrictStdin,
+                                   restrictStdout: settings.restrictStdout, gil)
+        try runBootstrap(extraPythonPath: settings.pythonPath, restrictSignal: settings.restrictSignal, gil)
     }
 
     /// Python-level set-up: sys.argv, WSGIPythonPath (site.addsitedir), the interpreter's own
     /// <WSGIInterpreterOptions> WSGIPythonPath (site.addsitedir, then moved in front of sys.path
     /// in their order, as mod_wsgi 6 places them), WSGIRestrictSignal.
-    private func runBootstrap(extraPythonPath: [String], _ gil: borrowing GIL) throws(HostError) {
+    private func runBootstrap(extraPythonPath: [String], restrictSignal: Bool, _ gil: borrowing GIL) throws(HostError) {
         let source = """
         import sys, site
         sys.argv = ['mod_wsgi']

@@ -11,8 +11,11 @@ extension ProcessConfig {
     /// (io.UnsupportedOperation: no descriptor) and `reconfigure()` behave as on any text
     /// stream. WSGIRestrictStdout On replaces stdout by an object whose use raises OSError.
     /// stdin is Python's own (Apache's /dev/null) unless WSGIRestrictStdin On, which
-    /// replaces it in the same way. With the GIL held, in the interpreter being set up.
-    func installStandardStreams(types: HostTypes, _ gil: borrowing GIL) throws(HostError) {
+    /// replaces it in the same way (both as the interpreter's settings resolve them: the
+    /// server-wide directives or its <WSGIInterpreterOptions>). With the GIL held, in the
+    /// interpreter being set up.
+    func installStandardStreams(types: HostTypes, restrictStdin: Bool, restrictStdout: Bool,
+                                _ gil: borrowing GIL) throws(HostError) {
         guard let ioModule = PyRef(owningOrNil: PyImport_ImportModule("io")) else {
             throw HostError("cannot import io: \(PythonRuntime.currentExceptionText(gil))")
         }

@@ -260,7 +260,6 @@ def test_restrictions_per_interpreter(server):
         '/d-one': (True, True), '/d-two': (True, False)}
 
 
-@needs_host
 @mod_wsgi_6
 def test_switch_interval_per_process_group(server):
     assert info(server, '/d-one')['switchinterval'] == pytest.approx(0.0125)
