@@ -16,6 +16,11 @@ import Synchronization
 /// SIGUSR1 (within eviction-timeout), or on a recycle (maximum-requests, restart-interval,
 /// inactivity-timeout, a changed script: within graceful-timeout); the Apache parent starts
 /// another. Idle connections are closed as it begins to stop, so the children go elsewhere.
+///
+/// Its queue and connection state (slots, epoll registrations, counters, stop flags) is only
+/// ever guarded by its own mutexes and atomics, never by the GIL, and no worker holds a GIL
+/// while it waits here: workers of application groups with their own GIL (WSGIPerInterpreterGIL)
+/// run at the same time without sharing anything of Python's.
 final class DaemonServer: @unchecked Sendable {
     let name: String
     let listenFD: Int32
