@@ -921,9 +921,6 @@ static const char *set_gil_flag(cmd_parms *cmd, void *mconfig, const char *value
     if (on && gil && container && container->options.application_group && !*container->options.application_group)
         return "WSGIPerInterpreterGIL On cannot apply to application-group=%{GLOBAL}: the main interpreter "
                "always keeps the process's GIL";
-    if (on && gil)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, SWIFTWSGI_LOGNO(0963)
-                     "%s On has no effect: %s", cmd->cmd->name, (const char *)cmd->info);
     if (container) {
         if (gil) container->options.per_interpreter_gil = on;
         else container->options.free_threading = on;
@@ -1156,8 +1153,7 @@ const command_rec swiftwsgi_directives[] = {
                   "NEW_RELIC_CONFIG_FILE of the processes"),
     AP_INIT_TAKE1("WSGINewRelicEnvironment", set_newrelic, (void *)"environment", RSRC_CONF,
                   "NEW_RELIC_ENVIRONMENT of the processes"),
-    AP_INIT_TAKE1("WSGIPerInterpreterGIL", set_gil_flag,
-                  (void *)"application groups' sub-interpreters share the process's GIL", RSRC_CONF,
+    AP_INIT_TAKE1("WSGIPerInterpreterGIL", set_gil_flag, NULL, RSRC_CONF,
                   "Sub-interpreters get their own GIL (Python 3.12+; default Off)"),
     AP_INIT_TAKE1("WSGIFreeThreading", set_gil_flag, NULL, RSRC_CONF,
                   "Run with the GIL disabled (a free-threaded Python build only; default Off)"),
