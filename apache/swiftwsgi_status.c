@@ -316,11 +316,20 @@ static int swiftwsgi_status_hook(request_rec *r, int flags)
     int *live = apr_pcalloc(r->pool, sizeof(int) * (size_t)(status_row_count + 1));
     int *queued = apr_pcalloc(r->pool, sizeof(int) * (size_t)(n + 1));
     apr_int64_t *oldest = apr_pcalloc(r->pool, sizeof(apr_int64_t) * (size_t)(n + 1));
+    group_totals_t *all = apr_pcalloc(r->pool, sizeof(group_totals_t) * (size_t)(n + 1));
     apr_time_t now = apr_time_now();
     for (i = 0; status_rows && i < status_row_count; i++)
         live[i] = alive(__atomic_load_n(&status_rows[i].pid, __ATOMIC_ACQUIRE));
     interpreters_section(r, flags, live);
     if (n == 0) return OK;
+    /* The daemons' figures before the queue: a daemon takes a request out of the queue before
+     * it counts its thread busy, so a request is never seen both running and waiting. */
+    for (i = 0; i < n; i++) {
+        int processes, threads;
+        const swiftwsgi_daemon_status_t *st;
+        swiftwsgi_daemon_group_info(i, &processes, &threads, &st);
+        totals(st, processes, &all[i]);
+    }
     queue_totals(n, live, queued, oldest);
     if (flags & AP_STATUS_SHORT) {
         ap_rprintf(r, "WSGIDaemonGroups: %d\n", n);
@@ -329,8 +338,7 @@ static int swiftwsgi_status_hook(request_rec *r, int flags)
             const swiftwsgi_daemon_status_t *st;
             const char *name = swiftwsgi_daemon_group_info(i, &processes, &threads, &st);
             const char *k = key_name(r->pool, name);
-            group_totals_t t;
-            totals(st, processes, &t);
+            group_totals_t t = all[i];
             ap_rprintf(r, "WSGIDaemon[%s]Processes: %d\n", k, t.running);
             ap_rprintf(r, "WSGIDaemon[%s]Threads: %d\n", k, t.threads);
             ap_rprintf(r, "WSGIDaemon[%s]BusyThreads: %d\n", k, t.busy);
@@ -349,8 +357,7 @@ static int swiftwsgi_status_hook(request_rec *r, int flags)
         int processes, threads;
         const swiftwsgi_daemon_status_t *st;
         const char *name = swiftwsgi_daemon_group_info(i, &processes, &threads, &st);
-        group_totals_t t;
-        totals(st, processes, &t);
+        group_totals_t t = all[i];
         ap_rprintf(r, "<h3>%s</h3>\n<p>%d of %d processes running, %d threads busy, %d idle; "
                    "%" APR_UINT64_T_FMT " requests served; %d waiting for a thread%s%s%s; latest wait for a thread %"
                    APR_INT64_T_FMT " ms; %d restarts%s%s%s</p>\n",

@@ -447,8 +447,6 @@ final class DaemonServer: @unchecked Sendable {
             return true
         }
         guard admitted else { return false }
-        swiftwsgi_status_busy(status, 1)
-        defer { swiftwsgi_status_busy(status, -1) }
         // No connection becomes idle while every worker is busy: with none idle now, there is
         // nothing to shed (a new connection waits in the shared backlog for any process).
         if active.add(1, ordering: .acquiringAndReleasing).newValue >= threads && connections.hasIdle {
@@ -476,8 +474,12 @@ final class DaemonServer: @unchecked Sendable {
         else { return false }
         ignoresActivity = request.ignoresActivity
         let waited = monotonicWallSeconds() - Double(request.queueStart) / 1e6
+        // For mod_status: out of the queue, then busy (its reader loads them in the other order,
+        // so a busy thread's request is never also seen waiting).
         swiftwsgi_queue_taken(queueCells, queueCellCount, request.queueCell, request.queueMark)
-        swiftwsgi_status_served(status, request.queueStart > 0 ? Int64(max(0, waited) * 1e6) : 0)
+        swiftwsgi_status_busy(self.status, 1)
+        defer { swiftwsgi_status_busy(self.status, -1) }
+        swiftwsgi_status_served(self.status, request.queueStart > 0 ? Int64(max(0, waited) * 1e6) : 0)
         let status: Int32
         if queueTimeout > 0 && request.queueStart > 0 && waited >= queueTimeout {
             DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): queue-timeout: request waited \(Int(waited))s for a daemon thread; answering 504")
