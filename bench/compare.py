@@ -21,13 +21,14 @@ machines are small and noisy: the script prints per-round figures, medians and r
 WSGIPerInterpreterGIL Off and On, the same configuration otherwise. Each has one daemon process
 (processes=1 threads=4) holding two application groups, /a and /b, whose requests run a pure-Python
 loop (--iterations; about 30 ms at the default on the 2-core build machine). A round drives /a and /b
-at the same time with two wrk instances of 2 connections each (4 clients), server after server;
-the report gives requests/s, the split between the groups, the daemon's CPU use in cores, and the
-ratios On/Off per module and ours/reference with On. With own GIL the two groups' interpreters can
+at the same time with two wrk instances of 2 connections each (4 clients), server after server
+(every other round in reverse order); the report gives requests/s, the split between the groups,
+the daemon's CPU use in cores and the machine's, and the ratios On/Off per module and ours/reference
+(of the medians, and the median of the rounds' ratios). Needs builds for Python 3.12+. With own GIL the two groups' interpreters can
 run on two cores at once: On/Off approaches 2x on 2 cores (issue 15's goal: at least 1.7x); with one
 shared GIL it stays near 1x. Before the rounds it shows what proves an own GIL besides the speed:
 each group's interpreter config on 3.13+ (`_interpreters.get_config().gil`: own or shared), and the
-error log's "with own GIL" lines (mod_wsgi 6 logs them at info level when it creates such an
+error log's "own GIL" lines (mod_wsgi 6 and ours log them at info level when they create such an
 interpreter; the servers run with `LogLevel warn wsgi:info`). In the same run (the same Off
 servers, interleaved) it measures hello world in embedded mode, wrk -t2 -c16, as `hello` does:
 the ratio ours/reference with the directive Off. --python X.Y is short for
@@ -320,6 +321,7 @@ def bench_rss(args):
         for a in servers.values():
             a.cleanup()
 
+
 # The CPU-bound application of `gil`: the same fixed pure-Python loop per request in every
 # server and group. ?info answers which process and interpreter serve the group and, on 3.13+,
 # whether that interpreter has its own GIL (3.12 has no way to ask from Python).
@@ -443,8 +445,10 @@ def bench_gil(args):
         busy = {n: [] for n in servers}
         hello = {'mod_wsgi': [], 'mod_swiftwsgi': []}
         problems = []
-        for _ in range(args.rounds):
-            for n, a in servers.items():
+        for r in range(args.rounds):
+            # Every other round in the reverse order, so that no server always follows the same one.
+            for n in list(servers)[::1 if r % 2 == 0 else -1]:
+                a = servers[n]
                 cpu0, busy0, t0 = cpu_seconds(daemon[n]), busy_seconds(), time.perf_counter()
                 rates, errors = wrk_groups(a.port, args.seconds)
                 elapsed = time.perf_counter() - t0
@@ -470,11 +474,17 @@ def bench_gil(args):
         for e in problems:
             print('  warning: ' + e)
         m = {n: median(x) for n, x in rps.items()}
-        print('  ratio On/Off, mod_wsgi:          %.2fx' % (m['mod_wsgi On'] / m['mod_wsgi Off']))
-        print('  ratio On/Off, mod_swiftwsgi:     %.2fx  (issue 15 goal: at least 1.70x)' % (
-            m['mod_swiftwsgi On'] / m['mod_swiftwsgi Off']))
-        print('  ratio mod_swiftwsgi / mod_wsgi, On:  %.2fx' % (m['mod_swiftwsgi On'] / m['mod_wsgi On']))
-        print('  ratio mod_swiftwsgi / mod_wsgi, Off: %.2fx' % (m['mod_swiftwsgi Off'] / m['mod_wsgi Off']))
+
+        def ratio(label, top, bottom, note=''):
+            # The ratio of the medians, and the median of the rounds' own ratios (each round's two
+            # figures were measured seconds apart: less exposed to the machine's drift).
+            per_round = [t / b for t, b in zip(rps[top], rps[bottom]) if b]
+            print('  ratio %-28s %.2fx  (median of the rounds\' ratios %.2fx)%s' % (
+                label + ':', m[top] / m[bottom] if m[bottom] else float('nan'), median(per_round), note))
+        ratio('On/Off, mod_wsgi', 'mod_wsgi On', 'mod_wsgi Off')
+        ratio('On/Off, mod_swiftwsgi', 'mod_swiftwsgi On', 'mod_swiftwsgi Off', '  issue 15 goal: at least 1.70x')
+        ratio('mod_swiftwsgi/mod_wsgi, On', 'mod_swiftwsgi On', 'mod_wsgi On')
+        ratio('mod_swiftwsgi/mod_wsgi, Off', 'mod_swiftwsgi Off', 'mod_wsgi Off')
         report('hello world, embedded mode, event MPM, WSGIPerInterpreterGIL Off (same servers), '
                'wrk -t2 -c16 -d%ds, requests/s' % args.seconds, hello, 'rps')
         if args.smoke:
