@@ -10,11 +10,11 @@
  * requests served and running.
  *
  * The children's counters (swiftwsgi_abi.h) are mapped here at each configuration load, only
- * when mod_status is loaded: one row per child slot (ServerLimit), one queue cell per thread
- * of a child that sends requests to daemons. A child takes a free row at its start; the Swift
- * host adds to its interpreters' entries in it, and this file marks a thread's queue cell while
- * its request waits for a daemon thread (the daemon clears it as it takes the request). One
- * relaxed atomic per event; no locks. Without mod_status nothing is mapped or counted.
+ * when mod_status is loaded: one row per child slot (ServerLimit), and queue cells for each
+ * child's requests to daemons. A child takes a free row at its start; the Swift host adds to its
+ * interpreters' entries in it, and this file marks a free cell of the child's while a request
+ * waits for a daemon thread (the daemon clears it as it takes the request). One atomic per
+ * event; no locks. Without mod_status nothing is mapped or counted.
  */
 #include "swiftwsgi_status.h"
 #include "swiftwsgi_daemon.h"
@@ -45,11 +45,12 @@ static uint64_t *queue_cells;
 static int status_row_count;   /* ServerLimit */
 static int cells_per_row;      /* queue cells per child */
 
-/* In a child: its row, and the next of its cells to give a thread. */
+/* In a child: its row, and the next thread's first choice among the row's cells. */
 static swiftwsgi_child_counters_t *my_row;
 static int my_row_index;
 static int next_cell;
-/* This thread's cell: -1 not yet given, -2 none left. */
+/* Where this thread looks for a free cell first (-1: not chosen yet): its own cell while the
+ * row has one per thread; threads that come and go (mod_http2's workers) share them. */
 static __thread int my_cell = -1;
 
 static apr_status_t unmap_counters(void *data)
@@ -147,18 +148,25 @@ static uint64_t monotonic_usec(void)
 
 void swiftwsgi_queue_begin(int group, int32_t *cell, uint64_t *mark)
 {
-    int c = my_cell;
+    int first = my_cell, k;
+    uint64_t m;
     *cell = -1;
     *mark = 0;
     if (!my_row) return;
-    if (c == -1) {
-        int k = __atomic_fetch_add(&next_cell, 1, __ATOMIC_RELAXED);
-        c = my_cell = k < cells_per_row ? my_row_index * cells_per_row + k : -2;
+    if (first < 0) first = my_cell = __atomic_fetch_add(&next_cell, 1, __ATOMIC_RELAXED) % cells_per_row;
+    m = swiftwsgi_queue_mark(group, monotonic_usec());
+    /* A free cell of the row, the thread's own first: one load and one compare-and-swap. */
+    for (k = 0; k < cells_per_row; k++) {
+        int c = my_row_index * cells_per_row + (first + k) % cells_per_row;
+        uint64_t free_cell = 0;
+        if (__atomic_load_n(&queue_cells[c], __ATOMIC_RELAXED) == 0
+            && __atomic_compare_exchange_n(&queue_cells[c], &free_cell, m, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *cell = c;
+            *mark = m;
+            return;
+        }
     }
-    if (c < 0) return;
-    *mark = swiftwsgi_queue_mark(group, monotonic_usec());
-    *cell = c;
-    __atomic_store_n(&queue_cells[c], *mark, __ATOMIC_RELAXED);
+    /* More of this child's requests wait than it has cells: this one is not counted. */
 }
 
 void swiftwsgi_queue_end(int32_t cell, uint64_t mark)

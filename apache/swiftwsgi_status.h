@@ -22,8 +22,9 @@ void swiftwsgi_status_child_init(apr_pool_t *pchild, swiftwsgi_process_config_t 
 /** The queue cells for daemon processes (*count of them), or NULL. */
 uint64_t *swiftwsgi_status_queue_cells(uint32_t *count);
 
-/** Before a request goes to daemon group index `group`: marks this thread's queue cell
- *  (*cell -1 and *mark 0 when nothing is counted). One relaxed store. */
+/** Before a request goes to daemon group index `group`: marks a free queue cell of this child,
+ *  the thread's own as a rule (*cell -1 and *mark 0 when nothing is counted). One load and one
+ *  compare-and-swap. */
 void swiftwsgi_queue_begin(int group, int32_t *cell, uint64_t *mark);
 
 /** After it: clears the cell if no daemon took the request (it failed before). */

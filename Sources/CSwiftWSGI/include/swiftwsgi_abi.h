@@ -141,8 +141,9 @@ typedef struct swiftwsgi_interpreter_options {
  * - one row per Apache child (ServerLimit rows, each claimed by a child at its start): per named
  *   group, the requests begun and ended by its interpreter in that child, then one pair for the
  *   groups beyond SWIFTWSGI_STATUS_GROUPS;
- * - the queue cells: one per thread of each child that hands requests to daemon processes,
- *   non-zero while its request waits for a daemon thread (swiftwsgi_queue_mark()).
+ * - the queue cells of each child (as many as twice its threads, and some): one is non-zero
+ *   while a request the child handed to a daemon group waits for a daemon thread
+ *   (swiftwsgi_queue_mark()).
  *
  * Every write is one relaxed atomic; nothing here locks.
  */
