@@ -19,9 +19,17 @@ import time
 
 import pytest
 
-from harness import Apache, OURS, PYTHON
+from harness import Apache, OURS, PYTHON, mod_wsgi_versions
 
-pytestmark = pytest.mark.ours_only  # Debian's mod_wsgi 4.9 has no per-interpreter GIL
+# mod_wsgi 6 from PyPI built for the same Python runs these too (Debian's 4.9 has no
+# per-interpreter GIL); what only mod_swiftwsgi writes is checked for it alone.
+pytestmark = mod_wsgi_versions(minimum=(6,))
+
+# A PyPI reference runs with its venv as WSGIPythonHome, as `mod_wsgi-express module-config` says.
+_site = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.environ.get('SWIFTWSGI_MODULE', '/x/x/x/x/x/x')))))))
+REFERENCE_HOME = ('WSGIPythonHome %s\n' % _site
+                  if not OURS and os.path.exists(os.path.join(_site, 'pyvenv.cfg')) else '')
 
 
 def _python_version():
@@ -30,7 +38,7 @@ def _python_version():
     return tuple(int(p) for p in out.split('.'))
 
 
-if OURS and _python_version() < (3, 12):
+if _python_version() < (3, 12):
     pytest.skip('a per-interpreter GIL needs Python 3.12 or later (the module embeds %s)' % PYTHON,
                 allow_module_level=True)
 
@@ -44,8 +52,9 @@ GROUPS = {'on': ('gil-a', 'gil-b'), 'off': ('gil-a', 'gil-b')}
 
 CONFIG = """
 WSGISwitchInterval 5
+WSGIServerMetrics On
 {directive}
-WSGIDaemonProcess gild processes=1 threads=4 switch-interval=5
+WSGIDaemonProcess gild processes=1 threads=4 switch-interval=5 server-metrics=On
 WSGIScriptAlias /a {apps}/app.wsgi application-group={a}
 WSGIScriptAlias /b {apps}/app.wsgi application-group={b}
 WSGIScriptAlias /reload {apps}/reload.wsgi application-group={a}
@@ -94,7 +103,7 @@ def application(environ, start_response):
         body = {'request_data': sorted(data), 'active': rid in mod_wsgi.active_requests,
                 'active_data_is_ours': mod_wsgi.active_requests.get(rid) is data,
                 'events': list(events[-4:]),
-                'metrics_requests': mod_wsgi.process_metrics()['request_count'],
+                'metrics_requests': (mod_wsgi.process_metrics() or {}).get('request_count'),
                 'group': mod_wsgi.application_group, 'environ_group': environ['mod_wsgi.application_group']}
     elif path == '/ext':
         sys.path.insert(0, environ['GIL_EXT_DIR'])
@@ -152,7 +161,7 @@ def server(request, mpm):
     mode = request.param
     a, b = GROUPS[mode]
     directive = 'WSGIPerInterpreterGIL On' if mode == 'on' else 'WSGIPerInterpreterGIL Off'
-    apache = Apache(CONFIG.replace('{directive}', directive).replace('{a}', a).replace('{b}', b),
+    apache = Apache(REFERENCE_HOME + CONFIG.replace('{directive}', directive).replace('{a}', a).replace('{b}', b),
                     {'app.wsgi': APP, 'reload.wsgi': RELOAD % 1}, mpm='event',
                     mpm_settings=ONE_EVENT_CHILD, files={'apps/payload.bin': PAYLOAD})
     ext = os.path.join(apache.root, 'ext')
@@ -169,7 +178,7 @@ def server(request, mpm):
     tail = apache.log()
     apache.cleanup()
     bad = [line for line in tail.splitlines() if 'still did not exit' in line or 'AH00046' in line]
-    assert not bad, 'Apache had to kill children at stop:\n' + '\n'.join(bad)
+    assert not bad or not OURS, 'Apache had to kill children at stop:\n' + '\n'.join(bad)
 
 
 def get_json(server, path, **kw):
@@ -222,6 +231,7 @@ def test_cpu_bound_groups_run_in_parallel_only_with_their_own_gil(server, prefix
         assert attempts[-1][0] > attempts[-1][1] / 2, 'no overlap of own-GIL requests in %r' % attempts
 
 
+@pytest.mark.ours_only  # mod_wsgi 6 words it "Creating ... with own GIL."
 def test_creation_log_line_notes_the_own_gil(server):
     get_json(server, '/a/')
     get_json(server, '/d/b/')
@@ -261,7 +271,8 @@ def test_mod_wsgi_api(server, prefix):
         assert got['group'] == got['environ_group'] == server.groups[1]
     # The subscriber saw the first request run to its end.
     assert second['events'] == ['request_started', 'response_started', 'request_finished', 'request_started']
-    assert second['metrics_requests'] >= first['metrics_requests'] + 1
+    if OURS:  # mod_wsgi 6's process_metrics() answers None here
+        assert second['metrics_requests'] >= first['metrics_requests'] + 1
 
 
 @pytest.mark.parametrize('prefix', ['', '/d'], ids=['embedded', 'daemon'])
@@ -285,6 +296,7 @@ def test_reload(server, prefix):
     os.utime(path, (later + 2, later + 2))
 
 
+@pytest.mark.ours_only  # mod_wsgi 6 words its traceback lines differently (harness.TRACEBACK)
 @pytest.mark.parametrize('prefix', ['', '/d'], ids=['embedded', 'daemon'])
 def test_single_phase_extension(server, prefix):
     group = server.groups[0]
@@ -295,10 +307,11 @@ def test_single_phase_extension(server, prefix):
     r = server.get(prefix + '/a/ext')
     assert r.status == 500, r
     server.expect_traceback(r"^ImportError: module singlephase does not support loading in subinterpreters$")
-    server.expect_log(r"C extension module 'singlephase' cannot be imported in application group '%s'" % group)
-    entry = server.wait_for_entry(r"C extension module 'singlephase' cannot be imported")
-    assert entry and entry['level'] == 'error', server.log()[-3000:]
-    assert 'WSGIPerInterpreterGIL Off' in entry['message'] and '%{GLOBAL}' in entry['message'], entry
+    if OURS:
+        server.expect_log(r"C extension module 'singlephase' cannot be imported in application group '%s'" % group)
+        entry = server.wait_for_entry(r"C extension module 'singlephase' cannot be imported")
+        assert entry and entry['level'] == 'error', server.log()[-3000:]
+        assert 'WSGIPerInterpreterGIL Off' in entry['message'] and '%{GLOBAL}' in entry['message'], entry
     # The process keeps serving, the other group too.
     assert get_json(server, prefix + '/b/')['group'] == server.groups[1]
     assert get_json(server, prefix + '/a/')['group'] == group
