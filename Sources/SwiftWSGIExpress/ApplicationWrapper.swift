@@ -34,7 +34,8 @@ extension ServerOptions {
             \(pythonLiteral(kind)), \(pythonLiteral(target)), \(pythonLiteral(callableObject)),
             debugger=\(debug?.debugger == true ? "True" : "False"), debugger_startup=\(debug?.debuggerStartup == true ? "True" : "False"),
             coverage_directory=\(optional(debug?.coverageDirectory)), profiler_directory=\(optional(debug?.profilerDirectory)),
-            recorder_directory=\(optional(debug?.recorderDirectory)), newrelic_agent=\(newrelicAgent ? "True" : "False"))
+            recorder_directory=\(optional(debug?.recorderDirectory)), newrelic_agent=\(newrelicAgent ? "True" : "False"),
+            newrelic_config_file=\(optional(newrelicConfigFile)), newrelic_environment=\(optional(newrelicEnvironment)))
 
         """
     }
@@ -256,9 +257,14 @@ def traced(application):
     return call
 
 
-def with_newrelic_agent(application):
+def with_newrelic_agent(application, config_file, environment):
     """--with-newrelic-agent: New Relic's agent (installed in the application's venv), configured
-    by NEW_RELIC_CONFIG_FILE and NEW_RELIC_ENVIRONMENT (--newrelic-config-file, --newrelic-environment)."""
+    by NEW_RELIC_CONFIG_FILE and NEW_RELIC_ENVIRONMENT, which --newrelic-config-file and
+    --newrelic-environment set here (as mod_wsgi-express's handler script does)."""
+    if config_file:
+        os.environ['NEW_RELIC_CONFIG_FILE'] = config_file
+    if environment:
+        os.environ['NEW_RELIC_ENVIRONMENT'] = environment
     import newrelic.agent
     settings = newrelic.agent.global_settings()
     if settings.log_file is None:
@@ -269,12 +275,13 @@ def with_newrelic_agent(application):
 
 
 def application(kind, target, callable_object, debugger=False, debugger_startup=False,
-                coverage_directory=None, profiler_directory=None, recorder_directory=None, newrelic_agent=False):
+                coverage_directory=None, profiler_directory=None, recorder_directory=None, newrelic_agent=False,
+                newrelic_config_file=None, newrelic_environment=None):
     if coverage_directory:
         start_coverage(coverage_directory)
     wrapped = load_application(kind, target, callable_object)
     if newrelic_agent:
-        wrapped = with_newrelic_agent(wrapped)
+        wrapped = with_newrelic_agent(wrapped, newrelic_config_file, newrelic_environment)
     if debugger:
         # --debugger-startup: pdb stops in application.wsgi, once the application is loaded.
         wrapped = PostMortemDebugger(wrapped, sys._getframe(1) if debugger_startup else None)

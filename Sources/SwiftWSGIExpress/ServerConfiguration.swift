@@ -463,8 +463,11 @@ struct ServerOptions: Equatable {
         add("WSGIDestroyInterpreter \(orphanInterpreter ? "Off" : "On")")
         if disableReloading || inApache { add("WSGIScriptReloading Off") }
         if verboseDebugging { add("WSGIVerboseDebugging On") }
-        if let newrelicConfigFile { add("WSGINewRelicConfigFile \(quote(newrelicConfigFile))") }
-        if let newrelicEnvironment { add("WSGINewRelicEnvironment \(quote(newrelicEnvironment))") }
+        // With --with-newrelic-agent the generated application.wsgi sets the agent's variables and
+        // initialises it (as mod_wsgi-express): the directives would have the host initialise it
+        // a second time and wrap the application twice.
+        if !newrelicAgent, let newrelicConfigFile { add("WSGINewRelicConfigFile \(quote(newrelicConfigFile))") }
+        if !newrelicAgent, let newrelicEnvironment { add("WSGINewRelicEnvironment \(quote(newrelicEnvironment))") }
         if chunkedRequest { add("WSGIChunkedRequest On") }
         if !trustProxyHeaders.isEmpty { add("WSGITrustedProxyHeaders \(trustProxyHeaders.joined(separator: " "))") }
         if !trustProxies.isEmpty { add("WSGITrustedProxies \(trustProxies.joined(separator: " "))") }
@@ -500,8 +503,8 @@ struct ServerOptions: Equatable {
             if headerBufferSize > 0 { d += " header-buffer-size=\(headerBufferSize)" }
             if responseBufferSize > 0 { d += " response-buffer-size=\(responseBufferSize)" }
             if serverMetrics { d += " server-metrics=On" }
-            if let newrelicConfigFile { d += " newrelic-config-file=" + quote(newrelicConfigFile) }
-            if let newrelicEnvironment { d += " newrelic-environment=" + quote(newrelicEnvironment) }
+            if !newrelicAgent, let newrelicConfigFile { d += " newrelic-config-file=" + quote(newrelicConfigFile) }
+            if !newrelicAgent, let newrelicEnvironment { d += " newrelic-environment=" + quote(newrelicEnvironment) }
             if responseSocketTimeout > 0 { d += " response-socket-timeout=\(responseSocketTimeout)" }
             if let user { d += " user=\(user)" }
             if let group { d += " group=\(group)" }
