@@ -289,6 +289,7 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, int index, server_rec *s)
     swiftwsgi_fill_process_config(&config.process, s, s->process->pconf);
     config.process.python_home = g->options.python_home ? g->options.python_home : config.process.python_home;
     config.process.python_path = g->options.python_path;
+    config.process.daemon_home = g->options.home;
     if (g->options.python_eggs) config.process.python_eggs = g->options.python_eggs;
     config.process.threads_per_process = config.threads;
     config.process.maximum_processes = g->options.processes;

@@ -4,6 +4,9 @@
 public struct ProcessConfig: Sendable {
     public var pythonHome: String?
     public var pythonPath: [String] = []
+    /// A daemon group's home=: first on every interpreter's sys.path, after WSGIPythonPath and
+    /// python-path= (mod_wsgi: "as when running a script with the Python interpreter").
+    public var daemonHome: String?
     public var optimize = 0
     /// nil: unset; -1: "random"; else the seed.
     public var hashSeed: Int?

@@ -443,7 +443,8 @@ extension ProcessConfig {
 
     /// Python-level set-up: sys.argv, WSGIPythonPath (site.addsitedir), the interpreter's own
     /// <WSGIInterpreterOptions> WSGIPythonPath (site.addsitedir, then moved in front of sys.path
-    /// in their order, as mod_wsgi 6 places them), WSGIRestrictSignal.
+    /// in their order, as mod_wsgi 6 places them), a daemon's home= (first, as mod_wsgi puts it),
+    /// WSGIRestrictSignal.
     private func runBootstrap(extraPythonPath: [String], restrictSignal: Bool, _ gil: borrowing GIL) throws(HostError) {
         let source = """
         import sys, site
@@ -455,6 +456,8 @@ extension ProcessConfig {
             site.addsitedir(_p)
         _added = [_p for _p in sys.path if _p not in _before]
         sys.path[:] = _added + [_p for _p in sys.path if _p in _before]
+        if _daemon_home is not None:
+            sys.path.insert(0, _daemon_home)
         if _restrict_signal:
             import signal, os
             def _swiftwsgi_signal(signum, handler):
@@ -473,6 +476,11 @@ extension ProcessConfig {
         }
         globals.setItem("_python_path", paths, gil)
         globals.setItem("_front_path", front, gil)
+        if let home = daemonHome, let s = Py.string(home, gil) {
+            globals.setItem("_daemon_home", s, gil)
+        } else {
+            globals.setItem("_daemon_home", borrowed: Py.none, gil)
+        }
         globals.setItem("_restrict_signal", borrowed: restrictSignal ? Py.true : Py.false, gil)
         guard Py.succeeded(PyRun_StringFlags(source, Py_file_input, globals.pointer, globals.pointer, nil), gil)
         else {

@@ -105,6 +105,7 @@ extension ProcessConfig {
         self.init()
         pythonHome = c.python_home.map { String(cString: $0) }
         pythonPath = c.python_path.map { String(cString: $0).split(separator: ":").map(String.init) } ?? []
+        daemonHome = c.daemon_home.map { String(cString: $0) }
         optimize = Int(c.python_optimize)
         hashSeed = c.python_hash_seed == -1 ? nil : (c.python_hash_seed == -2 ? -1 : Int(c.python_hash_seed))
         warnings = (0..<c.python_warnings_count).compactMap { c.python_warnings[$0].map { String(cString: $0) } }

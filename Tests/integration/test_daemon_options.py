@@ -67,6 +67,53 @@ def run_with(config, path='/info', apps=None):
     return json_from(config, dict(APPS, **(apps or {})), path)
 
 
+HOME_APP = '''
+import json, os, sys
+def application(environ, start_response):
+    try:
+        import home_module
+        found = home_module.__file__
+    except ImportError:
+        found = None
+    out = {'cwd': os.getcwd(), 'path': sys.path, 'home_module': found}
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [json.dumps(out).encode()]
+'''
+
+
+def test_home_is_first_on_sys_path():
+    # mod_wsgi puts a group's home= first on sys.path of its interpreters (after python-path=),
+    # as Python does for a script's directory: mod_wsgi-express relies on it to import the
+    # application's modules from its working directory (Flask's `from hello import app`).
+    apache = Apache('''
+WSGIDaemonProcess homed threads=1 home={root}/home python-path={root}/lib
+WSGIDaemonProcess homeless threads=1
+WSGIScriptAlias /homed {apps}/home.wsgi process-group=homed application-group=%{GLOBAL}
+WSGIScriptAlias /homed-sub {apps}/home.wsgi process-group=homed application-group=sub
+WSGIScriptAlias /homeless {apps}/home.wsgi process-group=homeless application-group=%{GLOBAL}
+''', {'home.wsgi': HOME_APP})
+    try:
+        for d in ('home', 'lib'):
+            os.makedirs(os.path.join(apache.root, d), mode=0o755)
+        with open(os.path.join(apache.root, 'home', 'home_module.py'), 'w') as f:
+            f.write('')
+        os.chmod(os.path.join(apache.root, 'home', 'home_module.py'), 0o644)
+        apache.start()
+        home = os.path.join(apache.root, 'home')
+        for path in ('/homed', '/homed-sub'):
+            r = apache.get(path)
+            assert r.status == 200, r
+            i = json.loads(r.body)
+            assert i['cwd'] == home and i['path'][0] == home, i
+            assert os.path.join(apache.root, 'lib') in i['path'][1:]
+            assert i['home_module'] == os.path.join(home, 'home_module.py')
+        i = json.loads(apache.get('/homeless').body)
+        assert i['home_module'] is None and i['cwd'] not in i['path']
+    finally:
+        apache.stop()
+        apache.cleanup()
+
+
 @mod_wsgi_versions(minimum=(6,))
 def test_switch_interval_is_the_group_s_own():
     config = '''

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 15
+#define SWIFTWSGI_ABI_VERSION 16
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -237,6 +237,8 @@ static inline void swiftwsgi_queue_taken(uint64_t *cells, uint32_t count, int32_
 typedef struct swiftwsgi_process_config {
     const char *python_home;          /* WSGIPythonHome, or NULL */
     const char *python_path;          /* WSGIPythonPath, ':'-separated, or NULL */
+    const char *daemon_home;          /* a daemon group's home=, put first on each interpreter's
+                                         sys.path (as mod_wsgi does); NULL elsewhere */
     int python_optimize;              /* WSGIPythonOptimize, 0..2 */
     long python_hash_seed;            /* WSGIPythonHashSeed: -1 unset, -2 "random", else 0..4294967295 */
     const char *const *python_warnings; /* WSGIPythonWarnings options */
