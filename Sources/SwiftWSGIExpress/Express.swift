@@ -719,7 +719,16 @@ struct InstallModule: ParsableCommand {
         }
         try fm.createDirectory(atPath: loadDirectory, withIntermediateDirectories: true)
         let load = loadDirectory + "/swiftwsgi.load"
-        try "LoadModule wsgi_module \(modulesDirectory)/\(moduleName)\n".write(toFile: load, atomically: true, encoding: .utf8)
+        // debian/swiftwsgi.load's text (test_express checks they agree): its "Conflicts" line
+        // makes a2enmod refuse while mod_wsgi (the other wsgi_module) is enabled.
+        let text = """
+            # Conflicts: wsgi
+            # mod_swiftwsgi registers itself as wsgi_module, like mod_wsgi: enable only one of them
+            # (a2dismod wsgi; a2enmod swiftwsgi).
+            LoadModule wsgi_module \(modulesDirectory)/\(moduleName)
+
+            """
+        try text.write(toFile: load, atomically: true, encoding: .utf8)
         print("Installed \(modulesDirectory)/\(moduleName) and \(load); enable it with: a2dismod wsgi; a2enmod swiftwsgi")
     }
 }

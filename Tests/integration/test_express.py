@@ -747,7 +747,13 @@ def test_install_module_installs_the_pair_for_the_python(tmp_path):
     assert r.returncode == 0, r.stderr
     name = os.path.basename(MODULE)
     assert sorted(os.listdir(modules)) == sorted([name, name.replace('mod_', 'lib', 1)])
-    assert (load / 'swiftwsgi.load').read_text() == 'LoadModule wsgi_module %s/%s\n' % (modules, name)
+    # debian/swiftwsgi.load with the module's path: "# Conflicts: wsgi" makes a2enmod refuse it
+    # while mod_wsgi is enabled.
+    with open(os.path.join(REPO, 'debian', 'swiftwsgi.load')) as f:
+        debian = f.read()
+    assert debian.startswith('# Conflicts: wsgi\n')
+    assert (load / 'swiftwsgi.load').read_text() == debian.replace(
+        'LoadModule wsgi_module /usr/lib/apache2/modules/mod_swiftwsgi.so', 'LoadModule wsgi_module %s/%s' % (modules, name))
 
 
 # --------------------------------------------------------------------------------------------
