@@ -1,4 +1,4 @@
-"""A small Flask application, served by Apache through flask.wsgi."""
+"""A small Flask application, served by Apache through flask.wsgi (or wsgi.py with swiftwsgi-express)."""
 
 import platform
 import sys
@@ -48,6 +48,7 @@ def info():
         python=sys.version,
         prefix=sys.prefix,
         application_group=_application_group(),
+        process_group=request.environ.get('mod_wsgi.process_group'),
         script_name=request.environ.get('SCRIPT_NAME'),
         path_info=request.environ.get('PATH_INFO'),
         multithread=request.environ.get('wsgi.multithread'),
