@@ -167,24 +167,16 @@ struct ServerOptions: Equatable {
 
     /// mod_reqtimeout's RequestReadTimeout value, built as mod_wsgi-express builds it.
     var requestReadTimeout: String {
-        var parts: [String] = []
-        if headerTimeout > 0 {
-            var h = "header=\(headerTimeout)"
-            if headerMaxTimeout > 0 && headerMinRate > 0 { h += "-\(headerMaxTimeout)" }
-            if headerMinRate > 0 { h += ",MinRate=\(headerMinRate)" }
-            parts.append(h)
-        } else {
-            parts.append("header=0")
+        /// "name=timeout[-maximum][,MinRate=rate]" (the maximum only with a rate), or "name=0".
+        func stage(_ name: String, timeout: Int, maximum: Int, minRate: Int) -> String {
+            guard timeout > 0 else { return "\(name)=0" }
+            var s = "\(name)=\(timeout)"
+            if maximum > 0 && minRate > 0 { s += "-\(maximum)" }
+            if minRate > 0 { s += ",MinRate=\(minRate)" }
+            return s
         }
-        if bodyTimeout > 0 {
-            var b = "body=\(bodyTimeout)"
-            if bodyMaxTimeout > 0 && bodyMinRate > 0 { b += "-\(bodyMaxTimeout)" }
-            if bodyMinRate > 0 { b += ",MinRate=\(bodyMinRate)" }
-            parts.append(b)
-        } else {
-            parts.append("body=0")
-        }
-        return parts.joined(separator: " ")
+        return stage("header", timeout: headerTimeout, maximum: headerMaxTimeout, minRate: headerMinRate) + " "
+            + stage("body", timeout: bodyTimeout, maximum: bodyMaxTimeout, minRate: bodyMinRate)
     }
 
     /// The complete httpd.conf.

@@ -144,8 +144,10 @@ enum Sys {
         }
     }
 
-    private static func sendWithDescriptor(_ fd: Int32, _ data: UnsafeRawBufferPointer, _ descriptor: Int32) throws(SystemError) -> Int {
-        var iov = iovec(iov_base: UnsafeMutableRawPointer(mutating: data.baseAddress), iov_len: data.count)
+    /// Runs `body` with a message of the one buffer `iov` and a zeroed control buffer with room
+    /// for one descriptor (sendmsg/recvmsg with SCM_RIGHTS).
+    private static func withMessage(_ iov: iovec, _ body: (inout msghdr) throws(SystemError) -> Int) throws(SystemError) -> Int {
+        var iov = iov
         let space = Int(csys_cmsg_space_fd())
         let control = UnsafeMutableRawPointer.allocate(byteCount: space, alignment: 8)
         defer { control.deallocate() }
@@ -156,6 +158,12 @@ enum Sys {
             msg.msg_iovlen = 1
             msg.msg_control = control
             msg.msg_controllen = space
+            return try body(&msg)
+        }
+    }
+
+    private static func sendWithDescriptor(_ fd: Int32, _ data: UnsafeRawBufferPointer, _ descriptor: Int32) throws(SystemError) -> Int {
+        try withMessage(iovec(iov_base: UnsafeMutableRawPointer(mutating: data.baseAddress), iov_len: data.count)) { msg throws(SystemError) -> Int in
             csys_cmsg_put_fd(&msg, descriptor)
             return try check("sendmsg") { Glibc.sendmsg(fd, &msg, Int32(MSG_NOSIGNAL)) }
         }
@@ -164,21 +172,11 @@ enum Sys {
     /// Reads what is available (at least one byte unless at end), collecting any passed
     /// descriptors. Returns 0 at end of stream.
     static func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, descriptors: inout [Int32]) throws(SystemError) -> Int {
-        var iov = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
-        let space = Int(csys_cmsg_space_fd())
-        let control = UnsafeMutableRawPointer.allocate(byteCount: space, alignment: 8)
-        defer { control.deallocate() }
-        let n = try withUnsafeMutablePointer(to: &iov) { iovp throws(SystemError) -> Int in
-            var msg = msghdr()
-            msg.msg_iov = iovp
-            msg.msg_iovlen = 1
-            msg.msg_control = control
-            msg.msg_controllen = space
+        try withMessage(iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)) { msg throws(SystemError) -> Int in
             let n = try check("recvmsg") { Glibc.recvmsg(fd, &msg, Int32(MSG_CMSG_CLOEXEC)) }
             let passed = csys_cmsg_get_fd(&msg)
             if passed >= 0 { descriptors.append(passed) }
             return n
         }
-        return n
     }
 }
