@@ -10,6 +10,8 @@ import PackageDescription
 //   CSwiftWSGI    the one header shared with the C shim in apache/ (the whole C <-> Swift ABI).
 //   PythonHost    the only Swift module that imports CPython: references, GIL, interpreters,
 //                 and the WSGI objects (wsgi.input, wsgi.errors, start_response, file_wrapper).
+//   Telemetry     mod_wsgi 6.1's telemetry (WSGITelemetryService): its datagram format, the
+//                 per-thread request counters and the sender thread. No Python, no Apache.
 //   CSystemShims  C-library macros Swift cannot import (SCM_RIGHTS control messages).
 //   SwiftWSGIExpress  swiftwsgi-express: serves a .wsgi file through a generated private Apache.
 //   SwiftWSGI     the host library loaded by mod_swiftwsgi.so: @_cdecl exports, config checks,
@@ -32,7 +34,8 @@ let package = Package(
         .systemLibrary(name: "CPython", pkgConfig: "python3-embed"),
         .target(name: "CSwiftWSGI"),
         .target(name: "CSystemShims"),
-        .target(name: "PythonHost", dependencies: ["CPython", "CSwiftWSGI"], swiftSettings: swiftSettings),
+        .target(name: "Telemetry", swiftSettings: swiftSettings),
+        .target(name: "PythonHost", dependencies: ["CPython", "CSwiftWSGI", "Telemetry"], swiftSettings: swiftSettings),
         .target(
             name: "SwiftWSGI",
             dependencies: ["PythonHost", "CSwiftWSGI", "CSystemShims"],
@@ -48,7 +51,7 @@ let package = Package(
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SwiftWSGITests", dependencies: ["SwiftWSGI", "PythonHost", "SwiftWSGIExpress"], swiftSettings: swiftSettings),
+        .testTarget(name: "SwiftWSGITests", dependencies: ["SwiftWSGI", "PythonHost", "SwiftWSGIExpress", "Telemetry"], swiftSettings: swiftSettings),
     ]
 )
 
