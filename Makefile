@@ -38,7 +38,7 @@ comma := ,
 C_WARNINGS := -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Wc$(comma)-Werror)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift' -o -name '*.h' -o -name '*.c' -o -name '*.modulemap') Package.swift
 
-.PHONY: FORCE all swift module install uninstall test unit-test integration-test clean deb
+.PHONY: FORCE all swift module install uninstall test unit-test integration-test clean deb docs
 
 # The express program does not embed Python: only the default build makes it.
 all: $(BUILD)/$(MODULE) $(if $(PY_SUFFIX),,$(BUILD)/swiftwsgi-express)
@@ -101,6 +101,19 @@ integration-test: all
 	/usr/bin/python3 -m pytest -q Tests/integration
 
 test: unit-test integration-test
+
+# The manual (docs/, Markdown through MyST) as HTML in build/docs/html, with Debian's python3-sphinx
+# and python3-myst-parser (scripts/setup-debian). Warnings are errors (-W, all reported with
+# --keep-going), and nitpicky (-n): a broken internal link (a page, a {ref}/{doc} target or a
+# "#anchor" of a heading) fails the build. External links are not checked: the build machines and
+# CI reach only Debian's and PyPI's package servers, so Sphinx's linkcheck builder could not tell
+# a dead link from no network. scripts/check-doc-links checks the relative links and anchors of the
+# Markdown files outside docs/ (README.md, CONTRIBUTING.md, bench/RESULTS.md, ...), which GitHub
+# renders and Sphinx never sees.
+docs:
+	/usr/bin/python3 -m sphinx -W --keep-going -n -q -b html -d $(BUILD)/docs/doctrees docs $(BUILD)/docs/html
+	/usr/bin/python3 scripts/check-doc-links
+	@echo "docs: $(BUILD)/docs/html/index.html"
 
 # Debian package: dpkg-buildpackage runs debian/rules, which calls `make all` and the static
 # swiftwsgi-express below; the .deb lands in build/. The version is debian/changelog's, and must be

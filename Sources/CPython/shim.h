@@ -37,7 +37,7 @@
  * audited for sub-interpreters with their own GIL (PythonRuntime.swift, Interpreter.swift), but
  * a free-threaded build also changes the object layout this header reaches into
  * (swpy_host_object, the immortal-object and reference-count rules PyRef relies on), and no such
- * build exists on the machines this is tested on. README ("GIL modes") says what was not run. */
+ * build exists on the machines this is tested on. docs/gil-modes.md says what was not run. */
 #ifdef Py_GIL_DISABLED
 #error "mod_swiftwsgi needs a CPython with the GIL (not a free-threaded 3.13t build)"
 #endif

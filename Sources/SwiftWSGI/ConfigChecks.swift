@@ -28,7 +28,7 @@ enum ConfigChecks {
     static func perInterpreterGIL() -> String? {
         if PythonVersion.supportsPerInterpreterGIL { return nil }
         return "sub-interpreters with their own GIL (PEP 684) need Python 3.12 or later, and mod_swiftwsgi "
-            + "embeds Python \(PythonVersion.embedded) (use a module built for 3.12+, see README)"
+            + "embeds Python \(PythonVersion.embedded) (use a module built for 3.12+, see docs/gil-modes.md)"
     }
 
     /// WSGIFreeThreading On: the embedded Python must be a free-threaded build (PEP 703).
