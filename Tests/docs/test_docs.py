@@ -61,6 +61,7 @@ def test_entries_are_in_apaches_format():
         for field in FIELDS:
             assert field in fields, '%s: no :%s: field' % (name, field)
         assert fields[:2] == ['Description', 'Syntax'], '%s: fields in the wrong order: %s' % (name, fields)
+        assert '```' in body, '%s: no example' % name
 
 
 def daemon_options():
