@@ -330,14 +330,24 @@ static void replace_env(apr_array_header_t *env, const char *name, const char *v
 /* Ends the output stream as soon as the application's response is complete, before Apache
  * finalises the request: the response headers then decide keep-alive first, so a request
  * body the application never read is not waited for (nor a "100 Continue" sent for it)
- * when the client expects 100-continue or the connection closes. */
+ * when the client expects 100-continue or the connection closes. The response is then
+ * flushed to the client at once (one write, as mod_wsgi's flushed writes): Apache would
+ * otherwise write it only after logging the request and looking for a pipelined next one,
+ * which a keep-alive client sends only once it has this response, so the connection would
+ * always go through the MPM's keep-alive wait (a hand-off to the listener thread and back). */
 static void end_response(request_rec *r)
 {
+    conn_rec *c = r->connection;
     apr_bucket_brigade *bb;
-    if (r->eos_sent || r->connection->aborted) return;
-    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    if (r->eos_sent || c->aborted) return;
+    bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
     ap_pass_brigade(r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+    if (c->aborted) return;
+    /* Past the request's own filters (all done with EOS): the connection's (core, TLS). */
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    ap_pass_brigade(c->output_filters, bb);
     apr_brigade_cleanup(bb);
 }
 
