@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Debug mode (--debug-mode, or any of the tools below): Apache runs as one process
 /// (-DONE_PROCESS) on this terminal with the application in it, and the generated
@@ -63,7 +64,7 @@ extension ServerOptions {
     }
 
     func pythonLiteral(_ s: String) -> String {
-        "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+        "'" + s.replacing("\\", with: "\\\\").replacing("'", with: "\\'") + "'"
     }
 }
 

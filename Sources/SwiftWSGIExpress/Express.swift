@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 
 @main
 struct SwiftWSGIExpress: ParsableCommand {
@@ -273,13 +274,13 @@ struct ServerArguments: ParsableArguments {
             let p = path.hasPrefix("/") ? path : cwd + "/" + path
             return URL(fileURLWithPath: p).standardizedFileURL.path
         }
-        var isDirectory: ObjCBool = false
+        var isDirectory = false
         func mustExist(_ path: String, _ what: String, directory: Bool? = nil) throws -> String {
             let p = absolute(path)
             guard FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) else {
                 throw ValidationError("\(what) '\(path)' does not exist")
             }
-            if let directory, directory != isDirectory.boolValue {
+            if let directory, directory != isDirectory {
                 throw ValidationError("\(what) '\(path)' is \(directory ? "not a directory" : "a directory")")
             }
             return p
@@ -545,7 +546,7 @@ func writeServerRoot(_ o: ServerOptions, arguments: ServerArguments) throws -> (
     return (o.serverRoot + "/httpd.conf", apachectl)
 }
 
-func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+func shellQuote(_ s: String) -> String { "'" + s.replacing("'", with: "'\\''") + "'" }
 
 let cleanPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -601,17 +602,9 @@ func apachectlSource(_ o: ServerOptions, arguments: ServerArguments) -> String {
 
 /// Runs `apachectl configtest`; throws with Apache's own message when it refuses the configuration.
 func configtest(_ apachectl: String, _ conf: String) throws {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: apachectl)
-    p.arguments = ["configtest"]
-    let pipe = Pipe()
-    p.standardError = pipe
-    p.standardOutput = pipe
-    try p.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    if p.terminationStatus != 0 {
-        throw ValidationError("Apache refused the generated configuration \(conf):\n\(output.trimmingCharacters(in: .whitespacesAndNewlines))")
+    let result = try ChildProgram.run(apachectl, ["configtest"], mergeStandardError: true)
+    if result.status != 0 {
+        throw ValidationError("Apache refused the generated configuration \(conf):\n\(result.output.trimmingWhiteSpace)")
     }
 }
 
@@ -649,7 +642,7 @@ struct StartServer: ParsableCommand {
             print("Server configuration written to \(o.serverRoot); start it with \(apachectl) start")
             return
         }
-        FileHandle.standardError.write(Data(summary(o, conf: conf).utf8))
+        writeToStandardError(summary(o, conf: conf))
         // Apache replaces this process (through apachectl): its signals (Ctrl-C, SIGTERM) reach
         // it directly, so it stops cleanly with its daemon processes.
         let arguments = [apachectl, "start", "-DFOREGROUND"]

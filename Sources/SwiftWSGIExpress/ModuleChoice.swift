@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Which mod_swiftwsgi build matches the Python that runs swiftwsgi-express.
 ///
@@ -14,7 +15,7 @@ enum ModuleChoice {
     /// default module when that is the default build's version (or the version is unknown).
     static func moduleNames(forPythonVersion pythonVersion: String?) -> [String] {
         guard let v = pythonVersion else { return ["mod_swiftwsgi.so"] }
-        let versioned = "mod_swiftwsgi-py" + v.replacingOccurrences(of: ".", with: "") + ".so"
+        let versioned = "mod_swiftwsgi-py" + v.replacing(".", with: "") + ".so"
         return v == defaultPythonVersion ? [versioned, "mod_swiftwsgi.so"] : [versioned]
     }
 
@@ -27,17 +28,10 @@ enum ModuleChoice {
     /// "3.12" for the Python running express, or nil when there is none.
     static func activePythonVersion(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         guard let python = activePython(environment: environment) else { return nil }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { return nil }
-        let v = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let script = "import sys; print('%d.%d' % sys.version_info[:2])"
+        guard let result = try? ChildProgram.run(python, ["-c", script], mergeStandardError: false),
+              result.status == 0 else { return nil }
+        let v = result.output.trimmingWhiteSpace
         return v.isEmpty ? nil : v
     }
 

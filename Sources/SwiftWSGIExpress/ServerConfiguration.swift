@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What `swiftwsgi-express` serves and how: the inputs of the generated httpd.conf. Names follow
 /// mod_wsgi-express's start-server options; paths are absolute by the time they get here.
@@ -632,7 +633,7 @@ struct ServerOptions: Equatable {
     }
 
     private func quote(_ s: String) -> String {
-        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        "\"" + s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
     }
 
     private func regexEscape(_ s: String) -> String {
