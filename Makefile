@@ -64,7 +64,7 @@ FORCE:
 
 # apxs compiles the shim; the module finds its host library next to itself ($ORIGIN).
 $(BUILD)/$(MODULE): $(C_SOURCES) $(C_HEADERS) $(BUILD)/$(HOSTLIB)
-	cd apache && $(APXS) -c -o mod_swiftwsgi.la -I../$(ABI_INCLUDE) $(C_WARNINGS) \
+	cd apache && $(APXS) -c -o mod_swiftwsgi.la -I../$(ABI_INCLUDE) -DSWIFTWSGI_SHIM $(C_WARNINGS) \
 		$(notdir $(C_SOURCES)) -L../$(BUILD) -lswiftwsgi$(PY_SUFFIX) '-Wl,-rpath=\$$ORIGIN' > .libs-build.log 2>&1 \
 		|| { cat .libs-build.log; exit 1; }
 	@grep -E 'warning:' apache/.libs-build.log || true

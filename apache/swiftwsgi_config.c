@@ -6,6 +6,7 @@
 #include "swiftwsgi_log.h"
 #include "swiftwsgi_abi.h"
 #include "swiftwsgi_daemon.h"
+#include "swiftwsgi_handshake.h"
 
 #include "http_core.h"
 #include "http_log.h"
@@ -361,6 +362,8 @@ const char *swiftwsgi_newrelic_environment(server_rec *s) { return server_config
 static const char *check_group(cmd_parms *cmd, const char *value)
 {
     char reason[256];
+    const char *refused = swiftwsgi_abi_refusal();
+    if (refused) return refused;
     if (swiftwsgi_check_application_group(value, reason, sizeof(reason)) != 0)
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, reason);
     return NULL;
@@ -534,7 +537,7 @@ static const char *set_python_home(cmd_parms *cmd, void *mconfig, const char *va
     char reason[512];
     const char *err = global_only(cmd);
     (void)mconfig;
-    if (err) return err;
+    if (err || (err = swiftwsgi_abi_refusal())) return err;
     if (swiftwsgi_check_python_home(value, reason, sizeof(reason)) != 0)
         return apr_psprintf(cmd->pool, "WSGIPythonHome: %s", reason);
     server_config(cmd->server)->python_home = value;
@@ -915,6 +918,7 @@ static const char *set_gil_flag(cmd_parms *cmd, void *mconfig, const char *value
         return "WSGIFreeThreading cannot be set in a <WSGIInterpreterOptions> container with "
                "application-group=: free-threading is decided once per process (select the process "
                "with process-group= only)";
+    if (on && (err = swiftwsgi_abi_refusal())) return err;
     if (on && (gil ? swiftwsgi_check_per_interpreter_gil(reason, sizeof(reason))
                    : swiftwsgi_check_free_threading(reason, sizeof(reason))) != 0)
         return apr_psprintf(cmd->pool, "%s On: %s", cmd->cmd->name, reason);

@@ -14,6 +14,7 @@
 #include "swiftwsgi_process.h"
 #include "swiftwsgi_io.h"
 #include "swiftwsgi_status.h"
+#include "swiftwsgi_handshake.h"
 
 #include "http_log.h"
 #include "ap_mpm.h"
@@ -147,6 +148,7 @@ const char *swiftwsgi_set_daemon_process(cmd_parms *cmd, void *mconfig, const ch
         return "WSGIDaemonProcess: chroot= needs Apache to start as root";
     if (o->python_home) {
         char reason[512];
+        if ((err = swiftwsgi_abi_refusal())) return err;
         if (swiftwsgi_check_python_home(o->python_home, reason, sizeof(reason)) != 0)
             return apr_psprintf(cmd->pool, "WSGIDaemonProcess: python-home=: %s", reason);
     }

@@ -1,5 +1,5 @@
 /*
- * swiftwsgi_process.c — post_config (version component, ABI check) and child_init (Python is
+ * swiftwsgi_process.c — pre_config (the ABI handshake), post_config (version component) and child_init (Python is
  * initialised here, after fork, once per child; torn down by a cleanup of the child pool).
  * No threads are started in the Apache parent.
  */
@@ -10,6 +10,7 @@
 #include "swiftwsgi_abi.h"
 #include "swiftwsgi_daemon.h"
 #include "swiftwsgi_status.h"
+#include "swiftwsgi_handshake.h"
 
 #include <sys/prctl.h>
 
@@ -24,12 +25,7 @@ static const char *const *swiftwsgi_process_argv;
 int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     (void)plog; (void)ptemp;
-    if (swiftwsgi_abi_version() != SWIFTWSGI_ABI_VERSION) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, SWIFTWSGI_LOGNO(0910)
-                     "mod_swiftwsgi: the Swift host library speaks ABI %d, this module %d: "
-                     "install both from the same build", swiftwsgi_abi_version(), SWIFTWSGI_ABI_VERSION);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
+    if (swiftwsgi_abi_refusal()) return HTTP_INTERNAL_SERVER_ERROR;
     ap_add_version_component(pconf, apr_pstrcat(pconf, "mod_swiftwsgi/", swiftwsgi_version(), NULL));
     ap_add_version_component(pconf, apr_pstrcat(pconf, "Python/", swiftwsgi_python_version(), NULL));
     swiftwsgi_process_argv = s->process->argv;
@@ -62,6 +58,7 @@ int swiftwsgi_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
     char reason[512];
     size_t j;
     (void)pconf; (void)plog;
+    if (swiftwsgi_abi_refusal()) return HTTP_INTERNAL_SERVER_ERROR;
     for (i = 0; i < groups; i++) {
         const swiftwsgi_daemon_status_t *status;
         int processes, threads;
@@ -211,6 +208,8 @@ void swiftwsgi_set_process_title(const char *title)
 int swiftwsgi_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     (void)pconf; (void)plog; (void)ptemp;
+    /* The first call across the ABI at every configuration load: nothing crosses before it. */
+    if (swiftwsgi_handshake()) return HTTP_INTERNAL_SERVER_ERROR;
     swiftwsgi_daemon_reset();
     swiftwsgi_reset_python_required();
     return OK;
@@ -220,6 +219,7 @@ void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s)
 {
     swiftwsgi_process_config_t config;
 
+    if (swiftwsgi_abi_refusal()) return;
     swiftwsgi_daemon_close_listeners(NULL);
     swiftwsgi_fill_process_config(&config, s, pchild);
     swiftwsgi_status_child_init(pchild, &config);

@@ -8,6 +8,18 @@ import PythonHost
 /// The shim's operations; in a daemon process, those registered in Apache's parent before the fork.
 nonisolated(unsafe) var registeredOps: ApacheOps?
 
+@_cdecl("swiftwsgi_abi_handshake")
+public func swiftwsgiABIHandshake(_ version: Int32, _ sizes: UnsafePointer<Int>?, _ count: Int,
+                                  _ error: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
+    let given = sizes.map { pointer in (0..<max(count, 0)).map { pointer[$0] } } ?? []
+    if let problem = ABIHandshake.problem(version: Int(version), sizes: given) {
+        ABIHandshake.agreed = false
+        return report(problem, error, length)
+    }
+    ABIHandshake.agreed = true
+    return 0
+}
+
 @_cdecl("swiftwsgi_abi_version")
 public func swiftwsgiABIVersion() -> Int32 { SWIFTWSGI_ABI_VERSION }
 
@@ -54,6 +66,7 @@ public func swiftwsgiCheckFreeThreading(_ error: UnsafeMutablePointer<CChar>?, _
 public func swiftwsgiCheckInterpreterOptions(_ config: UnsafePointer<swiftwsgi_process_config_t>?,
                                              _ groups: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
                                              _ error: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
+    guard ABIHandshake.agreed else { return report(ABIHandshake.notAgreed, error, length) }
     guard let config else { return report("no configuration given", error, length) }
     let names = (0..<count).compactMap { i in groups?[i].map { String(cString: $0) } }
     return ProcessConfig(config.pointee).interpreterOptionsProblem(daemonGroups: names).map { report($0, error, length) } ?? 0
@@ -72,6 +85,10 @@ private func report(_ reason: String, _ error: UnsafeMutablePointer<CChar>?, _ l
 public func swiftwsgiChildInit(_ config: UnsafePointer<swiftwsgi_process_config_t>?) -> Int32 {
     guard let config, let ops = registeredOps else { return -1 }
     var unlocked = Unlocked.enteringFromApache()
+    guard ABIHandshake.agreed else {
+        ops.logError(nil, "mod_swiftwsgi (pid=\(getpid())): \(ABIHandshake.notAgreed)", unlocked)
+        return -1
+    }
     do {
         _ = try PythonRuntime.initialize(config: ProcessConfig(config.pointee), apache: ops, &unlocked)
         return 0
@@ -90,6 +107,7 @@ public func swiftwsgiChildExit() {
 @_cdecl("swiftwsgi_handle_request")
 public func swiftwsgiHandleRequest(_ request: UnsafePointer<swiftwsgi_request_t>?) -> Int32 {
     var unlocked = Unlocked.enteringFromApache()
+    guard ABIHandshake.agreed else { return 500 }
     if let request, let socket = request.pointee.daemon_socket, let ops = registeredOps {
         return DaemonClient.proxy(request, socket: String(cString: socket), ops: ops, unlocked)
     }
@@ -156,14 +174,14 @@ extension InterpreterOptions {
 
 @_cdecl("swiftwsgi_auth")
 public func swiftwsgiAuth(_ request: UnsafePointer<swiftwsgi_auth_request_t>?) -> Int32 {
-    guard let request, let runtime = PythonRuntime.shared else { return Int32(SWIFTWSGI_AUTH_ERROR.rawValue) }
+    guard ABIHandshake.agreed, let request, let runtime = PythonRuntime.shared else { return Int32(SWIFTWSGI_AUTH_ERROR.rawValue) }
     var unlocked = Unlocked.enteringFromApache()
     return runtime.authenticate(request, &unlocked)
 }
 
 @_cdecl("swiftwsgi_daemon_main")
 public func swiftwsgiDaemonMain(_ config: UnsafePointer<swiftwsgi_daemon_config_t>?) -> Int32 {
-    guard let config else { return 1 }
+    guard ABIHandshake.agreed, let config else { return 1 }
     DaemonOps.apache = registeredOps
     return DaemonServer(config.pointee).run()
 }

@@ -21,8 +21,22 @@
 extern "C" {
 #endif
 
-/** Bumped whenever a struct below changes layout. */
-#define SWIFTWSGI_ABI_VERSION 16
+/** Bumped whenever a struct below changes layout or a function is added, removed or changed.
+ *  (Only a test may define another, to build a shim that speaks an ABI no library does.) */
+#ifndef SWIFTWSGI_ABI_VERSION
+#define SWIFTWSGI_ABI_VERSION 17
+#endif
+
+/* The shim references every function the Swift library exports weakly (it defines
+ * SWIFTWSGI_SHIM): a module loaded against a library of another ABI that lacks one still loads,
+ * so that swiftwsgi_abi_handshake(), always its first call, can refuse with a clear message
+ * instead of dlopen failing on a missing symbol. Declare every new export with SWIFTWSGI_IMPORT
+ * (all but swiftwsgi_abi_version). */
+#if defined(SWIFTWSGI_SHIM)
+#define SWIFTWSGI_IMPORT __attribute__((weak))
+#else
+#define SWIFTWSGI_IMPORT
+#endif
 
 /** Log levels, numerically equal to Apache's APLOG_* values. */
 enum {
@@ -428,53 +442,98 @@ typedef struct swiftwsgi_auth_request {
     void *context;
 } swiftwsgi_auth_request_t;
 
+/**
+ * The structs that cross, in a fixed order: the size of the index'th as this side was compiled
+ * (and its name in *name when name is not NULL), 0 past the last. The shim passes these sizes to
+ * swiftwsgi_abi_handshake(), which compares them with the library's own. Add every new struct.
+ */
+static inline size_t swiftwsgi_abi_struct_size(size_t index, const char **name)
+{
+    size_t n = 0;
+#define SWIFTWSGI_ABI_STRUCT(type) if (index == n++) { if (name) *name = #type; return sizeof(type); }
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_kv_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_scoreboard_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_scoreboard_process_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_scoreboard_worker_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_ops_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_import_script_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_interpreter_options_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_status_name_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_interpreter_counters_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_child_counters_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_process_config_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_daemon_status_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_daemon_config_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_script_call_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_request_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_dispatch_answer_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_auth_request_t)
+#undef SWIFTWSGI_ABI_STRUCT
+    (void)n;
+    return 0;
+}
+
 /* ---- Exported by the Swift library ---------------------------------------------------- */
 
-/** The ABI version the library was built with; the shim refuses to run on a mismatch. */
+/**
+ * The first call across the ABI, made before any other at every configuration load (the Swift
+ * library is never unloaded: after a graceful restart the newly loaded shim may face a library of
+ * another build) and in every process. abi_version is the shim's SWIFTWSGI_ABI_VERSION, sizes
+ * its swiftwsgi_abi_struct_size() for each index below count. Returns 0 when the library was
+ * built with the same version and sizes, else -1 with the reason written to error (NUL-terminated,
+ * truncated to error_len); the shim then calls nothing else. Until a handshake succeeded, the
+ * library's entry points that take a struct refuse. This signature never changes.
+ */
+SWIFTWSGI_IMPORT int swiftwsgi_abi_handshake(int abi_version, const size_t *sizes, size_t count,
+                                             char *error, size_t error_len);
+
+/** The ABI version the library was built with. Every library ever built has it: the shim's one
+ *  strong reference, which also keeps the library a dependency of the module (a module whose
+ *  references were all weak would be linked without it). */
 int swiftwsgi_abi_version(void);
 
 /** The host's version string, e.g. "0.1.0", and the Python it embeds, e.g. "3.11". */
-const char *swiftwsgi_version(void);
-const char *swiftwsgi_python_version(void);
+SWIFTWSGI_IMPORT const char *swiftwsgi_version(void);
+SWIFTWSGI_IMPORT const char *swiftwsgi_python_version(void);
 
 /** Register the shim's operations (at every configuration load and in each child). */
-void swiftwsgi_register_ops(const swiftwsgi_ops_t *ops);
+SWIFTWSGI_IMPORT void swiftwsgi_register_ops(const swiftwsgi_ops_t *ops);
 
 /**
  * Configuration checks, run while Apache reads its configuration (no threads, no Python).
  * Each returns 0 when value is acceptable, else -1 with a reason written to error
  * (NUL-terminated, truncated to error_len).
  */
-int swiftwsgi_check_python_home(const char *path, char *error, size_t error_len);
-int swiftwsgi_check_application_group(const char *spec, char *error, size_t error_len);
+SWIFTWSGI_IMPORT int swiftwsgi_check_python_home(const char *path, char *error, size_t error_len);
+SWIFTWSGI_IMPORT int swiftwsgi_check_application_group(const char *spec, char *error, size_t error_len);
 /** Whether the embedded Python can give sub-interpreters their own GIL (PEP 684, 3.12+). */
-int swiftwsgi_check_per_interpreter_gil(char *error, size_t error_len);
+SWIFTWSGI_IMPORT int swiftwsgi_check_per_interpreter_gil(char *error, size_t error_len);
 /** Whether the embedded Python can run without the GIL (a free-threaded build, PEP 703). */
-int swiftwsgi_check_free_threading(char *error, size_t error_len);
+SWIFTWSGI_IMPORT int swiftwsgi_check_free_threading(char *error, size_t error_len);
 /** The <WSGIInterpreterOptions> containers of config (Apache's children's settings) as they
  *  apply in embedded mode and in each of the daemon groups named: refuses a combination that
  *  cannot take effect (a WSGISwitchInterval scoped to an application group whose interpreter
  *  does not get its own GIL would change the whole process's interval). */
-int swiftwsgi_check_interpreter_options(const swiftwsgi_process_config_t *config,
+SWIFTWSGI_IMPORT int swiftwsgi_check_interpreter_options(const swiftwsgi_process_config_t *config,
                                         const char *const *daemon_groups, size_t daemon_group_count,
                                         char *error, size_t error_len);
 
 /** Initialise Python in a child process (after fork). Returns 0, or -1 after logging why. */
-int swiftwsgi_child_init(const swiftwsgi_process_config_t *config);
+SWIFTWSGI_IMPORT int swiftwsgi_child_init(const swiftwsgi_process_config_t *config);
 
 /** Tear Python down as the child exits. Never hangs on application threads. */
-void swiftwsgi_child_exit(void);
+SWIFTWSGI_IMPORT void swiftwsgi_child_exit(void);
 
 /** Run one WSGI request. Returns 0 (OK: the response was sent or the connection aborted) or
  *  an HTTP status for Apache to answer with (500 when the application failed before sending
  *  anything). */
-int swiftwsgi_handle_request(const swiftwsgi_request_t *request);
+SWIFTWSGI_IMPORT int swiftwsgi_handle_request(const swiftwsgi_request_t *request);
 
 /** Runs a daemon process until it is told to stop; returns its exit status. */
-int swiftwsgi_daemon_main(const swiftwsgi_daemon_config_t *config);
+SWIFTWSGI_IMPORT int swiftwsgi_daemon_main(const swiftwsgi_daemon_config_t *config);
 
 /** Calls an authentication, group or access script. Returns a swiftwsgi_auth_result_t. */
-int swiftwsgi_auth(const swiftwsgi_auth_request_t *request);
+SWIFTWSGI_IMPORT int swiftwsgi_auth(const swiftwsgi_auth_request_t *request);
 
 #ifdef __cplusplus
 }
