@@ -14,6 +14,9 @@
 #include "apr_lib.h"
 #include "apr_network_io.h"
 
+#include <math.h>
+#include <sys/un.h>
+
 #define UNSET (-1)
 
 /* One <WSGIInterpreterOptions> container: its selectors and settings as the host reads them,
@@ -48,7 +51,10 @@ typedef struct {
     int per_interpreter_gil;
     int free_threading;
     apr_array_header_t *interpreter_options; /* interpreter_options_t *, in configuration order */
-    double slow_requests;               /* accepted; -1 unset */
+    double slow_requests;               /* WSGISlowRequests seconds; -1 unset */
+    const char *telemetry_socket;       /* WSGITelemetryService's path, or NULL */
+    double telemetry_interval;          /* its interval=; -1 unset */
+    int telemetry_options;              /* WSGITelemetryOptions flags */
     const char *newrelic_config_file;
     const char *newrelic_environment;
 } swiftwsgi_server_config_t;
@@ -108,6 +114,7 @@ void *swiftwsgi_create_server_config(apr_pool_t *p, server_rec *s)
     c->free_threading = UNSET;
     c->interpreter_options = apr_array_make(p, 2, sizeof(interpreter_options_t *));
     c->slow_requests = UNSET;
+    c->telemetry_interval = UNSET;
     return c;
 }
 
@@ -140,6 +147,9 @@ void *swiftwsgi_merge_server_config(apr_pool_t *p, void *basev, void *addv)
     c->free_threading = base->free_threading;
     c->interpreter_options = base->interpreter_options;
     c->slow_requests = base->slow_requests;
+    c->telemetry_socket = base->telemetry_socket;
+    c->telemetry_interval = base->telemetry_interval;
+    c->telemetry_options = base->telemetry_options;
     c->newrelic_config_file = base->newrelic_config_file;
     c->newrelic_environment = base->newrelic_environment;
     return c;
@@ -337,6 +347,10 @@ const apr_array_header_t *swiftwsgi_import_scripts(server_rec *s) { return serve
 int swiftwsgi_socket_rotation(server_rec *s) { return DEFAULTED(server_config(s)->socket_rotation, 1); }
 double swiftwsgi_switch_interval(server_rec *s) { return server_config(s)->switch_interval; }
 int swiftwsgi_server_metrics(server_rec *s) { return DEFAULTED(server_config(s)->server_metrics, 0); }
+const char *swiftwsgi_telemetry_socket(server_rec *s) { return server_config(s)->telemetry_socket; }
+double swiftwsgi_telemetry_interval(server_rec *s) { return DEFAULTED(server_config(s)->telemetry_interval, 1.0); }
+double swiftwsgi_slow_requests(server_rec *s) { return DEFAULTED(server_config(s)->slow_requests, 0.0); }
+int swiftwsgi_telemetry_options(server_rec *s) { return server_config(s)->telemetry_options; }
 int swiftwsgi_per_interpreter_gil(server_rec *s) { return DEFAULTED(server_config(s)->per_interpreter_gil, 0); }
 int swiftwsgi_free_threading(server_rec *s) { return DEFAULTED(server_config(s)->free_threading, 0); }
 
@@ -934,8 +948,8 @@ static const char *set_gil_flag(cmd_parms *cmd, void *mconfig, const char *value
     return NULL;
 }
 
-/* WSGITelemetryService unix:/path [interval=N] (mod_wsgi 6): checked as mod_wsgi checks it;
- * no telemetry is sent. */
+/* WSGITelemetryService unix:/path [interval=N] (mod_wsgi 6.1): every process that runs Python
+ * sends its telemetry datagrams to that socket. */
 static const char *set_telemetry_service(cmd_parms *cmd, void *mconfig, const char *target, const char *interval)
 {
     const char *err = global_only(cmd);
@@ -949,21 +963,25 @@ static const char *set_telemetry_service(cmd_parms *cmd, void *mconfig, const ch
         if (strncmp(interval, "interval=", 9))
             return apr_psprintf(cmd->pool, "WSGITelemetryService: the second argument must be interval=N, not '%s'", interval);
         v = strtod(interval + 9, &end);
-        if (end == interval + 9 || *end || !(v >= 0.5))
+        if (end == interval + 9 || *end || !(v >= 0.5) || v == HUGE_VAL)
             return apr_psprintf(cmd->pool, "WSGITelemetryService: interval= must be at least 0.5 seconds, not '%s'", interval + 9);
+        server_config(cmd->server)->telemetry_interval = v;
     }
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, SWIFTWSGI_LOGNO(0964)
-                 "WSGITelemetryService %s: accepted, but mod_swiftwsgi sends no telemetry", target);
+    if (strlen(target + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return apr_psprintf(cmd->pool, "WSGITelemetryService: the socket path '%s' is longer than a unix socket's", target + 5);
+    server_config(cmd->server)->telemetry_socket = target + 5;
     return NULL;
 }
 
-/* WSGITelemetryOptions [+|-]Flag ... | None | All (mod_wsgi 6's one flag: CaptureUserAgent). */
+/* WSGITelemetryOptions [+|-]Flag ... | None | All (mod_wsgi 6's one flag: CaptureUserAgent).
+ * +/- change the flags set so far; absolute names replace them. */
 static const char *set_telemetry_options(cmd_parms *cmd, void *mconfig, const char *args)
 {
     const char *err = global_only(cmd);
-    int incremental = 0, absolute = 0;
+    int incremental = 0, absolute = 0, changed, replaced = 0;
     (void)mconfig;
     if (err) return err;
+    changed = server_config(cmd->server)->telemetry_options;
     if (!*args) return "WSGITelemetryOptions needs at least one flag";
     while (*args) {
         const char *token = ap_getword_conf(cmd->temp_pool, &args), *name = token;
@@ -976,7 +994,12 @@ static const char *set_telemetry_options(cmd_parms *cmd, void *mconfig, const ch
             return apr_psprintf(cmd->pool, "WSGITelemetryOptions: '%s' takes no +/- prefix", name);
         if (strcasecmp(name, "None") && strcasecmp(name, "All") && strcasecmp(name, "CaptureUserAgent"))
             return apr_psprintf(cmd->pool, "WSGITelemetryOptions: unknown flag '%s' (CaptureUserAgent, None, All)", token);
+        if (!strcasecmp(name, "None")) replaced = 0;
+        else if (!strcasecmp(name, "All") || absolute) replaced |= SWIFTWSGI_TELEMETRY_CAPTURE_USER_AGENT;
+        else if (*token == '-') changed &= ~SWIFTWSGI_TELEMETRY_CAPTURE_USER_AGENT;
+        else changed |= SWIFTWSGI_TELEMETRY_CAPTURE_USER_AGENT;
     }
+    server_config(cmd->server)->telemetry_options = incremental ? changed : replaced;
     return NULL;
 }
 
@@ -1152,7 +1175,7 @@ const command_rec swiftwsgi_directives[] = {
     AP_INIT_TAKE1("WSGIIgnoreActivity", set_ignore_activity, NULL, OR_FILEINFO,
                   "Requests here do not reset a daemon's inactivity-timeout (default Off)"),
     AP_INIT_TAKE1("WSGISlowRequests", set_slow_requests, NULL, RSRC_CONF,
-                  "Accepted for compatibility: slow-request reports go to a WSGITelemetryService"),
+                  "Seconds after which a running request is reported to the WSGITelemetryService as slow"),
     AP_INIT_TAKE1("WSGINewRelicConfigFile", set_newrelic, NULL, RSRC_CONF,
                   "NEW_RELIC_CONFIG_FILE of the processes"),
     AP_INIT_TAKE1("WSGINewRelicEnvironment", set_newrelic, (void *)"environment", RSRC_CONF,
@@ -1162,7 +1185,7 @@ const command_rec swiftwsgi_directives[] = {
     AP_INIT_TAKE1("WSGIFreeThreading", set_gil_flag, NULL, RSRC_CONF,
                   "Run with the GIL disabled (a free-threaded Python build only; default Off)"),
     AP_INIT_TAKE12("WSGITelemetryService", set_telemetry_service, NULL, RSRC_CONF,
-                   "Accepted for compatibility: unix:/path [interval=N]; no telemetry is sent"),
+                   "unix:/path [interval=N]: the ingester every Python process sends its telemetry to"),
     AP_INIT_RAW_ARGS("WSGITelemetryOptions", set_telemetry_options, NULL, RSRC_CONF,
                      "Accepted for compatibility: [+|-]CaptureUserAgent, None, All"),
     AP_INIT_RAW_ARGS("<WSGIInterpreterOptions", set_interpreter_options, NULL, RSRC_CONF,

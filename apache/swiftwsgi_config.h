@@ -134,6 +134,13 @@ int swiftwsgi_free_threading(server_rec *s);
 const swiftwsgi_interpreter_options_t *swiftwsgi_interpreter_options(server_rec *s, apr_pool_t *p, size_t *count);
 /** WSGIServerMetrics (default Off). */
 int swiftwsgi_server_metrics(server_rec *s);
+/** WSGITelemetryService's socket path (NULL: not configured) and interval (default 1 s). */
+const char *swiftwsgi_telemetry_socket(server_rec *s);
+double swiftwsgi_telemetry_interval(server_rec *s);
+/** WSGISlowRequests in seconds (0: not configured). */
+double swiftwsgi_slow_requests(server_rec *s);
+/** WSGITelemetryOptions: SWIFTWSGI_TELEMETRY_* flags (default none). */
+int swiftwsgi_telemetry_options(server_rec *s);
 /** WSGINewRelicConfigFile / WSGINewRelicEnvironment, or NULL. */
 const char *swiftwsgi_newrelic_config_file(server_rec *s);
 const char *swiftwsgi_newrelic_environment(server_rec *s);

@@ -139,6 +139,10 @@ void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_re
     config->apache_build_date = ap_get_server_built();
     config->apache_threads_per_process = config->threads_per_process;
     config->apache_maximum_processes = config->maximum_processes;
+    config->telemetry_socket = swiftwsgi_telemetry_socket(s);
+    config->telemetry_interval = swiftwsgi_telemetry_interval(s);
+    config->slow_requests = swiftwsgi_slow_requests(s);
+    config->telemetry_options = swiftwsgi_telemetry_options(s);
 }
 
 void swiftwsgi_set_newrelic_environment(const char *config_file, const char *environment)
@@ -222,6 +226,8 @@ void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s)
     if (swiftwsgi_abi_refusal()) return;
     swiftwsgi_daemon_close_listeners(NULL);
     swiftwsgi_fill_process_config(&config, s, pchild);
+    /* No telemetry from children that serve no WSGI request (as mod_wsgi). */
+    if (swiftwsgi_restrict_embedded(s) == 1) config.telemetry_socket = NULL;
     swiftwsgi_status_child_init(pchild, &config);
     swiftwsgi_io_set_server(s);
     swiftwsgi_register_ops(swiftwsgi_io_ops());

@@ -52,6 +52,13 @@ public struct ProcessConfig: Sendable {
     /// The <WSGIInterpreterOptions> containers, in configuration order.
     public var interpreterOptions: [InterpreterOptions] = []
 
+    /// WSGITelemetryService's socket path (nil: no telemetry from this process), its interval,
+    /// WSGISlowRequests (0: off) and WSGITelemetryOptions +CaptureUserAgent.
+    public var telemetrySocket: String?
+    public var telemetryInterval = 0.0
+    public var slowRequests = 0.0
+    public var telemetryCaptureUserAgent = false
+
     /// mod_status's counters of this Apache child (nil in daemon processes, or without mod_status).
     public var statusCounters: StatusCounters?
 

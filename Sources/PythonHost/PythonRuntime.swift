@@ -2,6 +2,7 @@
 @preconcurrency import CSwiftWSGI
 import Glibc
 import Synchronization
+import Telemetry
 
 /// The embedded Python of one process (an Apache child): initialised once after fork, never
 /// finalised and initialised again in the same process.
@@ -28,6 +29,9 @@ public final class PythonRuntime: @unchecked Sendable {
     private let main: Interpreter
     private let mainThreadState: UnsafeMutablePointer<PyThreadState>
     private let stoppingPublished = Atomic<Bool>(false)
+    /// WSGITelemetryService's sender (HostTelemetry.swift), and the reason the process stops.
+    let telemetry = Mutex<TelemetrySender?>(nil)
+    let stoppingReason = Mutex<String>("")
 
     static let version = (major: 0, minor: 1, micro: 0)
     public static var versionString: String { "\(version.major).\(version.minor).\(version.micro)" }
@@ -63,6 +67,7 @@ public final class PythonRuntime: @unchecked Sendable {
         apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Initializing Python \(PythonVersion.runtime) "
                    + "(mod_swiftwsgi \(versionString), the Python API of mod_wsgi \(ModWSGIModule.compatibleVersionString)).", unlocked)
         shared = runtime
+        runtime.startTelemetry(unlocked)
         for script in config.importScripts {
             runtime.importScript(path: script.path, applicationGroup: script.applicationGroup, &unlocked)
         }
@@ -287,6 +292,7 @@ public final class PythonRuntime: @unchecked Sendable {
     /// atexit callbacks run instead. Nothing here waits longer than the grace period.
     public func shutdown(_ unlocked: inout Unlocked) {
         publishProcessStopping(reason: "", &unlocked)
+        telemetryStopped()
         guard config.destroyInterpreter else { return }
         let deadline = monotonicSeconds() + Self.shutdownGracePeriod
         let subs = interpreters.withLock { Array($0.values) }.sorted { $0.ordinal > $1.ordinal }
@@ -352,6 +358,8 @@ public final class PythonRuntime: @unchecked Sendable {
     /// callbacks) in every interpreter, once.
     public func publishProcessStopping(reason: String, _ unlocked: inout Unlocked) {
         guard !stoppingPublished.exchange(true, ordering: .relaxed) else { return }
+        stoppingReason.withLock { $0 = reason }
+        telemetryStopping(reason: reason)
         let all = [main] + interpreters.withLock { Array($0.values) }.sorted { $0.ordinal < $1.ordinal }
         for interpreter in all {
             withGIL(in: interpreter, &unlocked) { gil in interpreter.modWSGI.publishProcessStopping(reason: reason, &gil) }

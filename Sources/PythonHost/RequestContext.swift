@@ -44,6 +44,8 @@ final class RequestContext {
     private(set) var outputWrites = 0
     private(set) var outputLength: Int64 = 0
     private(set) var outputTime = 0.0
+    /// Output is timed also without events (for WSGITelemetryService's output_write_time).
+    var timesOutput = false
 
     /// The request's scratchpad dict (borrowed: the request owns it), created on first use.
     func requestData(_ gil: borrowing GIL) -> PyPointer? {
@@ -273,8 +275,9 @@ final class RequestContext {
         outputLength += Int64(count)
         if n == 0 && !flush && pendingHeaders == nil { return .ok }
         let bytes = data.assumingMemoryBound(to: CChar.self)
-        let started = events != nil ? monotonicSeconds() : 0
-        defer { if events != nil { outputTime += monotonicSeconds() - started } }
+        let timed = events != nil || timesOutput
+        let started = timed ? monotonicSeconds() : 0
+        defer { if timed { outputTime += monotonicSeconds() - started } }
         if !flush, let pairs = pendingHeaders, let line = status.pointer,
            let rc = pairs.withUnsafeBufferPointer({
                ops.setResponseBuffered(handle, statusCode, swpy_bytes_as_string(line), $0, reserving: n, gil)

@@ -1,6 +1,7 @@
 @preconcurrency import CPython
 import Glibc
 import Synchronization
+import Telemetry
 
 /// The thread states one OS thread keeps, one per interpreter, for the life of the process.
 ///
@@ -24,6 +25,8 @@ final class ThreadStates {
     var currentRequest: RequestContext?
     /// mod_wsgi.thread_id and thread_requests: set at this thread's first WSGI request.
     var counter: Metrics.ThreadCounter?
+    /// This thread's telemetry cells (WSGITelemetryService): made at its first request.
+    var telemetry: TelemetryThread?
 
     private init(main: UnsafeMutablePointer<PyThreadState>) {
         self.main = main

@@ -1,6 +1,7 @@
 @preconcurrency import CPython
 @preconcurrency public import CSwiftWSGI
 import Glibc
+import Telemetry
 
 extension PythonRuntime {
     /// Runs one request (see `swiftwsgi_handle_request`). Returns 0 when the response was sent
@@ -89,7 +90,29 @@ extension PythonRuntime {
         swiftwsgi_interpreter_begun(interpreter.counters)
         Metrics.shared.requestStarted()
         let applicationStart = wallSeconds()
+        // WSGITelemetryService: this thread's cells, when on (one relaxed load when off).
+        let telemetryCells = Self.telemetryThread(threadStates, id: counter?.id ?? 0)
+        let telemetryTimes = telemetryCells.map { cells in
+            let times = Self.requestTimes(environ, applicationStart: applicationStart)
+            context.input.timed = true
+            context.timesOutput = true
+            let daemon = !config.processGroup.isEmpty
+            TelemetryRecorder.shared.begin(cells, times: times) { Self.slowIdentity(environ, daemon: daemon) }
+            return times
+        }
         defer {
+            if let cells = telemetryCells, let times = telemetryTimes {
+                var outcome = RequestOutcome()
+                outcome.finish = wallSeconds()
+                outcome.inputBytes = context.input.length
+                outcome.inputReads = context.input.reads
+                outcome.inputReadTime = context.input.seconds
+                outcome.outputBytes = context.outputLength
+                outcome.outputWrites = context.outputWrites
+                outcome.outputWriteTime = context.outputTime
+                outcome.status = Int(context.responseStatus)
+                TelemetryRecorder.shared.end(cells, times: times, outcome: outcome)
+            }
             if let i = interpreter.running.lastIndex(where: { $0 === context }) { interpreter.running.remove(at: i) }
             context.environ = nil  // env is dropped when run returns
             swiftwsgi_interpreter_ended(interpreter.counters)

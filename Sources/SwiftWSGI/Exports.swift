@@ -148,6 +148,10 @@ extension ProcessConfig {
         apacheThreadsPerProcess = Int(c.apache_threads_per_process)
         apacheMaximumProcesses = Int(c.apache_maximum_processes)
         statusCounters = StatusCounters(names: c.status_names, row: c.status_row)
+        telemetrySocket = c.telemetry_socket.map { String(cString: $0) }
+        telemetryInterval = c.telemetry_interval
+        slowRequests = c.slow_requests
+        telemetryCaptureUserAgent = c.telemetry_options & SWIFTWSGI_TELEMETRY_CAPTURE_USER_AGENT != 0
         importScripts = (0..<c.import_scripts_count).compactMap { i in
             let s = c.import_scripts[i]
             guard let path = s.path, let group = s.application_group else { return nil }

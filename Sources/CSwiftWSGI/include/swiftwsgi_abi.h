@@ -24,7 +24,7 @@ extern "C" {
 /** Bumped whenever a struct below changes layout or a function is added, removed or changed.
  *  (Only a test may define another, to build a shim that speaks an ABI no library does.) */
 #ifndef SWIFTWSGI_ABI_VERSION
-#define SWIFTWSGI_ABI_VERSION 17
+#define SWIFTWSGI_ABI_VERSION 18
 #endif
 
 /* The shim references every function the Swift library exports weakly (it defines
@@ -290,7 +290,17 @@ typedef struct swiftwsgi_process_config {
      * group names and this child's row, where the host counts each interpreter's requests. */
     swiftwsgi_status_name_t *status_names;
     swiftwsgi_child_counters_t *status_row;
+    /* WSGITelemetryService / WSGISlowRequests / WSGITelemetryOptions (mod_wsgi 6.1): where this
+     * process sends its telemetry datagrams (the host's sender thread does). */
+    const char *telemetry_socket;     /* the ingester's unix socket path (after "unix:"); NULL: no
+                                         telemetry in this process */
+    double telemetry_interval;        /* seconds between samples (interval=) */
+    double slow_requests;             /* WSGISlowRequests threshold in seconds, 0: not reported */
+    int telemetry_options;            /* SWIFTWSGI_TELEMETRY_* flags */
 } swiftwsgi_process_config_t;
+
+/** WSGITelemetryOptions flags. */
+#define SWIFTWSGI_TELEMETRY_CAPTURE_USER_AGENT 0x01
 
 /** One process of a WSGIDaemonProcess group, as the shim forked it (privileges dropped). */
 /**

@@ -136,7 +136,8 @@ final class DaemonServer: @unchecked Sendable {
             swiftwsgi_status_stopping(status, "startup_timeout")
         } : nil
         var initConfig = processConfig
-        if serviceOnly { initConfig.importScripts = [] }
+        // A service-script process serves no request: no telemetry (as mod_wsgi).
+        if serviceOnly { initConfig.importScripts = []; initConfig.telemetrySocket = nil }
         do {
             var unlocked = Unlocked.enteringFromApache()  // the daemon's main thread, before Python
             runtime = try PythonRuntime.initialize(config: initConfig, apache: DaemonOps.ops, &unlocked)
@@ -208,6 +209,7 @@ final class DaemonServer: @unchecked Sendable {
         runtime?.publishProcessStopping(reason: reason, &unlocked)
         let deadline = monotonicNow() + grace
         while busySlots() > 0 && monotonicNow() < deadline { usleep(20_000) }
+        runtime?.telemetryStopped()
         if active.load(ordering: .acquiring) == 0 {
             probing.withLock { running in
                 running = false
