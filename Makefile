@@ -38,7 +38,7 @@ comma := ,
 C_WARNINGS := -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Wc$(comma)-Werror)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift' -o -name '*.h' -o -name '*.c' -o -name '*.modulemap') Package.swift
 
-.PHONY: FORCE all swift module install uninstall test unit-test integration-test clean deb docs
+.PHONY: FORCE all swift module install uninstall test unit-test c-unit-test integration-test clean deb docs
 
 # The express program does not embed Python: only the default build makes it.
 all: $(BUILD)/$(MODULE) $(if $(PY_SUFFIX),,$(BUILD)/swiftwsgi-express)
@@ -94,8 +94,25 @@ uninstall:
 		$(DESTDIR)$(SYSCONFDIR)/mods-available/swiftwsgi.load
 endif
 
-unit-test:
+unit-test: c-unit-test
 	$(SWIFT) test
+
+# C unit tests of the shim's pure logic (Tests/c/test_*.c), each linked with the apache/ source
+# it tests and APR only (no Apache): each prints ok/FAIL per test and "N passed, N failed".
+C_TEST_CFLAGS := -g -Wall -Wextra -Werror -Iapache -ITests/c -I$(ABI_INCLUDE) $(shell apr-1-config --includes --cppflags)
+C_TESTS := $(BUILD)/c-tests/test_write_loop $(BUILD)/c-tests/test_daemon_options
+
+c-unit-test: $(C_TESTS)
+	@status=0; for t in $(C_TESTS); do echo "=== $$t"; $$t || status=1; done; exit $$status
+
+$(BUILD)/c-tests/test_write_loop: Tests/c/test_write_loop.c Tests/c/check.h apache/swiftwsgi_write_loop.c apache/swiftwsgi_write_loop.h
+	mkdir -p $(dir $@)
+	$(CC) $(C_TEST_CFLAGS) $(filter %.c,$^) -o $@
+
+$(BUILD)/c-tests/test_daemon_options: Tests/c/test_daemon_options.c Tests/c/check.h apache/swiftwsgi_daemon_options.c \
+		apache/swiftwsgi_daemon_options.h $(ABI_INCLUDE)/swiftwsgi_abi.h
+	mkdir -p $(dir $@)
+	$(CC) $(C_TEST_CFLAGS) $(filter %.c,$^) $(shell apr-1-config --link-ld) -o $@
 
 integration-test: all
 	/usr/bin/python3 -m pytest -q Tests/integration

@@ -440,6 +440,10 @@ int swiftwsgi_hook_handler(request_rec *r)
 
     /* 411 for a chunked body unless WSGIChunkedRequest On. */
     rc = ap_setup_client_block(r, swiftwsgi_chunked_request(r) ? REQUEST_CHUNKED_DECHUNK : REQUEST_CHUNKED_ERROR);
+    if (rc == HTTP_LENGTH_REQUIRED)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0968)
+                      "Received request requiring chunked transfer encoding, but optional support for "
+                      "chunked transfer encoding has not been enabled (WSGIChunkedRequest Off): %s", script);
     if (rc != OK) return rc;
 
     env = swiftwsgi_environ(r);
@@ -484,6 +488,6 @@ int swiftwsgi_hook_handler(request_rec *r)
 
     rc = swiftwsgi_handle_request(&request);
     if (daemon) swiftwsgi_queue_end(request.queue_cell, request.queue_mark);
-    if (rc == 0) end_response(r);
+    if (rc == 0 && !swiftwsgi_io_abort_if_short(&io, script)) end_response(r);
     return rc == 0 ? OK : rc;
 }

@@ -4,6 +4,9 @@
  */
 #include "swiftwsgi_io.h"
 #include "swiftwsgi_log.h"
+#include "swiftwsgi_write_loop.h"
+
+#include <limits.h>
 
 #include "http_protocol.h"
 #include "http_request.h"
@@ -89,6 +92,7 @@ static int io_set_response(swiftwsgi_request_handle_t h, int status, const char 
     request_rec *r = io->r;
     size_t i;
 
+    io->response_set = 1;
     r->status = status;
     /* Apache wants "NNN reason"; a bare code gets Apache's own reason phrase. */
     r->status_line = strlen(status_line) > 4 ? apr_pstrdup(r->pool, status_line) : NULL;
@@ -101,6 +105,8 @@ static int io_set_response(swiftwsgi_request_handle_t h, int status, const char 
             apr_off_t length;
             if (apr_strtoff(&length, value, NULL, 10) != APR_SUCCESS || length < 0) return -1;
             ap_set_content_length(r, length);
+            io->length_declared = 1;
+            io->declared_length = length;
         }
         else if (!strcasecmp(name, "WWW-Authenticate")) {
             /* As mod_wsgi: kept when Apache answers with its own error page (WSGIErrorOverride). */
@@ -113,12 +119,28 @@ static int io_set_response(swiftwsgi_request_handle_t h, int status, const char 
     return 0;
 }
 
+/* One piece of a body write for swiftwsgi_write_loop: ap_rwrite takes an int length. */
+typedef struct {
+    request_rec *r;
+    const char *data;
+} write_pieces_t;
+
+static int write_piece(void *context, size_t offset, int n)
+{
+    write_pieces_t *w = context;
+    return ap_rwrite(w->data + offset, n, w->r);
+}
+
 static int io_write_body(swiftwsgi_request_handle_t h, const char *data, size_t len, int flush)
 {
     swiftwsgi_io_t *io = h;
     request_rec *r = io->r;
     if (r->connection->aborted) return -1;
-    if (len > 0 && ap_rwrite(data, (int)len, r) < 0) return -1;
+    if (len > 0) {
+        write_pieces_t w = { r, data };
+        if (swiftwsgi_write_loop(len, INT_MAX, write_piece, &w) != 0) return -1;
+        io->sent_length += (apr_off_t)len;
+    }
     if (flush && ap_rflush(r) < 0) return -1;
     return r->connection->aborted ? -1 : 0;
 }
@@ -144,7 +166,9 @@ static int io_send_file(swiftwsgi_request_handle_t h, int fd, int64_t offset, in
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(r->connection->bucket_alloc));
     rv = ap_pass_brigade(r->output_filters, bb);
     apr_brigade_cleanup(bb);
-    return (rv != APR_SUCCESS || r->connection->aborted) ? -1 : 0;
+    if (rv != APR_SUCCESS || r->connection->aborted) return -1;
+    io->sent_length += (apr_off_t)length;
+    return 0;
 }
 
 static void io_log(swiftwsgi_request_handle_t h, int level, const char *message)
@@ -160,7 +184,17 @@ static void io_abort_connection(swiftwsgi_request_handle_t h)
 {
     swiftwsgi_io_t *io = h;
     request_rec *r = io->r;
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_bucket_brigade *bb;
+    if (r->connection->aborted) return;
+    /* What was written goes out first, after the application's status and headers: the error
+     * bucket below would otherwise reach the header filter first and turn the response into a
+     * complete-looking error page. */
+    if (io->response_set && ap_rflush(r) < 0) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+        r->connection->aborted = 1;
+        return;
+    }
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     r->connection->keepalive = AP_CONN_CLOSE;
     /* A 502 error bucket makes the chunk filter leave out the last chunk, so the client sees
      * a truncated response instead of a complete-looking one. */
@@ -169,6 +203,21 @@ static void io_abort_connection(swiftwsgi_request_handle_t h)
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
     ap_pass_brigade(r->output_filters, bb);
     r->connection->aborted = 1;
+}
+
+int swiftwsgi_io_abort_if_short(swiftwsgi_io_t *io, const char *script)
+{
+    request_rec *r = io->r;
+    if (!io->length_declared || io->sent_length >= io->declared_length || r->header_only
+        || r->status < 200 || AP_STATUS_IS_HEADER_ONLY(r->status) || r->connection->aborted)
+        return 0;
+    /* As mod_wsgi's message (which it logs at debug level and leaves the connection open). */
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0967)
+                  "Content length mismatch, expected %" APR_OFF_T_FMT ", response generated %" APR_OFF_T_FMT
+                  ": %s: the response is incomplete, so the connection is aborted",
+                  io->declared_length, io->sent_length, script);
+    io_abort_connection(io);
+    return 1;
 }
 
 static int io_scoreboard(swiftwsgi_scoreboard_t *board,
