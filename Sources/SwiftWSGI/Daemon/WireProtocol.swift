@@ -2,8 +2,9 @@ import Glibc
 import Synchronization
 
 /// The protocol between an Apache child and a daemon process, over a unix-socket connection
-/// that the child keeps for its next request once a response has ended. Every frame is a type byte, a little-endian UInt32 payload length, then the
-/// payload. The child sends one `request` frame; from then on the daemon drives: it asks for
+/// that the child keeps for its next request once a response has ended. Every frame is a type
+/// byte, a little-endian UInt32 payload length (at most `Frame.maxPayload`), then the payload;
+/// a body write larger than `Frame.writePiece` goes as several `write` frames. The child sends one `request` frame; from then on the daemon drives: it asks for
 /// body bytes (`read`, answered by `data` or `readError`) and sends the response as `headers`,
 /// `write`, `flush`, `sendFile` (the descriptor rides along as SCM_RIGHTS), `log` and `abort`
 /// frames, ending with `end`. The daemon buffers output frames, so a small response is one
@@ -20,6 +21,46 @@ enum FrameType: UInt8 {
     case log = 0x4c         // L: UInt32 level, message
     case abort = 0x41       // A: abort the client connection
     case end = 0x5a         // Z: Int32 handler status
+}
+
+/// Frame sizes and headers: pure functions, so the limits are unit-tested without sockets.
+enum Frame {
+    /// The largest payload a receiver accepts (it holds a frame in memory whole).
+    static let maxPayload = 1 << 30
+    /// Body writes go out in `write` frames of at most this many bytes: any size of write
+    /// crosses, and the Apache child holds one piece at a time.
+    static let writePiece = 1 << 24
+
+    /// The payload ranges of the frames that carry one queued payload of `length` bytes: a
+    /// `write` is cut into pieces of at most `piece` bytes; any other frame is one whole
+    /// (an empty payload is one empty frame). Throws EMSGSIZE for a frame the receiver would refuse.
+    static func spans(_ type: FrameType, length: Int, piece: Int = writePiece) throws(SystemError) -> [Range<Int>] {
+        guard length >= 0, piece > 0, piece <= maxPayload else { throw SystemError(call: "frame", errno: EMSGSIZE) }
+        if length <= piece || type != .write {
+            guard length <= maxPayload else { throw SystemError(call: "frame", errno: EMSGSIZE) }
+            return [0..<length]
+        }
+        return stride(from: 0, to: length, by: piece).map { $0..<min($0 + piece, length) }
+    }
+
+    /// A frame's five header bytes: its type and its payload length, little-endian. Throws
+    /// EMSGSIZE for a length over `maxPayload` (so over UInt32.max) instead of truncating it.
+    static func header(_ type: FrameType, length: Int) throws(SystemError) -> [UInt8] {
+        guard length >= 0, length <= maxPayload, let n = UInt32(exactly: length) else {
+            throw SystemError(call: "frame", errno: EMSGSIZE)
+        }
+        return [type.rawValue, UInt8(truncatingIfNeeded: n), UInt8(truncatingIfNeeded: n >> 8),
+                UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 24)]
+    }
+
+    /// The type and payload length of a received header; throws EPROTO for an unknown type or a
+    /// length over `maxPayload` (nothing is allocated for it).
+    static func parseHeader(_ h: [UInt8]) throws(SystemError) -> (FrameType, Int) {
+        guard h.count == 5, let type = FrameType(rawValue: h[0]) else { throw SystemError(call: "protocol", errno: EPROTO) }
+        let length = Int(h[1]) | Int(h[2]) << 8 | Int(h[3]) << 16 | Int(h[4]) << 24
+        guard length <= maxPayload else { throw SystemError(call: "protocol", errno: EPROTO) }
+        return (type, length)
+    }
 }
 
 /// Little-endian payload building.
@@ -67,7 +108,10 @@ struct FrameParser {
         let s = try take(8)
         return Int64(bitPattern: s.reversed().reduce(0) { $0 << 8 | UInt64($1) })
     }
-    mutating func u8() throws(Malformed) -> UInt8 { try take(1).first! }
+    mutating func u8() throws(Malformed) -> UInt8 {
+        guard let b = try take(1).first else { throw Malformed() }
+        return b
+    }
     /// A string as a NUL-terminated copy.
     mutating func cString() throws(Malformed) -> [CChar] {
         let start = try cStringOffset()
@@ -118,10 +162,17 @@ final class FrameConnection: @unchecked Sendable {
         payloadLength <= outputLimit && output.count + 5 + payloadLength <= outputLimit
     }
 
-    /// Queues a frame; sends the queue when it grows large.
+    /// Queues a frame (a large `write` as several, see `Frame.spans`); sends the queue when it
+    /// grows large.
     func queue(_ type: FrameType, _ payload: UnsafeRawBufferPointer) throws(SystemError) {
-        output.append(type.rawValue)
-        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { output.append(contentsOf: $0) }
+        for span in try Frame.spans(type, length: payload.count) {
+            try queueFrame(type, UnsafeRawBufferPointer(rebasing: payload[span]))
+        }
+    }
+
+    /// Queues one frame; a payload over the output limit is sent from where it lies.
+    private func queueFrame(_ type: FrameType, _ payload: UnsafeRawBufferPointer) throws(SystemError) {
+        output.append(contentsOf: try Frame.header(type, length: payload.count))
         if payload.count > outputLimit {
             // The frame header (queued) and its payload go out under one lock.
             try sendLocked { () throws(SystemError) in
@@ -180,8 +231,7 @@ final class FrameConnection: @unchecked Sendable {
 
     /// Sends the queue then a frame carrying a descriptor.
     func send(_ type: FrameType, _ payload: [UInt8], passing descriptor: Int32) throws(SystemError) {
-        var frame: [UInt8] = [type.rawValue]
-        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { frame.append(contentsOf: $0) }
+        var frame = try Frame.header(type, length: payload.count)
         frame.append(contentsOf: payload)
         try flush()
         try sendLocked { () throws(SystemError) in
@@ -199,7 +249,7 @@ final class FrameConnection: @unchecked Sendable {
         if end == input.count {
             // Compact what is left to the front.
             let left = end - start
-            input.baseAddress!.copyMemory(from: input.baseAddress! + start, byteCount: left)
+            if let base = input.baseAddress { base.copyMemory(from: base + start, byteCount: left) }
             start = 0
             end = left
         }
@@ -223,10 +273,7 @@ final class FrameConnection: @unchecked Sendable {
     /// The next frame, or nil at end of stream (the peer closed).
     func readFrame() throws(SystemError) -> (FrameType, [UInt8])? {
         guard let header = try readExactly(5) else { return nil }
-        let length = Int(header[1]) | Int(header[2]) << 8 | Int(header[3]) << 16 | Int(header[4]) << 24
-        guard let type = FrameType(rawValue: header[0]), length <= 1 << 30 else {
-            throw SystemError(call: "protocol", errno: EPROTO)
-        }
+        let (type, length) = try Frame.parseHeader(header)
         guard let payload = try readExactly(length) else { return nil }
         return (type, payload)
     }
