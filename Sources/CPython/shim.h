@@ -178,10 +178,13 @@ static inline int swpy_supports_own_gil(void) {
 #endif
 }
 
-/* Address macros: Swift imports neither the macro nor the struct's address. */
+/* Address macros: Swift imports neither the macro nor the struct's address. Never NULL
+ * (static objects): Swift sees them as non-optional, so no unwrap is needed. */
+#pragma clang assume_nonnull begin
 static inline PyObject *swpy_none(void) { return Py_None; }
 static inline PyObject *swpy_true(void) { return Py_True; }
 static inline PyObject *swpy_false(void) { return Py_False; }
+#pragma clang assume_nonnull end
 
 /* Type checks: function-like macros over tp_flags, not imported. */
 static inline int swpy_bytes_check(PyObject *o) { return PyBytes_Check(o); }

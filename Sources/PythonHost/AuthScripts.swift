@@ -40,7 +40,10 @@ extension PythonRuntime {
             // the defaults, as in mod_wsgi.
             return kind == SWIFTWSGI_AUTH_DISPATCH ? Int32(SWIFTWSGI_AUTH_NOT_FOUND.rawValue) : failure
         }
-        let errors = interpreter.types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context, gil)
+        guard let errors = interpreter.types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context, gil) else {
+            apache.logException(req.handle, interpreter: interpreter, intro: "Cannot create wsgi.errors.", &gil)
+            return failure
+        }
         defer {
             LogObject(errors.pointer).flush(&gil)
             swpy_host(errors.pointer).pointee.ctx = nil

@@ -59,10 +59,12 @@ public struct Unlocked: ~Copyable {
 /// `Unlocked` is unusable while body runs (so body cannot call Apache or nest `withGIL`).
 /// The host's own locks are always taken before the GIL, never while holding it.
 @inline(__always)
-func withGIL<R: ~Copyable, E: Error>(in interpreter: Interpreter, _ unlocked: inout Unlocked,
-                          _ body: (inout GIL) throws(E) -> R) throws(E) -> R {
-    let tstate = ThreadStates.current(unlocked).state(for: interpreter)
-    return try withGIL(threadState: tstate, &unlocked, body)
+func withGIL<R: ~Copyable>(in interpreter: Interpreter, _ unlocked: inout Unlocked,
+                           _ body: (inout GIL) -> R) throws(HostError) -> R {
+    guard let tstate = ThreadStates.current(unlocked)?.state(for: interpreter) else {
+        throw HostError("cannot create a Python thread state for this thread in interpreter '\(interpreter.name)' (out of memory)")
+    }
+    return withGIL(threadState: tstate, &unlocked, body)
 }
 
 /// Runs body holding the GIL in the given thread state of this thread (interpreter creation and

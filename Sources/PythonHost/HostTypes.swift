@@ -49,32 +49,32 @@ final class HostTypes {
         self.restricted = restricted
     }
 
-    /// A new instance of one of the types. Allocation failure is the one trap left on the
-    /// request path (CPython could not allocate a 48-byte object).
+    /// A new instance of one of the types, or nil with MemoryError set when CPython could not
+    /// allocate it.
     @inline(__always)
-    private func make(_ type: borrowing PyRef, ctx: UnsafeMutableRawPointer?, _ gil: borrowing GIL) -> PyRef {
+    private func make(_ type: borrowing PyRef, ctx: UnsafeMutableRawPointer?, _ gil: borrowing GIL) -> PyRef? {
         let tp = UnsafeMutableRawPointer(type.pointer).assumingMemoryBound(to: PyTypeObject.self)
-        let o = PyRef(owning: PyType_GenericAlloc(tp, 0)!)
+        guard let o = PyRef(owningOrNil: PyType_GenericAlloc(tp, 0)) else { return nil }
         swpy_host(o.pointer).pointee.ctx = ctx
         return o
     }
 
-    func makeInput(_ ctx: RequestContext, _ gil: borrowing GIL) -> PyRef { make(input, ctx: ctx.opaque, gil) }
-    func makeStartResponse(_ ctx: RequestContext, _ gil: borrowing GIL) -> PyRef {
+    func makeInput(_ ctx: RequestContext, _ gil: borrowing GIL) -> PyRef? { make(input, ctx: ctx.opaque, gil) }
+    func makeStartResponse(_ ctx: RequestContext, _ gil: borrowing GIL) -> PyRef? {
         make(startResponse, ctx: ctx.opaque, gil)
     }
 
     /// A log object: bound to a request (wsgi.errors) or, with ctx nil, to whichever request
     /// the writing thread is running (sys.stdout, sys.stderr).
-    func makeLog(level: Int, name: String, ctx: RequestContext? = nil, _ gil: borrowing GIL) -> PyRef {
-        let o = make(log, ctx: ctx?.opaque, gil)
+    func makeLog(level: Int, name: String, ctx: RequestContext? = nil, _ gil: borrowing GIL) -> PyRef? {
+        guard let o = make(log, ctx: ctx?.opaque, gil) else { return nil }
         swpy_host(o.pointer).pointee.number = level
         swpy_host(o.pointer).pointee.second = Py.string(name, gil).release()
         return o
     }
 
-    func makeRestricted(name: String, _ gil: borrowing GIL) -> PyRef {
-        let o = make(restricted, ctx: nil, gil)
+    func makeRestricted(name: String, _ gil: borrowing GIL) -> PyRef? {
+        guard let o = make(restricted, ctx: nil, gil) else { return nil }
         swpy_host(o.pointer).pointee.second = Py.string(name, gil).release()
         return o
     }
@@ -420,9 +420,11 @@ private enum ResponseMethods {
         }
         if n == 3 { exc = swpy_tuple_get_item(args, 2) }
         if exc == Py.none { exc = nil }
-        guard ctx.startResponse(status: swpy_tuple_get_item(args, 0)!,
-                                headers: swpy_tuple_get_item(args, 1)!, excInfo: exc, &gil)
-        else { return nil }
+        guard let status = swpy_tuple_get_item(args, 0), let headers = swpy_tuple_get_item(args, 1) else {
+            Py.raise(PyExc_TypeError, "start_response() takes 2 or 3 arguments", gil)
+            return nil
+        }
+        guard ctx.startResponse(status: status, headers: headers, excInfo: exc, &gil) else { return nil }
         return PyObject_GetAttrString(o, "write")
     }
     static let write: FastMethod = { o, args, n in

@@ -141,9 +141,10 @@ final class ModWSGIModule {
         guard let r = PyRef(owningOrNil: args.withUnsafeMutableBufferPointer({
             PyObject_Vectorcall(requestStarted.pointer, $0.baseAddress, 4, nil)
         })) else { logFailure(&gil); return nil }
-        guard swpy_tuple_check(r.pointer) != 0, swpy_tuple_size(r.pointer) == 2 else { return nil }
-        return StartedRequest(application: PyRef(retaining: swpy_tuple_get_item(r.pointer, 0)!),
-                              token: PyRef(retaining: swpy_tuple_get_item(r.pointer, 1)!))
+        guard swpy_tuple_check(r.pointer) != 0, swpy_tuple_size(r.pointer) == 2,
+              let application = swpy_tuple_get_item(r.pointer, 0), let token = swpy_tuple_get_item(r.pointer, 1)
+        else { return nil }
+        return StartedRequest(application: PyRef(retaining: application), token: PyRef(retaining: token))
     }
 
     func publishResponseStarted(environ: PyPointer, status: PyPointer, headers: PyPointer, excInfo: PyPointer?,

@@ -93,9 +93,9 @@ struct PyRef: ~Copyable {
 /// an object returns an owned `PyRef`.
 enum Py {
     /// Borrowed: None, True and False live as long as the interpreter.
-    static var none: PyPointer { swpy_none()! }
-    static var `true`: PyPointer { swpy_true()! }
-    static var `false`: PyPointer { swpy_false()! }
+    static var none: PyPointer { swpy_none() }
+    static var `true`: PyPointer { swpy_true() }
+    static var `false`: PyPointer { swpy_false() }
 
     /// Adopts and drops the new reference a call returned: whether the call succeeded (false
     /// with an exception set), for calls made for their effect.

@@ -150,7 +150,9 @@ public final class PythonRuntime: @unchecked Sendable {
                 notes.append("WSGISwitchInterval \(settings.switchInterval) for application group '\(name)' not applied: "
                              + "it shares the process's GIL, whose interval is the process-wide one.")
             }
-            let threadStates = ThreadStates.current(unlocked)
+            guard let threadStates = ThreadStates.current(unlocked) else {
+                return .failure(HostError("cannot create a sub-interpreter for application group '\(name)': this thread has no Python thread state"))
+            }
             return withGIL(threadState: threadStates.main, &unlocked) { gil in
                 let sub: UnsafeMutablePointer<PyThreadState>
                 switch PythonVersion.newSubInterpreter(ownGIL: ownGIL) {
@@ -227,7 +229,7 @@ public final class PythonRuntime: @unchecked Sendable {
     /// told to stop). Without the GIL.
     public func raiseSystemExit(inThread ident: UInt, applicationGroup: String, _ unlocked: inout Unlocked) {
         guard let interpreter = try? interpreter(named: applicationGroup, &unlocked) else { return }
-        withGIL(in: interpreter, &unlocked) { _ in
+        _ = try? withGIL(in: interpreter, &unlocked) { _ in
             _ = PyThreadState_SetAsyncExc(ident, PyExc_SystemExit)
         }
     }
@@ -236,7 +238,7 @@ public final class PythonRuntime: @unchecked Sendable {
     func importScript(path: String, applicationGroup: String, _ unlocked: inout Unlocked) {
         do {
             let interpreter = try interpreter(named: applicationGroup, &unlocked)
-            withGIL(in: interpreter, &unlocked) { gil in
+            try withGIL(in: interpreter, &unlocked) { gil in
                 guard let module = interpreter.script(path: path, mtime: fileMTime(path), reloading: false, &gil) else {
                     // SystemExit ends a service script (threads=0) that was told to stop.
                     if PyErr_ExceptionMatches(PyExc_SystemExit) != 0 {
@@ -273,9 +275,9 @@ public final class PythonRuntime: @unchecked Sendable {
     /// Every GIL of the process is probed: the main one and each own-GIL interpreter's (an
     /// extension blocking while holding one stops that interpreter's threads).
     public func probeGIL(_ unlocked: inout Unlocked) {
-        withGIL(in: main, &unlocked) { _ in }
+        _ = try? withGIL(in: main, &unlocked) { _ in }
         for interpreter in interpreters.withLock({ $0.values.filter(\.ownGIL) }) {
-            withGIL(in: interpreter, &unlocked) { _ in }
+            _ = try? withGIL(in: interpreter, &unlocked) { _ in }
         }
     }
 
@@ -362,7 +364,7 @@ public final class PythonRuntime: @unchecked Sendable {
         telemetryStopping(reason: reason)
         let all = [main] + interpreters.withLock { Array($0.values) }.sorted { $0.ordinal < $1.ordinal }
         for interpreter in all {
-            withGIL(in: interpreter, &unlocked) { gil in interpreter.modWSGI.publishProcessStopping(reason: reason, &gil) }
+            _ = try? withGIL(in: interpreter, &unlocked) { gil in interpreter.modWSGI.publishProcessStopping(reason: reason, &gil) }
         }
     }
 

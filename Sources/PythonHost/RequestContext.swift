@@ -91,13 +91,13 @@ final class RequestContext {
                 Py.raise(PyExc_RuntimeError, "headers have already been sent", gil)
                 return false
             }
-            guard swpy_tuple_size(excInfo) == 3 else {
+            guard swpy_tuple_size(excInfo) == 3, let t = swpy_tuple_get_item(excInfo, 0),
+                  let v = swpy_tuple_get_item(excInfo, 1), let tb = swpy_tuple_get_item(excInfo, 2)
+            else {
                 Py.raise(PyExc_TypeError, "exc_info must be a (type, value, traceback) tuple", gil)
                 return false
             }
             // PEP 3333: re-raise the application's exception; the response cannot change.
-            let t = swpy_tuple_get_item(excInfo, 0)!, v = swpy_tuple_get_item(excInfo, 1)!,
-                tb = swpy_tuple_get_item(excInfo, 2)!
             // PyErr_Restore steals all three.
             PyErr_Restore(PyRef(retaining: t).release(), PyRef(retaining: v).release(),
                           tb == Py.none ? nil : PyRef(retaining: tb).release())
@@ -115,13 +115,18 @@ final class RequestContext {
         guard let flat = Py.list(gil) else { return false }
         var contentLength: Int64 = -1
         for i in 0..<swpy_list_size(headers) {
-            let item = swpy_list_get_item(headers, i)!
-            guard swpy_tuple_check(item) != 0, swpy_tuple_size(item) == 2 else {
+            guard let item = swpy_list_get_item(headers, i) else {
+                Py.raise(PyExc_RuntimeError, "response header \(i) is missing", gil)
+                return false
+            }
+            guard swpy_tuple_check(item) != 0, swpy_tuple_size(item) == 2,
+                  let nameObject = swpy_tuple_get_item(item, 0), let valueObject = swpy_tuple_get_item(item, 1)
+            else {
                 Py.raise(PyExc_TypeError, "response header must be a (name, value) tuple, not \(Self.typeName(item))", gil)
                 return false
             }
-            guard let name = Self.headerBytes(swpy_tuple_get_item(item, 0)!, isName: true, gil),
-                  let value = Self.headerBytes(swpy_tuple_get_item(item, 1)!, isName: false, gil)
+            guard let name = Self.headerBytes(nameObject, isName: true, gil),
+                  let value = Self.headerBytes(valueObject, isName: false, gil)
             else { return false }
             if strcasecmp(swpy_bytes_as_string(name.pointer), "Content-Length") == 0 {
                 guard let n = Int64(String(cString: swpy_bytes_as_string(value.pointer)).trimmingSpaces), n >= 0 else {

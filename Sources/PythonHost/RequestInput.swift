@@ -58,8 +58,8 @@ final class RequestInput {
     /// Moves up to count buffered bytes to p; returns how many.
     private func drain(into p: UnsafeMutableRawPointer, _ count: Int) -> Int {
         let n = min(count, buffered)
-        if n > 0, let buffer {
-            p.copyMemory(from: buffer.baseAddress! + start, byteCount: n)
+        if n > 0, let base = buffer?.baseAddress {
+            p.copyMemory(from: base + start, byteCount: n)
             start += n
         }
         return n
@@ -105,12 +105,13 @@ final class RequestInput {
                     buffer = .allocate(byteCount: Self.bufferSize, alignment: 8)
                 }
                 start = 0
-                guard let n = fill(buffer!.baseAddress!, Self.bufferSize, &gil) else { return nil }
+                guard let base = buffer?.baseAddress, let n = fill(base, Self.bufferSize, &gil) else { return nil }
                 end = n
                 if n == 0 { break }
             }
             let limit = size < 0 ? buffered : min(buffered, size - line.count)
-            let bytes = UnsafeRawBufferPointer(rebasing: buffer![start..<(start + limit)])
+            guard let buffer else { break }
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + limit)])
             if let i = bytes.firstIndex(of: UInt8(ascii: "\n")) {
                 line.append(contentsOf: bytes[...i])
                 start += i + 1

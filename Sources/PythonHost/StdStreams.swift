@@ -24,8 +24,8 @@ extension ProcessConfig {
         }
 
         func textStream(_ name: String) throws(HostError) -> PyRef {
-            let log = types.makeLog(level: SWIFTWSGI_LOG_ERR, name: name, gil)
-            guard let kw = Py.dict(gil), let args = Py.tuple(count: 1, gil) else { throw HostError("out of memory") }
+            guard let log = types.makeLog(level: SWIFTWSGI_LOG_ERR, name: name, gil),
+                  let kw = Py.dict(gil), let args = Py.tuple(count: 1, gil) else { throw HostError("out of memory") }
             for (key, value) in [("encoding", "utf-8"), ("errors", "replace")] {
                 if let v = Py.string(value, gil) { kw.setItem(key, v, gil) }
             }
@@ -42,7 +42,7 @@ extension ProcessConfig {
         PySys_SetObject("stderr", stderr.pointer)
         PySys_SetObject("__stderr__", stderr.pointer)
         if restrictStdout {
-            let restricted = types.makeRestricted(name: "sys.stdout", gil)
+            guard let restricted = types.makeRestricted(name: "sys.stdout", gil) else { throw HostError("out of memory") }
             PySys_SetObject("stdout", restricted.pointer)
         } else {
             let stdout = try textStream("<stdout>")
@@ -50,7 +50,7 @@ extension ProcessConfig {
             PySys_SetObject("__stdout__", stdout.pointer)
         }
         if restrictStdin {
-            let restricted = types.makeRestricted(name: "sys.stdin", gil)
+            guard let restricted = types.makeRestricted(name: "sys.stdin", gil) else { throw HostError("out of memory") }
             PySys_SetObject("stdin", restricted.pointer)
         } else if let stdin = PySys_GetObject("stdin"), stdin != Py.none {
             // Python's own stream on descriptor 0 (Apache's /dev/null).

@@ -47,9 +47,10 @@ final class ThreadStates {
         pthread_getspecific(key).map { Unmanaged<ThreadStates>.fromOpaque($0).takeUnretainedValue() }
     }
 
-    /// This thread's states, pinning a main-interpreter state on first contact.
+    /// This thread's states, pinning a main-interpreter state on first contact (nil if Python
+    /// gave the thread no state).
     @inline(__always)
-    static func current(_ unlocked: borrowing Unlocked) -> ThreadStates {
+    static func current(_ unlocked: borrowing Unlocked) -> ThreadStates? {
         if let raw = pthread_getspecific(key) {
             return Unmanaged<ThreadStates>.fromOpaque(raw).takeUnretainedValue()
         }
@@ -57,13 +58,13 @@ final class ThreadStates {
     }
 
     @inline(never)
-    private static func pin() -> ThreadStates {
+    private static func pin() -> ThreadStates? {
         // PyGILState_Ensure creates the thread's main-interpreter state and binds it to the
         // thread's GILState slot; never releasing that hold keeps the state alive.
         _ = PyGILState_Ensure()
-        let tstate = PyThreadState_Get()!
+        let tstate = PyGILState_GetThisThreadState()
         PyEval_SaveThread()
-        return adopt(tstate)
+        return tstate.map { adopt($0) }
     }
 
     /// Records the state the process was initialised with, for the initialising thread.
@@ -75,13 +76,13 @@ final class ThreadStates {
         return states
     }
 
-    /// This thread's state for an interpreter, created on first use. Without the GIL (the
-    /// caller holds an `Unlocked`).
+    /// This thread's state for an interpreter, created on first use; nil when CPython cannot
+    /// create one (out of memory). Without the GIL (the caller holds an `Unlocked`).
     @inline(__always)
-    func state(for interpreter: Interpreter) -> UnsafeMutablePointer<PyThreadState> {
+    func state(for interpreter: Interpreter) -> UnsafeMutablePointer<PyThreadState>? {
         let i = interpreter.ordinal
         if i < states.count, let s = states[i] { return s }
-        let s = PyThreadState_New(interpreter.state)!
+        guard let s = PyThreadState_New(interpreter.state) else { return nil }
         record(s, for: interpreter)
         return s
     }

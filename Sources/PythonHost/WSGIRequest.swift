@@ -33,13 +33,21 @@ extension PythonRuntime {
             apache.log(context.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)", unlocked)
             return failure
         }
-        let threadStates = ThreadStates.current(unlocked)
+        guard let threadStates = ThreadStates.current(unlocked) else {
+            apache.log(context.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): this thread has no Python thread state", unlocked)
+            return failure
+        }
         threadStates.currentRequest = context
         defer { threadStates.currentRequest = nil }
-        return withGIL(in: interpreter, &unlocked) { gil in
-            let status = body(interpreter, &gil)
-            context.release(gil)
-            return status
+        do {
+            return try withGIL(in: interpreter, &unlocked) { gil in
+                let status = body(interpreter, &gil)
+                context.release(gil)
+                return status
+            }
+        } catch {
+            apache.log(context.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)", unlocked)
+            return failure
         }
     }
 
@@ -65,9 +73,13 @@ extension PythonRuntime {
         }
 
         let types = interpreter.types
-        let input = types.makeInput(context, gil)
-        let errors = types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context, gil)
-        let startResponse = types.makeStartResponse(context, gil)
+        guard let input = types.makeInput(context, gil),
+              let errors = types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context, gil),
+              let startResponse = types.makeStartResponse(context, gil)
+        else {
+            apache.logException(req.handle, interpreter: interpreter, intro: "Cannot create the request's WSGI objects.", &gil)
+            return 500
+        }
         defer {
             // The objects may outlive the request (an application can keep them): they must
             // not reach its context any more.
@@ -135,8 +147,8 @@ extension PythonRuntime {
 
         // Events: built and published only when someone subscribed.
         var token: PyRef? = nil
-        let events = interpreter.modWSGI!
-        if events.subscribed, let data = context.requestData(gil),
+        let events: ModWSGIModule? = interpreter.modWSGI
+        if let events, events.subscribed, let data = context.requestData(gil),
            let started = events.publishRequestStarted(environ: env.pointer, application: application.pointer,
                                                       threadID: counter?.id ?? 0, requestData: data, &gil) {
             context.events = events
@@ -145,7 +157,7 @@ extension PythonRuntime {
             token = started.token.retained()
         }
         defer {
-            if let tokenPointer = token.pointer, let data = context.requestData(gil) {
+            if let events, let tokenPointer = token.pointer, let data = context.requestData(gil) {
                 let i = context.input
                 events.publishRequestFinished(token: tokenPointer, counters: [
                     Double(i.reads), Double(i.length), i.seconds, Double(context.outputLength),
@@ -190,7 +202,11 @@ extension PythonRuntime {
             while i < (isList ? swpy_list_size(result) : n) {
                 // Borrowed from the sequence, which the application may change while a write
                 // has the GIL released: hold the item.
-                let item = PyRef(retaining: isList ? swpy_list_get_item(result, i)! : swpy_tuple_get_item(result, i)!)
+                guard let borrowed = isList ? swpy_list_get_item(result, i) : swpy_tuple_get_item(result, i) else {
+                    Py.raise(PyExc_RuntimeError, "response sequence item \(i) is missing", gil)
+                    return failed(req, interpreter, context, script, &gil)
+                }
+                let item = PyRef(retaining: borrowed)
                 i += 1
                 switch send(item.pointer, context, flush: false, &gil) {
                 case .ok: continue

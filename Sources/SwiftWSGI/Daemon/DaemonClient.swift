@@ -122,8 +122,9 @@ enum DaemonClient {
                         offsets.append((name, value))
                     }
                     // The strings are NUL-terminated in the payload: Apache gets pointers into it.
-                    let rc = payload.withUnsafeBufferPointer { bytes in
-                        let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+                    let rc = payload.withUnsafeBufferPointer { bytes -> Int32 in
+                        guard let start = bytes.baseAddress else { return -1 }  // a headers frame is never empty
+                        let base = UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self)
                         let kvs = offsets.map { swiftwsgi_kv_t(name: base + $0.0, value: base + $0.1) }
                         return kvs.withUnsafeBufferPointer {
                             ops.setResponse(req.handle, status, base + line, $0.baseAddress, $0.count, unlocked)

@@ -29,7 +29,9 @@ enum DaemonOps {
             // Body bytes fetched ahead by an earlier read come first.
             if r.inputOffset < r.input.count {
                 let n = min(len, r.input.count - r.inputOffset)
-                r.input.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress! + r.inputOffset, byteCount: n) }
+                r.input.withUnsafeBytes { bytes in
+                    if let base = bytes.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base + r.inputOffset, byteCount: n) }
+                }
                 r.inputOffset += n
                 return n
             }
@@ -46,7 +48,9 @@ enum DaemonOps {
             case .data:
                 let n = min(frame.1.count, len)
                 if n > 0 {
-                    frame.1.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: n) }
+                    frame.1.withUnsafeBytes { bytes in
+                        if let base = bytes.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: n) }
+                    }
                 }
                 if frame.1.count > n {
                     r.input = frame.1

@@ -34,9 +34,10 @@ final class DaemonRequest {
     static let readAhead = 256 * 1024
 
     static let stringCount = 6
+    /// Static C strings (a StaticString's bytes are NUL-terminated constants).
     nonisolated(unsafe) private static let daemonKeys: [UnsafePointer<CChar>] = ([
         "mod_wsgi.queue_start", "mod_wsgi.daemon_start", "mod_wsgi.daemon_connects", "mod_wsgi.daemon_restarts",
-    ] as [String]).map { UnsafePointer(strdup($0)!) }
+    ] as [StaticString]).map { UnsafeRawPointer($0.utf8Start).assumingMemoryBound(to: CChar.self) }
 
     init(connection: FrameConnection, payload: [UInt8]) throws(FrameParser.Malformed) {
         self.connection = connection
@@ -87,9 +88,12 @@ final class DaemonRequest {
         return b.bytes
     }
 
-    func withRequest<R>(_ body: (UnsafePointer<swiftwsgi_request_t>) -> R) -> R {
-        payload.withUnsafeBufferPointer { bytes in
-            let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+    /// Runs body with the request as the host takes it (pointers into the payload); nil when
+    /// the payload is empty (a parsed request never is).
+    func withRequest<R>(_ body: (UnsafePointer<swiftwsgi_request_t>) -> R) -> R? {
+        payload.withUnsafeBufferPointer { bytes -> R? in
+            guard let start = bytes.baseAddress else { return nil }
+            let base = UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self)
             let strings = offsets.map { base + $0 }
             let environCount = (strings.count - Self.stringCount) / 2
             var kvs: [swiftwsgi_kv_t] = []
@@ -100,27 +104,33 @@ final class DaemonRequest {
             // mod_wsgi's daemon-mode keys: when the Apache child queued the request, when this
             // daemon took it, and the child's connects and daemon restarts seen (one kept
             // connection: 1 and 0).
-            let values: [UnsafeMutablePointer<CChar>] = ([String(queueStart), String(daemonStart), "1", "0"] as [String])
-                .map { strdup($0)! }
-            defer { values.forEach { free($0) } }
-            for (key, value) in zip(Self.daemonKeys, values) {
-                kvs.append(swiftwsgi_kv_t(name: key, value: UnsafePointer(value)))
+            var text: [CChar] = []
+            var valueOffsets: [Int] = []
+            for value in [String(queueStart), String(daemonStart), "1", "0"] {
+                valueOffsets.append(text.count)
+                text.append(contentsOf: value.utf8CString)
             }
-            return kvs.withUnsafeBufferPointer { env in
-                var req = swiftwsgi_request_t()
-                req.call = swiftwsgi_script_call_t(
-                    handle: Unmanaged.passUnretained(self).toOpaque(), environ: env.baseAddress,
-                    environ_count: env.count, script_filename: strings[0], script_mtime: scriptMTime,
-                    server_hostname: strings[1], server_port: numbers.0, application_group: strings[2])
-                req.callable_object = strings[3]
-                req.process_group = strings[4]
-                req.script_reloading = numbers.1
-                req.enable_sendfile = numbers.2
-                req.header_only = numbers.3
-                req.request_handler = strings[5]
-                req.error_override = numbers.4
-                req.ignore_activity = numbers.5
-                return withUnsafePointer(to: &req, body)
+            return text.withUnsafeBufferPointer { t -> R? in
+                guard let valueBase = t.baseAddress else { return nil }
+                for (key, offset) in zip(Self.daemonKeys, valueOffsets) {
+                    kvs.append(swiftwsgi_kv_t(name: key, value: valueBase + offset))
+                }
+                return kvs.withUnsafeBufferPointer { env in
+                    var req = swiftwsgi_request_t()
+                    req.call = swiftwsgi_script_call_t(
+                        handle: Unmanaged.passUnretained(self).toOpaque(), environ: env.baseAddress,
+                        environ_count: env.count, script_filename: strings[0], script_mtime: scriptMTime,
+                        server_hostname: strings[1], server_port: numbers.0, application_group: strings[2])
+                    req.callable_object = strings[3]
+                    req.process_group = strings[4]
+                    req.script_reloading = numbers.1
+                    req.enable_sendfile = numbers.2
+                    req.header_only = numbers.3
+                    req.request_handler = strings[5]
+                    req.error_override = numbers.4
+                    req.ignore_activity = numbers.5
+                    return withUnsafePointer(to: &req, body)
+                }
             }
         }
     }

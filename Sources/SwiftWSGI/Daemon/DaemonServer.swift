@@ -488,7 +488,7 @@ final class DaemonServer: @unchecked Sendable {
             status = 504
         } else {
             var unlocked = Unlocked.enteringFromApache()  // a worker thread, between requests
-            status = request.withRequest { runtime.handle($0, &unlocked) }
+            status = request.withRequest { runtime.handle($0, &unlocked) } ?? 500
         }
         var b = FrameBuilder()
         b.i32(status)

@@ -14,7 +14,7 @@ func spawnThread(stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) {
     var thread = pthread_t()
     let box = Unmanaged.passRetained(Box(body)).toOpaque()
     if pthread_create(&thread, &attributes, { raw in
-        Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+        if let raw { Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body() }
         return nil
     }, box) == 0 {
         pthread_detach(thread)

@@ -132,13 +132,14 @@ enum Sys {
     static func sendAll(_ fd: Int32, _ data: UnsafeRawBufferPointer, passing descriptor: Int32? = nil) throws(SystemError) {
         var offset = 0
         var pending = descriptor
+        guard let base = data.baseAddress else { return }  // nothing to send
         while offset < data.count {
             let n: Int
             if let d = pending {
                 n = try sendWithDescriptor(fd, UnsafeRawBufferPointer(rebasing: data[offset...]), d)
                 pending = nil
             } else {
-                n = try check("send") { Glibc.send(fd, data.baseAddress! + offset, data.count - offset, Int32(MSG_NOSIGNAL)) }
+                n = try check("send") { Glibc.send(fd, base + offset, data.count - offset, Int32(MSG_NOSIGNAL)) }
             }
             offset += n
         }
