@@ -23,6 +23,8 @@ final class RequestContext {
     private var pendingHeaders: [swiftwsgi_kv_t]?
     /// Bytes still allowed by the application's Content-Length, or -1 when it set none.
     private(set) var remaining: Int64 = -1
+    /// The application's Content-Length, or -1 when it set none.
+    private(set) var declaredLength: Int64 = -1
     private(set) var clientGone = false
     /// WSGIErrorOverride: an error status is answered by Apache (ErrorDocument) instead of
     /// the application's body.
@@ -141,6 +143,7 @@ final class RequestContext {
         self.status = statusBytes.take()
         self.headers = consume flat
         self.remaining = contentLength
+        self.declaredLength = contentLength
         return true
     }
 
@@ -278,7 +281,8 @@ final class RequestContext {
         }
         outputWrites += 1
         outputLength += Int64(count)
-        if n == 0 && !flush && pendingHeaders == nil { return .ok }
+        // Bytes beyond the Content-Length are dropped (as mod_wsgi; the run logs the mismatch).
+        if n == 0 && pendingHeaders == nil && (!flush || remaining == 0) { return .ok }
         let bytes = data.assumingMemoryBound(to: CChar.self)
         let timed = events != nil || timesOutput
         let started = timed ? monotonicSeconds() : 0
@@ -312,8 +316,10 @@ final class RequestContext {
         return rc == 0 ? .ok : .clientGone
     }
 
-    /// Whether the declared Content-Length has been reached.
-    var complete: Bool { remaining == 0 || overriddenStatus != 0 }
+    /// Whether nothing more can be sent: Apache answers with its own error page
+    /// (WSGIErrorOverride). Past a Content-Length the application's iterable is still consumed
+    /// to its end, as mod_wsgi does.
+    var complete: Bool { overriddenStatus != 0 }
 
     /// The legacy write() callable returned by start_response.
     func legacyWrite(_ data: PyPointer, _ gil: inout GIL) -> Bool {

@@ -170,6 +170,11 @@ extension PythonRuntime {
             return failed(req, interpreter, context, script, &gil)
         }
         var status = respond(result.pointer, req, interpreter, context, script, &gil)
+        if context.declaredLength >= 0 && context.outputLength > context.declaredLength {
+            // As mod_wsgi (which logs it at debug level): the response was cut to its length.
+            apache.log(req.handle, SWIFTWSGI_LOG_WARNING,
+                       "mod_swiftwsgi (pid=\(getpid())): Content length mismatch, expected \(context.declaredLength), response generated \(context.outputLength): \(script): the bytes beyond it were not sent.", &gil)
+        }
         // PEP 3333: close() is called whatever happened, even after an error. Its failure is
         // logged; it fails the request only if nothing was sent yet (a complete response
         // stays complete).
@@ -308,12 +313,9 @@ extension PythonRuntime {
                 return true
             }
         }
-        guard context.deliverHeaders(&gil) else { return false }
-        if context.remaining >= 0 && length < context.remaining {
-            // The file is shorter than the declared Content-Length: do not pretend it is complete.
-            context.abortConnection(&gil)
-        }
-        return true
+        // A file shorter than the declared Content-Length: the shim aborts the connection after
+        // it and logs why (a short response must not look complete).
+        return context.deliverHeaders(&gil)
     }
 
     /// The WSGI environ: Apache's variables plus the per-interpreter template.

@@ -167,8 +167,10 @@ def chunked_request(path, parts):
 def test_chunked_body_refused_with_411_by_default(server):
     # mod_wsgi logs this at error level, Apache's own AH01593 is at info.
     server.expect_errors(r'^Received request requiring chunked transfer encoding')
+    start = server.log_size()
     raw = server.raw(chunked_request('/md5', [b'abc']))
     assert raw.startswith(b'HTTP/1.1 411')
+    assert server.wait_for_entry(r'Received request requiring chunked transfer encoding.*md5\.wsgi', start)
     assert server.post('/md5', b'abc').body.decode() == '3 ' + hashlib.md5(b'abc').hexdigest()
 
 

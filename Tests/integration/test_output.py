@@ -127,6 +127,32 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '5')])
     return [b'abc', b'defgh', b'ijk']
 ''',
+    'short.wsgi': r'''
+def application(environ, start_response):
+    # Declares 100 bytes and gives 50: as a list (buffered by Apache), from a generator
+    # (flushed as it goes) or through write().
+    kind = environ['QUERY_STRING']
+    write = start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '100')])
+    if kind == 'gen':
+        return (b'x' * 25 for _ in range(2))
+    if kind == 'write':
+        write(b'x' * 50)
+        return []
+    return [b'x' * 50]
+''',
+    'long.wsgi': r'''
+def application(environ, start_response):
+    # Declares 5 bytes and generates 15; writes a state file when its generator is exhausted.
+    path = environ['QUERY_STRING']
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '5')])
+    def gen():
+        yield b'abc'
+        yield b'defgh'
+        yield b'ijklmno'
+        with open(path, 'w') as f:
+            f.write('exhausted')
+    return gen()
+''',
     'writelength.wsgi': r'''
 def application(environ, start_response):
     write = start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '4')])
@@ -345,6 +371,55 @@ def test_bytes_beyond_content_length_are_dropped(server):
     assert r.body == b'abcde' and r.header('Content-Length') == '5'
     r = server.get('/writelength')
     assert r.body == b'abcd' and r.header('Content-Length') == '4'
+
+
+SHORT_BODY = r'Content length mismatch, expected 100, response generated 50'
+
+
+@pytest.mark.parametrize('kind', ['list', 'gen', 'write'])
+def test_body_shorter_than_content_length_never_looks_complete(server, kind):
+    # The declared Content-Length stays (it is never rewritten to what was sent) and the client
+    # gets the 50 bytes there are, then the connection closes: the response is visibly short
+    # (mod_wsgi 4.9 keeps the connection open until KeepAliveTimeout, then closes it).
+    server.expect_errors(SHORT_BODY)
+    with server.connect(timeout=20) as c:
+        c.send(('GET /short?%s HTTP/1.1\r\nHost: x\r\n\r\n' % kind).encode())
+        raw = c.read_to_eof(timeout=15)
+    status, headers, body = split_response(raw)
+    assert status == 200 and headers['content-length'] == '100'
+    assert body == b'x' * 50 and c.eof
+
+
+@pytest.mark.ours_only
+@pytest.mark.parametrize('kind', ['list', 'gen'])
+def test_body_shorter_than_content_length_aborts_the_connection_and_logs_why(server, kind):
+    # Not kept alive: the next request pipelined behind it is never answered, so no byte of
+    # another response can be taken for the missing 50 (mod_wsgi logs the mismatch at debug
+    # level and keeps the connection).
+    server.expect_errors(SHORT_BODY)
+    start = server.log_size()
+    with server.connect(timeout=20) as c:
+        c.send(('GET /short?%s HTTP/1.1\r\nHost: x\r\n\r\nGET /method HTTP/1.1\r\nHost: x\r\n\r\n' % kind).encode())
+        raw = c.read_to_eof(timeout=4)
+    assert c.eof and raw.count(b'HTTP/1.1 ') == 1 and raw.endswith(b'x' * 50)
+    entry = server.wait_for_entry(SHORT_BODY + r': .*short\.wsgi', start)
+    assert entry and entry['level'] == 'error' and entry['aplogno'].startswith('SWW'), entry
+
+
+def test_bytes_beyond_content_length_are_dropped_and_the_iterable_consumed(server):
+    # As mod_wsgi: the body is cut to the Content-Length, the generator still runs to its end.
+    path = state_file(server, 'long')
+    r = server.get('/long?' + path)
+    assert r.body == b'abcde' and r.header('Content-Length') == '5'
+    assert wait_for_file(path) == 'exhausted'
+
+
+@pytest.mark.ours_only
+def test_bytes_beyond_content_length_are_logged(server):
+    start = server.log_size()
+    assert server.get('/long?' + state_file(server, 'long')).body == b'abcde'
+    entry = server.wait_for_entry(r'Content length mismatch, expected 5, response generated 15: .*long\.wsgi', start)
+    assert entry and entry['level'] == 'warn', entry
 
 
 def test_connection_stays_usable_after_truncated_response(server):
