@@ -192,6 +192,7 @@ static inline int swpy_unicode_check(PyObject *o) { return PyUnicode_Check(o); }
 static inline int swpy_list_check(PyObject *o) { return PyList_Check(o); }
 static inline int swpy_tuple_check(PyObject *o) { return PyTuple_Check(o); }
 static inline int swpy_long_check(PyObject *o) { return PyLong_Check(o); }
+static inline int swpy_list_or_tuple_check_exact(PyObject *o) { return PyList_CheckExact(o) || PyTuple_CheckExact(o); }
 
 /* Unchecked accessors (macros) for objects whose type was just checked. */
 static inline PyObject *swpy_list_get_item(PyObject *o, Py_ssize_t i) { return PyList_GET_ITEM(o, i); }

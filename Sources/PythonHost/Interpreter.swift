@@ -24,6 +24,9 @@ final class Interpreter: @unchecked Sendable {
     let types: HostTypes
     /// environ entries that are the same for every request of this interpreter.
     let environTemplate: PyRef
+    /// The strs of environ names and recent values, reused across requests; nil on a
+    /// free-threaded build (it relies on the GIL).
+    let environStrings: EnvironStrings? = PythonVersion.isFreeThreadedBuild ? nil : EnvironStrings()
     /// Scripts loaded in this interpreter, by path; with its GIL held.
     private var scripts: [String: LoadedScript] = [:]
     private let loading = HostLock()

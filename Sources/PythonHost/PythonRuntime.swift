@@ -498,9 +498,12 @@ extension ProcessConfig {
         }
     }
 
-    /// The entries of environ that do not change between requests of an interpreter.
+    /// The entries of environ that do not change between requests of an interpreter. Its hash
+    /// table is made large enough for a whole request's environ: PyDict_Copy clones the table
+    /// as it is, so each request's copy takes Apache's variables without growing (rehashing)
+    /// several times.
     func makeEnvironTemplate(applicationGroup: String, types: HostTypes, _ gil: borrowing GIL) throws(HostError) -> PyRef {
-        guard let d = Py.dict(gil) else { throw HostError("out of memory") }
+        guard let d = PyRef(owningOrNil: _PyDict_NewPresized(Self.environSizeHint)) else { throw HostError("out of memory") }
         func put(_ key: String, _ value: consuming PyRef?, _ d: borrowing PyRef) {
             guard let value else { return }
             d.setItem(key, value, gil)
@@ -520,6 +523,9 @@ extension ProcessConfig {
         PyErr_Clear()
         return d
     }
+
+    /// Entries a request's environ is sized for (the template's, Apache's variables, headers).
+    static let environSizeHint = 80
 
     private func versionTuple(_ gil: borrowing GIL) -> PyRef? {
         let v = PythonRuntime.version

@@ -356,15 +356,12 @@ final class RequestContext {
     }
 }
 
-/// RFC 9110 token characters.
+/// RFC 9110 token characters: a bit for each byte below 128 (letters, digits and
+/// !#$%&'*+-.^_`|~), tested without a loop (it runs for every byte of every header name).
 @inline(__always)
 func isTokenByte(_ b: UInt8) -> Bool {
-    switch b {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-        return true
-    default:
-        return "!#$%&'*+-.^_`|~".utf8.contains(b)
-    }
+    let below64: UInt64 = 0x03ff_6cfa_0000_0000, from64: UInt64 = 0x57ff_ffff_c7ff_fffe
+    return b < 64 ? (below64 >> UInt64(b)) & 1 == 1 : b < 128 ? (from64 >> UInt64(b - 64)) & 1 == 1 : false
 }
 
 extension String {

@@ -177,8 +177,9 @@ extension PythonRuntime {
         }
         // PEP 3333: close() is called whatever happened, even after an error. Its failure is
         // logged; it fails the request only if nothing was sent yet (a complete response
-        // stays complete).
-        if PyObject_HasAttrString(result.pointer, "close") != 0 {
+        // stays complete). A plain list or tuple has none (asking would raise and clear an
+        // AttributeError each time).
+        if swpy_list_or_tuple_check_exact(result.pointer) == 0 && PyObject_HasAttrString(result.pointer, "close") != 0 {
             if Py.succeeded(swpy_call_method0(result.pointer, "close"), gil) {
                 // closed
             } else if context.headersSent && context.overriddenStatus == 0 {
@@ -324,22 +325,44 @@ extension PythonRuntime {
                              input: PyPointer, errors: PyPointer, counter: Metrics.ThreadCounter?,
                              _ gil: borrowing GIL) -> PyRef? {
         guard let env = Self.baseEnviron(environ, interpreter, errors: errors, gil) else { return nil }
-        env.setItem("wsgi.input", borrowed: input, gil)
+        let d = env.pointer
+        let strings = interpreter.environStrings
+        func put(_ key: String, _ object: PyPointer) {
+            if let strings { _ = strings.set(d, name: key, object: object, gil) } else { env.setItem(key, borrowed: object, gil) }
+        }
+        func put(_ key: String, _ value: UnsafePointer<CChar>) {
+            if let strings {
+                key.withCString { _ = strings.set(d, name: $0, value: value, gil) }
+            } else if let v = Py.latin1(value, gil) {
+                env.setItem(key, v, gil)
+            }
+        }
+        put("wsgi.input", input)
         // mod_wsgi's counters: this thread's id and earlier requests, the process's completed ones.
         for (key, value) in [("mod_wsgi.thread_id", counter?.id ?? 0), ("mod_wsgi.thread_requests", counter?.requests.load(ordering: .relaxed) ?? 0),
                              ("mod_wsgi.total_requests", Metrics.shared.totalRequests)] {
-            if let v = Py.int(value, gil) { env.setItem(key, v, gil) }
+            if let v = Py.int(value, gil) { put(key, v.pointer) }
         }
-        if let c = Py.string(callable, gil) { env.setItem("mod_wsgi.callable_object", c, gil) }
-        if let r = Py.string(req.script_reloading != 0 ? "1" : "0", gil) { env.setItem("mod_wsgi.script_reloading", r, gil) }
-        if let s = Py.string(req.enable_sendfile != 0 ? "1" : "0", gil) { env.setItem("mod_wsgi.enable_sendfile", s, gil) }
+        // The shim always names the callable (its getter holds the default).
+        if let c = req.callable_object { put("mod_wsgi.callable_object", c) } else { put("mod_wsgi.callable_object", "") }
+        put("mod_wsgi.script_reloading", req.script_reloading != 0 ? "1" : "0")
+        put("mod_wsgi.enable_sendfile", req.enable_sendfile != 0 ? "1" : "0")
         return env
     }
 
     /// The per-interpreter template, Apache's variables (latin-1 str) and wsgi.errors.
     static func baseEnviron(_ environ: UnsafeBufferPointer<swiftwsgi_kv_t>, _ interpreter: Interpreter,
                             errors: PyPointer, _ gil: borrowing GIL) -> PyRef? {
+        // The template is sized for a whole environ: its copies take the rest without growing.
         guard let env = PyRef(owningOrNil: PyDict_Copy(interpreter.environTemplate.pointer)) else { return nil }
+        if let strings = interpreter.environStrings {
+            for kv in environ {
+                guard let name = kv.name, let value = kv.value else { continue }
+                if !strings.set(env.pointer, name: name, value: value, gil) { PyErr_Clear() }
+            }
+            if !strings.set(env.pointer, name: "wsgi.errors", object: errors, gil) { PyErr_Clear() }
+            return env
+        }
         for kv in environ {
             guard let name = kv.name, let value = kv.value,
                   let k = Py.latin1(name, gil), let v = Py.latin1(value, gil) else { continue }

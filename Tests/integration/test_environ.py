@@ -204,6 +204,25 @@ def test_repeated_request_headers_are_joined(server):
     assert json.loads(body)['HTTP_X_DUP'] == 'one, two'
 
 
+def test_values_follow_each_request(server):
+    # The host reuses the str objects of earlier requests' names and values: each request must
+    # still see exactly its own (same length, other bytes; longer; shorter; absent again), also
+    # past the point where a value that keeps changing is no longer kept, and with more
+    # distinct header names than it keeps names for.
+    values = ['abc', 'abd', 'abd', 'a' * 300, 'x', 'abc', 'caf\xe9'] + ['v%d' % i for i in range(12)] + ['abc']
+    for i, v in enumerate(values):
+        headers = {'X-Varying': v.encode('latin-1')}
+        if i % 3 == 0:
+            headers['X-Sometimes'] = b'here'
+        e = environ(server, '/dump?q=%d' % i, headers=headers)
+        assert e['HTTP_X_VARYING'] == v
+        assert e['QUERY_STRING'] == 'q=%d' % i
+        assert ('HTTP_X_SOMETIMES' in e) == (i % 3 == 0)
+    for r in (0, 1, 2, 0):  # 270 distinct names (Apache takes up to 100 header lines a request)
+        e = environ(server, '/dump', headers={'X-Name-%d-%d' % (r, i): '%d.%d' % (r, i) for i in range(90)})
+        assert all(e['HTTP_X_NAME_%d_%d' % (r, i)] == '%d.%d' % (r, i) for i in range(90))
+
+
 def test_header_with_underscore_is_not_passed(server):
     # Apache drops such headers from the CGI variables (they could spoof X-Forwarded-For etc.).
     e = environ(server, '/dump', headers={'X_Spoofed': 'yes', 'X-Real': 'yes'})
