@@ -83,6 +83,17 @@ struct ServerArguments: ParsableArguments {
     @Flag(help: "Enable HTTP/2 (mod_http2): h2 over HTTPS, h2c over HTTP.") var http2 = false
     @Flag(help: "Serve mod_status at /server-status (to this machine only).") var serverStatus = false
     @Flag(help: "mod_wsgi.server_metrics() and process_metrics() report (WSGIServerMetrics, server-metrics=).") var serverMetrics = false
+    // Telemetry (mod_wsgi 6.1): to a mod_wsgi-telemetry ingester.
+    @Option(help: "Send telemetry to the mod_wsgi-telemetry ingester at unix:/path (WSGITelemetryService).")
+    var telemetryService: String?
+    @Flag(help: "Run the mod_wsgi-telemetry ingester and its web UI as a service of this server, and send it telemetry (the package must be installed for the application's Python).")
+    var enableTelemetry = false
+    @Option(help: "Port of the telemetry web UI on 127.0.0.1 (with --enable-telemetry).") var telemetryUiPort = 8888
+    @Option(help: "Seconds between telemetry samples.") var telemetryInterval = 1.0
+    @Option(help: "Report requests running longer than this many seconds to the telemetry as slow (WSGISlowRequests).")
+    var slowRequests: Double?
+    @Option(parsing: .unconditionalSingleValue, help: "Arguments of a WSGITelemetryOptions directive, e.g. +CaptureUserAgent (repeatable).")
+    var telemetryOptions: [String] = []
     @Option(help: "Apache's pid file (default: SERVER-ROOT/httpd.pid).") var pidFile: String?
     @Option(help: "User to run as (required when started as root).") var user: String?
     @Option(help: "Group to run as (required when started as root).") var group: String?
@@ -358,6 +369,7 @@ struct ServerArguments: ParsableArguments {
         o.allowLocalhost = allowLocalhost
         o.http2 = http2
         o.serverStatus = serverStatus
+        try takeTelemetry(&o, root: root)
         o.pidFile = pidFile.map(absolute)
         o.user = user
         o.group = group
@@ -397,6 +409,8 @@ struct ServerArguments: ParsableArguments {
             }
             return (name, try mustExist(script, "service script", directory: false), users[name], groupsByService[name], logFiles[name])
         }
+        // --enable-telemetry: the ingester runs as a service of its own.
+        if let ingester = o.telemetryIngester { o.services.append(("telemetry", ingester.script, nil, nil, nil)) }
         o.initialWorkers = initialWorkers
         o.minimumSpareWorkers = minimumSpareWorkers
         o.maximumSpareWorkers = maximumSpareWorkers
@@ -506,6 +520,42 @@ func locateModule() throws -> String {
     return found
 }
 
+extension ServerArguments {
+    /// The telemetry options, checked as mod_wsgi-express 6.1 checks them.
+    func takeTelemetry(_ o: inout ServerOptions, root: String) throws {
+        var service = telemetryService
+        if enableTelemetry {
+            if telemetryService != nil {
+                throw ValidationError("--enable-telemetry and --telemetry-service are mutually exclusive: --enable-telemetry runs an ingester and points the WSGI processes at it")
+            }
+            if stride(from: 0, to: serviceScript.count, by: 2).contains(where: { serviceScript[$0] == "telemetry" }) {
+                throw ValidationError("--enable-telemetry adds a service named 'telemetry': rename the --service-script of that name")
+            }
+            guard (1...65535).contains(telemetryUiPort) else { throw ValidationError("--telemetry-ui-port must be a port number") }
+            // In a directory of its own, which the service's user may write to (as root, it
+            // creates its socket as the application's user).
+            let socket = root + "/telemetry/telemetry.sock"
+            service = "unix:" + socket
+            o.telemetryIngester = (socket: socket, script: root + "/telemetry-service.py")
+            o.telemetryUIPort = telemetryUiPort
+        }
+        if let service {
+            guard service.hasPrefix("unix:"), service.count > 5 else {
+                throw ValidationError("--telemetry-service must be 'unix:/path' (remote 'udp:host:port' targets are not supported)")
+            }
+            guard telemetryInterval >= 0.5 else { throw ValidationError("--telemetry-interval must be at least 0.5 seconds") }
+        }
+        if let slowRequests {
+            guard slowRequests >= 0 else { throw ValidationError("--slow-requests threshold must be non-negative") }
+            guard service != nil else { throw ValidationError("--slow-requests requires --telemetry-service (or --enable-telemetry)") }
+        }
+        o.telemetryService = service
+        o.telemetryInterval = telemetryInterval
+        o.slowRequests = slowRequests
+        o.telemetryOptions = telemetryOptions
+    }
+}
+
 /// Writes the server root: httpd.conf, apachectl, the generated scripts, and the directories
 /// the configuration names (document root, logs, Python eggs).
 func writeServerRoot(_ o: ServerOptions, arguments: ServerArguments) throws -> (conf: String, apachectl: String) {
@@ -517,6 +567,9 @@ func writeServerRoot(_ o: ServerOptions, arguments: ServerArguments) throws -> (
     if o.wrapsApplication { files.append(("application.wsgi", o.applicationWrapperSource())) }
     if !o.handlerScripts.isEmpty { files.append(("resource.wsgi", o.resourceHandlerSource())) }
     if o.reloadOnChanges { files.append(("monitor.py", reloadMonitorSource)) }
+    if let ingester = o.telemetryIngester, let port = o.telemetryUIPort {
+        files.append((URL(fileURLWithPath: ingester.script).lastPathComponent, telemetryServiceSource(socket: ingester.socket, port: port)))
+    }
     if let script = arguments.envvarsScript {
         let path = script.hasPrefix("/") ? script : fm.currentDirectoryPath + "/" + script
         guard fm.fileExists(atPath: path) else { throw ValidationError("envvars script '\(script)' does not exist") }
@@ -536,7 +589,9 @@ func writeServerRoot(_ o: ServerOptions, arguments: ServerArguments) throws -> (
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
     }
     // The application's user unpacks eggs there, and writes the debugging tools' output.
-    for directory in [o.pythonEggs].compactMap({ $0 }) + (o.debug?.outputDirectories ?? []) where !fm.fileExists(atPath: directory) {
+    let socketDirectory = o.telemetryIngester.map { URL(fileURLWithPath: $0.socket).deletingLastPathComponent().path }
+    for directory in [o.pythonEggs, socketDirectory].compactMap({ $0 }) + (o.debug?.outputDirectories ?? [])
+    where !fm.fileExists(atPath: directory) {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         if getuid() == 0, let user = o.user, let pw = getpwnam(user) {
             let gid = o.group.flatMap { getgrnam($0) }.map { $0.pointee.gr_gid } ?? pw.pointee.pw_gid
@@ -615,6 +670,7 @@ func summary(_ o: ServerOptions, conf: String) -> String {
     lines.append("Server URL         : http://\(o.serverName ?? shown):\(o.port)\(o.mountPoint)")
     if o.withHTTPS, let httpsPort = o.httpsPort { lines.append("Server URL (HTTPS) : https://\(o.serverName ?? shown):\(httpsPort)\(o.mountPoint)") }
     if o.serverStatus { lines.append("Server Status      : http://\(shown):\(o.port)/server-status") }
+    if let port = o.telemetryUIPort { lines.append("Telemetry UI       : http://127.0.0.1:\(port)/") }
     lines.append("Server Root        : \(o.serverRoot)")
     lines.append("Server Conf        : \(conf)")
     lines.append("Error Log File     : \(o.errorLogFile)\(o.rotateLogs && !o.logsOnTerminal ? ".* (rotated)" : "")")

@@ -60,6 +60,10 @@ public final class TelemetrySender: Sendable {
     private let dropped = Atomic<Int>(0)
     private let warned = Atomic<Bool>(false)
     private let stoppedSent = Atomic<Bool>(false)
+    /// PROCESS_STARTED reached the ingester (else it is sent again before each sample until it
+    /// does: an ingester started with the server, as --enable-telemetry's, comes up after us).
+    private let startedSent = Atomic<Bool>(false)
+    private let startedBytes = Mutex<[UInt8]>([])
     private let warn: @Sendable (String) -> Void
     /// The sender thread and the pipe that wakes it to stop.
     private let loop = Mutex<(thread: pthread_t?, wake: Int32)>((nil, -1))
@@ -91,7 +95,9 @@ public final class TelemetrySender: Sendable {
         recorder.configure(slowRequests: settings.slowRequests, daemon: !settings.processGroup.isEmpty,
                            captureUserAgent: settings.captureUserAgent)
         let sender = TelemetrySender(settings, recorder, fd, address, warn)
-        sender.send(sender.startedDatagram())
+        let started = sender.startedDatagram()
+        sender.startedBytes.withLock { $0 = started }
+        sender.startedSent.store(sender.send(started, quietly: true), ordering: .relaxed)
         sender.startThread()
         return sender
     }
@@ -176,7 +182,10 @@ public final class TelemetrySender: Sendable {
 
     private func next() -> UInt32 { sequence.wrappingAdd(1, ordering: .relaxed).newValue }
 
-    private func send(_ datagram: [UInt8]) {
+    /// Sends one datagram; false when it was dropped (counted; the first drop that is not
+    /// `quietly` is warned about).
+    @discardableResult
+    private func send(_ datagram: [UInt8], quietly: Bool = false) -> Bool {
         let rc = datagram.withUnsafeBytes { bytes in
             withUnsafePointer(to: address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -185,13 +194,14 @@ public final class TelemetrySender: Sendable {
                 }
             }
         }
-        guard rc < 0 else { return }
+        guard rc < 0 else { return true }
         let error = errno
         dropped.add(1, ordering: .relaxed)
-        if !warned.exchange(true, ordering: .relaxed) {
+        if !quietly && !warned.exchange(true, ordering: .relaxed) {
             warn("telemetry to unix:\(settings.socketPath) is being dropped (\(String(cString: strerror(error)))); "
                  + "requests are unaffected and further drops are only counted")
         }
+        return false
     }
 
     private func identity(_ e: inout TelemetryWire.Encoder, versions: Bool) {
@@ -317,6 +327,9 @@ public final class TelemetrySender: Sendable {
 
     /// One tick: the interval's sample and the slow requests.
     func tick() {
+        if !startedSent.load(ordering: .relaxed) {
+            startedSent.store(send(startedBytes.withLock { $0 }, quietly: true), ordering: .relaxed)
+        }
         for datagram in tickDatagrams() { send(datagram) }
     }
 

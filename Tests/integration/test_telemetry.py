@@ -9,6 +9,7 @@ Against mod_wsgi 6.1.1 (SWIFTWSGI_MODULE=its .so from PyPI) the same tests show 
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from harness import OURS, Apache, free_port, mod_wsgi_versions
+from harness import DEBIAN_PYTHON, MODULE, OURS, REPO, SANITIZED, Apache, free_port, mod_wsgi_versions
 
 pytestmark = [mod_wsgi_versions(minimum=(6, 1)), pytest.mark.single_mpm]
 
@@ -132,8 +133,13 @@ def wait_for(ingester, done, timeout=15):
     """The ingester's state once done(state) holds (the last state read at the timeout)."""
     deadline = time.time() + timeout
     while True:
-        state = ingester.state()
-        if done(state) or time.time() >= deadline:
+        try:
+            state = ingester.state()
+        except OSError:  # an ingester that runs as a service of the server may not be up yet
+            if time.time() >= deadline:
+                raise
+            state = None
+        if state and (done(state) or time.time() >= deadline):
             return state
         time.sleep(0.2)
 
@@ -245,3 +251,91 @@ def test_a_missing_ingester_leaves_requests_unaffected():
     finally:
         apache.cleanup()
         shutil.rmtree(work, ignore_errors=True)
+
+
+HELLO = '''
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'hello']
+'''
+
+
+def express_server(args, requests=REQUESTS):
+    """Writes a server root with `args` (an express's setup-server command line, without the
+    script, root and port), changes its LoadModule to the module under test, starts it, sends
+    `requests` requests, stops it; returns (the port, the error log). Against mod_wsgi the
+    configuration keeps its own module."""
+    from test_mod_wsgi_express import env, get, wait_port
+    work = tempfile.mkdtemp(prefix='swiftwsgi-telemetry-express-')
+    os.chmod(work, 0o755)
+    try:
+        script = os.path.join(work, 'hello.wsgi')
+        with open(script, 'w') as f:
+            f.write(HELLO)
+        os.chmod(script, 0o644)
+        root = os.path.join(work, 'server')
+        port = free_port()
+        subprocess.run(args + [script, '--server-root', root, '--host', '127.0.0.1', '--port', str(port),
+                               '--user', 'www-data', '--group', 'www-data'],
+                       cwd=work, check=True, capture_output=True, env=env())
+        conf = os.path.join(root, 'httpd.conf')
+        text = open(conf).read()
+        (load,) = re.findall(r"^LoadModule wsgi_module .*$", text, re.M)
+        if OURS:
+            with open(conf, 'w') as f:
+                f.write(text.replace(load, "LoadModule wsgi_module '%s'" % MODULE))
+        apachectl = os.path.join(root, 'apachectl')
+        r = subprocess.run([apachectl, 'start'], capture_output=True, text=True, env=env())
+        assert r.returncode == 0, r.stdout + r.stderr
+        try:
+            assert wait_port(port, up=True), open(os.path.join(root, 'error_log')).read()
+            for _ in range(requests):
+                assert get(port, '/') == (200, b'hello')
+            yield port
+        finally:
+            subprocess.run([apachectl, 'stop'], capture_output=True, text=True, env=env())
+            wait_port(port, up=False)
+            deadline = time.time() + 30
+            while os.path.exists(os.path.join(root, 'httpd.pid')) and time.time() < deadline:
+                time.sleep(0.1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.skipif(SANITIZED, reason='Apache started by apachectl, without the sanitizer runtime')
+def test_mod_wsgi_express_telemetry_options(ingester):
+    """mod_wsgi-express 6.1's --telemetry-service, --telemetry-interval, --slow-requests and
+    --telemetry-options, in a configuration it wrote, with only LoadModule changed."""
+    from test_mod_wsgi_express import express
+    tool = express('6')
+    for port in express_server([tool, 'setup-server', '--telemetry-service', 'unix:' + ingester.socket,
+                                '--telemetry-interval', str(INTERVAL), '--slow-requests', '1',
+                                '--telemetry-options', '+CaptureUserAgent']):
+        group = '127.0.0.1:%d' % port
+        state = wait_for(ingester, lambda s: counted(s, group) >= REQUESTS)
+        assert counted(state, group) == REQUESTS
+        (daemon,) = processes(state, group).values()
+        assert any(s['fields'].get('slow_requests_threshold') == 1 for s in daemon['samples'])
+
+
+@pytest.mark.ours_only
+@pytest.mark.skipif(SANITIZED or not DEBIAN_PYTHON, reason="the ingester's venv is of Debian's Python 3.11")
+def test_swiftwsgi_express_enable_telemetry():
+    """swiftwsgi-express --enable-telemetry: the ingester and its web UI run as a service of the
+    server (in the venv that has mod_wsgi-telemetry), and the application's daemon reports to it."""
+    telemetry_tool()
+    ui = free_port()
+    express = os.path.join(REPO, 'build', 'swiftwsgi-express')
+    for port in express_server([express, 'setup-server', '--module', MODULE, '--enable-telemetry',
+                                '--telemetry-ui-port', str(ui), '--telemetry-interval', str(INTERVAL),
+                                '--slow-requests', '1', '--python-home', VENV]):
+        group = '127.0.0.1:%d' % port
+
+        class UI:
+            port = ui
+            state = Ingester.state
+        state = wait_for(UI(), lambda s: counted(s, group) >= REQUESTS)
+        assert counted(state, group) == REQUESTS
+        (pid,) = processes(state, group)
+        # PROCESS_STARTED went out before the ingester listened: it is sent again until it lands.
+        assert any(e['kind'] == 'process_started' and e['pid'] == pid for e in state['lifecycle_events'])

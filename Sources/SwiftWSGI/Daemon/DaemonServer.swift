@@ -219,54 +219,64 @@ final class DaemonServer: @unchecked Sendable {
         return 0
     }
 
-    /// threads=0: the service scripts run on a thread of their own while the main thread waits
-    /// for a signal, restart-interval or their end; at a stop they get SystemExit and
-    /// shutdown-timeout to unwind.
+    /// threads=0: the service scripts run on the process's main thread, which Python also takes
+    /// for its main thread (as in mod_wsgi: asyncio's signal handling, which the
+    /// mod_wsgi-telemetry ingester's service uses, works only there), while a thread of its own
+    /// waits for a signal or restart-interval; at a stop the scripts get SystemExit, then
+    /// shutdown-timeout to unwind, after which the process exits without them. When they
+    /// return, the process is replaced.
     private func runServiceScripts(signals: sigset_t) -> Int32 {
         guard let runtime else { return 1 }
-        var signals = signals
         let scripts = processConfig.importScripts
-        let serviceThread = Atomic<UInt>(0)
         let finished = Atomic<Bool>(false)
+        let scriptThread = UInt(pthread_self())
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): daemon process ready with 0 threads: running \(scripts.count) service script(s)")
         touch()
-        spawnThread(stackSize: stackSize) { [self] in
-            serviceThread.store(UInt(pthread_self()), ordering: .releasing)
-            var unlocked = Unlocked.enteringFromApache()  // a thread of our own, before Python
-            runtime.runImportScripts(scripts, &unlocked)
-            finished.store(true, ordering: .releasing)
-            requestRestart("the service scripts returned")
-        }
-        var timeout = timespec(tv_sec: 1, tv_nsec: 0)
-        while !stopping.load(ordering: .acquiring) {
-            let s = sigtimedwait(&signals, nil, &timeout)
-            if s > 0 && s != SIGUSR2 {
-                terminated.store(s != SIGUSR1, ordering: .releasing)
-                evicted.store(s == SIGUSR1, ordering: .releasing)
-                stopping.store(true, ordering: .releasing)
+        spawnThread { [self] in
+            mainThread = pthread_self()
+            var signals = signals
+            var timeout = timespec(tv_sec: 1, tv_nsec: 0)
+            while !stopping.load(ordering: .acquiring) {
+                let s = sigtimedwait(&signals, nil, &timeout)
+                if s > 0 && s != SIGUSR2 {
+                    terminated.store(s != SIGUSR1, ordering: .releasing)
+                    evicted.store(s == SIGUSR1, ordering: .releasing)
+                    stopping.store(true, ordering: .releasing)
+                }
+                let now = monotonicNow()
+                if restartInterval > 0 && now - started >= restartInterval {
+                    DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): restart-interval reached, restarting")
+                    stopReason.withLock { $0 = "restart_interval" }
+                    stopping.store(true, ordering: .releasing)
+                }
             }
-            let now = monotonicNow()
-            if restartInterval > 0 && now - started >= restartInterval {
-                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): restart-interval reached, restarting")
-                stopReason.withLock { $0 = "restart_interval" }
-                stopping.store(true, ordering: .releasing)
-            }
-        }
-        // For mod_status: a signal's name, else the reason set above or by requestRestart.
-        let reason = terminated.load(ordering: .acquiring) ? "shutdown_signal"
-            : evicted.load(ordering: .acquiring) ? "eviction_signal" : stopReason.withLock { $0 }
-        swiftwsgi_status_stopping(status, reason)
-        var unlocked = Unlocked.enteringFromApache()  // the main thread, out of Python
-        if !finished.load(ordering: .acquiring) {
-            let ident = serviceThread.load(ordering: .acquiring)
-            for script in scripts where ident != 0 {
-                runtime.raiseSystemExit(inThread: ident, applicationGroup: script.applicationGroup, &unlocked)
+            if finished.load(ordering: .acquiring) { return }  // they returned: the main thread goes on
+            swiftwsgi_status_stopping(status, stopReasonNow())
+            var unlocked = Unlocked.enteringFromApache()  // a thread of our own, out of Python
+            for script in scripts {
+                runtime.raiseSystemExit(inThread: scriptThread, applicationGroup: script.applicationGroup, &unlocked)
             }
             let deadline = monotonicNow() + max(shutdownTimeout, 1)
             while !finished.load(ordering: .acquiring) && monotonicNow() < deadline { usleep(20_000) }
+            if !finished.load(ordering: .acquiring) {
+                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): the service scripts did not stop within shutdown-timeout; exiting")
+                _exit(0)
+            }
         }
-        if finished.load(ordering: .acquiring) { runtime.shutdown(&unlocked) }
+        var unlocked = Unlocked.enteringFromApache()  // the main thread, before the scripts
+        runtime.runImportScripts(scripts, &unlocked)
+        finished.store(true, ordering: .releasing)
+        if !stopping.load(ordering: .acquiring) { requestRestart("the service scripts returned") }
+        // For mod_status: a signal's name, else the reason set by restart-interval or requestRestart.
+        swiftwsgi_status_stopping(status, stopReasonNow())
+        runtime.shutdown(&unlocked)
         return 0
+    }
+
+    /// Why the process stops: a signal's name, else the reason recorded.
+    private func stopReasonNow() -> String {
+        terminated.load(ordering: .acquiring) ? "shutdown_signal"
+            : evicted.load(ordering: .acquiring) ? "eviction_signal" : stopReason.withLock { $0 }
     }
 
     /// Stops taking requests and wakes the main thread, which finishes the running ones and
