@@ -2,6 +2,8 @@
  * swiftwsgi_handler.c — URL mapping and the request handler: the checks mod_wsgi makes, the
  * CGI environment, then one call into the Swift host.
  */
+#include <unistd.h>
+
 #include "swiftwsgi_handler.h"
 #include "swiftwsgi_log.h"
 #include "swiftwsgi_auth.h"
@@ -256,6 +258,8 @@ apr_array_header_t *swiftwsgi_environ_ex(request_rec *r, int path_translated)
     add_env(env, "mod_wsgi.listener_port", apr_itoa(r->pool, r->connection->local_addr->port));
     add_env(env, "mod_wsgi.request_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, r->request_time));
     add_env(env, "mod_wsgi.script_start", apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_now()));
+    /* mod_wsgi 6.1: the Apache child that took the request (also in daemon mode). */
+    add_env(env, "mod_wsgi.server_pid", apr_psprintf(r->pool, "%" APR_PID_T_FMT, getpid()));
     if (!r->log_id) ap_run_generate_log_id(r->connection, r, &r->log_id);
     add_env(env, "mod_wsgi.request_id", r->log_id ? r->log_id
             : apr_psprintf(r->pool, "%" APR_TIME_T_FMT "-%pp", r->request_time, (void *)r));

@@ -37,9 +37,22 @@ struct GIL: ~Copyable {
     @inline(__always)
     mutating func released<R: ~Copyable, E: Error>(_ body: (inout Unlocked) throws(E) -> R) throws(E) -> R {
         let tstate = PyEval_SaveThread()
-        defer { PyEval_RestoreThread(tstate) }
+        defer {
+            // While metrics are recorded, the wait to take the GIL back is the request's
+            // gil_wait_time (mod_wsgi 6.1).
+            if Metrics.shared.isRecording { Self.restoreTimed(tstate) } else { PyEval_RestoreThread(tstate) }
+        }
         var unlocked = Unlocked()
         return try body(&unlocked)
+    }
+
+    @inline(never)
+    private static func restoreTimed(_ tstate: UnsafeMutablePointer<PyThreadState>?) {
+        let start = monotonicSeconds()
+        PyEval_RestoreThread(tstate)
+        guard let counter = ThreadStates.existing()?.counter, ThreadStates.existing()?.currentRequest != nil else { return }
+        counter.gilWait.add(Int((monotonicSeconds() - start) * 1e6), ordering: .relaxed)
+        counter.gilWaits.add(1, ordering: .relaxed)
     }
 }
 

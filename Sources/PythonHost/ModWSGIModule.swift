@@ -27,6 +27,9 @@ final class ModWSGIModule {
     let requestFinished: PyRef
     let requestException: PyRef
     let processStopping: PyRef
+    /// mod_wsgi.signal_callbacks and the helper publishing process_signal (daemon processes).
+    let signalCallbacks: PyRef
+    let processSignal: PyRef
     /// newrelic.agent.WSGIApplicationWrapper when the New Relic agent is configured, else None.
     let newRelicWrapper: PyRef
 
@@ -46,23 +49,37 @@ final class ModWSGIModule {
     init(config: ProcessConfig, applicationGroup name: String, types: HostTypes,
          interpreter: UnsafeMutableRawPointer, _ gil: inout GIL) throws(HostError) {
         let modules = PyImport_GetModuleDict()!
-        // Like mod_wsgi: an importable `mod_wsgi` package (pip's, with mod_wsgi.server and
-        // mod_wsgi.express) becomes the module, so its sub-packages stay importable.
-        var imported = PyRef(owningOrNil: PyImport_ImportModule("mod_wsgi"))
-        if imported.pointer == nil {
+        // As mod_wsgi 6.1: the module is always our own; when pip's `mod_wsgi` package (with
+        // mod_wsgi.server and mod_wsgi.express) is importable, its __path__ is copied across so
+        // its sub-packages stay importable.
+        var packagePath: PyRef? = nil
+        if let package = PyRef(owningOrNil: PyImport_ImportModule("mod_wsgi")) {
+            packagePath = PyRef(owningOrNil: PyObject_GetAttrString(package.pointer, "__path__"))
             PyErr_Clear()
-            if PyDict_GetItemString(modules, "mod_wsgi") != nil { PyDict_DelItemString(modules, "mod_wsgi") }
+            if name.isEmpty, let ops = PythonRuntime.shared?.apache {
+                ops.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Imported 'mod_wsgi'.", &gil)
+            }
+        } else {
             PyErr_Clear()
-            imported = PyRef(owningOrNil: PyModule_New("mod_wsgi"))
-            if let module = imported.pointer { PyDict_SetItemString(modules, "mod_wsgi", module) }
-        } else if name.isEmpty, let ops = PythonRuntime.shared?.apache {
-            ops.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Imported 'mod_wsgi'.", &gil)
         }
-        guard let owned = imported else { throw HostError("cannot create the mod_wsgi module") }
+        guard let owned = PyRef(owningOrNil: PyModule_New("mod_wsgi")) else {
+            throw HostError("cannot create the mod_wsgi module")
+        }
+        PyDict_SetItemString(modules, "mod_wsgi", owned.pointer)
         let dict = PyModule_GetDict(owned.pointer)!
+        if let path = packagePath { PyDict_SetItemString(dict, "__path__", path.pointer) }
+        // The helpers below run in a namespace of their own, so that dir(mod_wsgi) holds
+        // mod_wsgi's names only; the public ones are copied into the module afterwards.
+        guard let helpers = PyRef(owningOrNil: PyDict_New()) else { throw HostError("cannot create the mod_wsgi helpers") }
+        PyDict_SetItemString(helpers.pointer, "__builtins__", PyEval_GetBuiltins())
+        PyDict_SetItemString(helpers.pointer, "__name__", PyDict_GetItemString(dict, "__name__"))
         func set(_ key: String, _ value: consuming PyRef?) {
             guard let value else { PyErr_Clear(); return }
             PyDict_SetItemString(dict, key, value.pointer)
+        }
+        func helper(_ key: String, _ value: consuming PyRef?) {
+            guard let value else { PyErr_Clear(); return }
+            PyDict_SetItemString(helpers.pointer, key, value.pointer)
         }
         let v = Self.compatibleVersion
         set("version", Py.tuple(ints: [v.major, v.minor, v.micro], gil))
@@ -72,21 +89,27 @@ final class ModWSGIModule {
         set("maximum_processes", Py.int(config.maximumProcesses, gil))
         set("threads_per_process", Py.int(config.threadsPerProcess, gil))
         set("FileWrapper", types.fileWrapper.retained())
-        set("_swiftwsgi_threads_maximum", Py.int(config.threadsPerProcess, gil))
-        set("_swiftwsgi_daemon", PyRef(owning: Py.bool(!config.processGroup.isEmpty)))
-        set("_swiftwsgi_server_metrics", PyRef(owning: Py.bool(config.serverMetrics)))
+        helper("_swiftwsgi_threads_maximum", Py.int(config.threadsPerProcess, gil))
+        helper("_swiftwsgi_daemon", PyRef(owning: Py.bool(!config.processGroup.isEmpty)))
+        helper("_swiftwsgi_server_metrics", PyRef(owning: Py.bool(config.serverMetrics)))
         let capsule = PyRef(owningOrNil: PyCapsule_New(interpreter, nil, nil))
-        for (key, def) in [("request_data", NativeFunctions.requestData), ("_swiftwsgi_active", NativeFunctions.active),
-                           ("_swiftwsgi_process", NativeFunctions.process), ("_swiftwsgi_sample", NativeFunctions.sample),
-                           ("_swiftwsgi_scoreboard", NativeFunctions.scoreboard)] {
-            set(key, PyRef(owningOrNil: PyCMethod_New(def, capsule.pointer, nil, nil)))
+        set("request_data", PyRef(owningOrNil: PyCMethod_New(NativeFunctions.requestData, capsule.pointer, nil, nil)))
+        for (key, def) in [("_swiftwsgi_active", NativeFunctions.active), ("_swiftwsgi_process", NativeFunctions.process),
+                           ("_swiftwsgi_sample", NativeFunctions.sample), ("_swiftwsgi_scoreboard", NativeFunctions.scoreboard),
+                           ("_swiftwsgi_start_recording", NativeFunctions.startRecording),
+                           ("_swiftwsgi_log_record", NativeFunctions.logRecord)] {
+            helper(key, PyRef(owningOrNil: PyCMethod_New(def, capsule.pointer, nil, nil)))
         }
 
-        guard Py.succeeded(PyRun_StringFlags(Self.source, Py_file_input, dict, dict, nil), gil) else {
+        guard Py.succeeded(PyRun_StringFlags(Self.source, Py_file_input, helpers.pointer, helpers.pointer, nil), gil) else {
             throw HostError("mod_wsgi module set-up failed: \(PythonRuntime.currentExceptionText(gil))")
         }
+        for key in Self.publicNames {
+            guard let o = PyDict_GetItemString(helpers.pointer, key) else { throw HostError("mod_wsgi module set-up: no \(key)") }
+            PyDict_SetItemString(dict, key, o)
+        }
         func get(_ key: String) throws(HostError) -> PyRef {
-            guard let o = PyDict_GetItemString(dict, key) else { throw HostError("mod_wsgi module set-up: no \(key)") }
+            guard let o = PyDict_GetItemString(helpers.pointer, key) else { throw HostError("mod_wsgi module set-up: no \(key)") }
             return PyRef(retaining: o)
         }
         eventCallbacks = try get("event_callbacks")
@@ -96,7 +119,9 @@ final class ModWSGIModule {
         requestFinished = try get("_swiftwsgi_request_finished")
         requestException = try get("_swiftwsgi_request_exception")
         processStopping = try get("_swiftwsgi_process_stopping")
-        newRelicWrapper = PyRef(retaining: PyDict_GetItemString(dict, "_swiftwsgi_newrelic_wrapper") ?? Py.none)
+        signalCallbacks = try get("signal_callbacks")
+        processSignal = try get("_swiftwsgi_process_signal")
+        newRelicWrapper = PyRef(retaining: PyDict_GetItemString(helpers.pointer, "_swiftwsgi_newrelic_wrapper") ?? Py.none)
 
         try Self.installApache(config: config, modules: modules, gil)
     }
@@ -178,6 +203,15 @@ final class ModWSGIModule {
         if !call(processStopping.pointer, &args, gil) { logFailure(&gil) }
     }
 
+    /// process_signal (a daemon process got SIGHUP or SIGUSR2) to event_callbacks and
+    /// signal_callbacks, when either has one.
+    func publishProcessSignal(number: Int32, name: String, _ gil: inout GIL) {
+        guard subscribed || swpy_list_size(signalCallbacks.pointer) > 0,
+              let n = Py.int(Int(number), gil), let s = Py.string(name, gil) else { return }
+        var args: [PyPointer?] = [n.pointer, s.pointer]
+        if !call(processSignal.pointer, &args, gil) { logFailure(&gil) }
+    }
+
     /// Calls f(*args); false with an exception set when it raised.
     private func call(_ f: PyPointer, _ args: inout [PyPointer?], _ gil: borrowing GIL) -> Bool {
         let n = args.count
@@ -191,6 +225,14 @@ final class ModWSGIModule {
                                          "mod_swiftwsgi (pid=\(getpid())): publishing an event failed: \(text)", &gil)
     }
 
+    /// The names of the bootstrap source's namespace that are mod_wsgi's API (the rest are
+    /// its private helpers).
+    static let publicNames = [
+        "event_callbacks", "shutdown_callbacks", "signal_callbacks", "subscribe_events", "subscribe_shutdown",
+        "subscribe_signals", "active_requests", "process_metrics", "request_metrics", "start_recording_metrics",
+        "server_metrics", "LogHandler",
+    ]
+
     // MARK: the Python side
 
     static let source = """
@@ -199,6 +241,7 @@ import _collections_abc
 
 event_callbacks = []
 shutdown_callbacks = []
+signal_callbacks = []
 
 def subscribe_events(callback):
     event_callbacks.append(callback)
@@ -207,6 +250,33 @@ def subscribe_events(callback):
 def subscribe_shutdown(callback):
     shutdown_callbacks.append(callback)
     return callback
+
+def subscribe_signals(callback):
+    if _swiftwsgi_daemon:
+        signal_callbacks.append(callback)
+    else:
+        # As mod_wsgi 6.1: only daemon processes deliver signals; say so, and where from.
+        import traceback
+        _swiftwsgi_log_record(6, 'mod_swiftwsgi (pid=%d): mod_wsgi.subscribe_signals() called outside daemon '
+                              'mode; the callback will not be invoked. Signal callbacks are only delivered in '
+                              'daemon mode processes.\\n' % _os.getpid() + ''.join(traceback.format_stack()[:-1]), False)
+    return callback
+
+import logging as _logging
+
+class LogHandler(_logging.Handler):
+    '''A logging handler writing to Apache's error log: within a request tagged with it (the
+    client, "[script ...]"), else at server level; Python's levels map to Apache's, and
+    LogLevel wsgi:LEVEL filters the records.'''
+    def emit(self, record):
+        level = record.levelno
+        level = 2 if level >= 50 else 3 if level >= 40 else 4 if level >= 30 else 6 if level >= 20 else 7
+        try:
+            message = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        _swiftwsgi_log_record(level, message, True)
 
 class _ActiveRequests(_collections_abc.Mapping):
     '''The requests this interpreter is running: request id -> request_data() dict.'''
@@ -250,10 +320,8 @@ def _swiftwsgi_usage():
         return None
 
 def _swiftwsgi_seconds(environ, key):
-    try:
-        return int(environ.get(key) or 0) / 1000000.0
-    except ValueError:
-        return 0.0
+    value = environ.get(key)
+    return value if isinstance(value, float) else 0.0
 
 def _swiftwsgi_int(environ, key):
     try:
@@ -263,7 +331,7 @@ def _swiftwsgi_int(environ, key):
 
 def _swiftwsgi_request_started(environ, application, thread_id, request_data):
     usage = _swiftwsgi_usage()
-    start = _time.time()
+    start = _swiftwsgi_seconds(environ, 'mod_wsgi.application_start') or _time.time()
     request_id = environ.get('mod_wsgi.request_id')
     event = {'request_id': request_id, 'thread_id': thread_id,
              'daemon_connects': _swiftwsgi_int(environ, 'mod_wsgi.daemon_connects'),
@@ -311,6 +379,11 @@ def _swiftwsgi_request_exception(environ, type, value, traceback, request_data):
 def _swiftwsgi_process_stopping(reason):
     _swiftwsgi_publish('process_stopping', {'shutdown_reason': reason})
 
+def _swiftwsgi_process_signal(signum, signame):
+    event = {'signum': signum, 'signame': signame}
+    _swiftwsgi_call('process_signal', event_callbacks, event)
+    _swiftwsgi_call('process_signal', signal_callbacks, event)
+
 def _swiftwsgi_memory():
     import resource
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -328,19 +401,28 @@ def process_metrics():
     now = _time.time()
     return {'pid': _os.getpid(), 'request_busy_time': busy, 'request_count': request_count,
             'memory_max_rss': peak, 'memory_rss': current,
-            'cpu_user_time': times.user, 'cpu_system_time': times.system,
+            'cpu_user_time': times.user, 'cpu_system_time': times.system, 'cpu_time': times.user + times.system,
             'restart_time': restart_time, 'current_time': now, 'running_time': int(now - restart_time),
             'request_threads': request_threads, 'active_requests': active,
             'threads': [{'thread_id': i, 'request_count': n} for i, n in threads]}
 
 _swiftwsgi_sample_start = None
 
+def start_recording_metrics():
+    _swiftwsgi_start_recording()
+    if _swiftwsgi_sample_start is None:
+        request_metrics()
+
+_swiftwsgi_phases = ('server_time', 'queue_time', 'daemon_time', 'application_time', 'request_time',
+                     'gil_wait_time', 'input_read_time', 'output_write_time')
+
 def request_metrics():
     global _swiftwsgi_sample_start
     request_count, busy, request_threads, active, threads, restart_time = _swiftwsgi_process()
     now = _time.time()
     times = _os.times()
-    (samples, totals, buckets, thread_buckets) = _swiftwsgi_sample()
+    (samples, totals, minimums, maximums, buckets, gil_waits, statuses, io,
+     per_thread, elapsed) = _swiftwsgi_sample()
     if _swiftwsgi_sample_start is None:
         _swiftwsgi_sample_start = (now, busy, request_count, times.user, times.system)
         return {}
@@ -351,21 +433,37 @@ def request_metrics():
     peak, current = _swiftwsgi_memory()
     count = request_count - start_count
     daemon = _swiftwsgi_daemon
-    def average(i):
-        return totals[i] / samples if samples else 0.0
-    return {'pid': _os.getpid(), 'start_time': start, 'stop_time': now, 'sample_period': period,
-            'cpu_user_time': (times.user - start_user) / period if period else 0.0,
-            'cpu_system_time': (times.system - start_system) / period if period else 0.0,
-            'memory_max_rss': peak, 'memory_rss': current,
-            'request_threads_maximum': maximum, 'request_threads_started': request_threads,
-            'capacity_utilization': (busy - start_busy) / period / maximum if period else 0.0,
-            'request_count': count, 'request_throughput': count / period if period else 0.0,
-            'server_time_buckets': buckets[0], 'queue_time_buckets': buckets[1],
-            'daemon_time_buckets': buckets[2], 'application_time_buckets': buckets[3],
-            'request_threads_buckets': thread_buckets,
-            'request_threads_active': sum(1 for n in thread_buckets if n),
-            'server_time': average(0), 'queue_time': average(1) if daemon else None,
-            'daemon_time': average(2) if daemon else None, 'application_time': average(3)}
+    user = (times.user - start_user) / period if period else 0.0
+    system = (times.system - start_system) / period if period else 0.0
+    def slots(values, zero):
+        values = list(values)[:max(maximum, len(values))]
+        return values + [zero] * (maximum - len(values))
+    completed, busy_times, cpu_times, longest = per_thread
+    result = {'pid': _os.getpid(), 'start_time': start, 'stop_time': now, 'sample_period': period,
+              'cpu_user_utilization': user, 'cpu_user_time': user,
+              'cpu_system_utilization': system, 'cpu_system_time': system,
+              'cpu_utilization': user + system, 'cpu_time': user + system,
+              'memory_max_rss': peak, 'memory_rss': current,
+              'request_threads_maximum': maximum, 'request_threads_started': request_threads,
+              'request_threads_active': sum(1 for n, e in zip(slots(completed, 0), slots(elapsed, 0.0)) if n or e),
+              'capacity_utilization': (busy - start_busy) / period / maximum if period else 0.0,
+              'request_count': count, 'request_throughput': count / period if period else 0.0,
+              'status_1xx': statuses[0], 'status_2xx': statuses[1], 'status_3xx': statuses[2],
+              'status_4xx': statuses[3], 'status_5xx': statuses[4],
+              'input_bytes': io[0], 'input_reads': io[1], 'output_bytes': io[2], 'output_writes': io[3],
+              'request_threads_completed': slots(completed, 0), 'request_threads_buckets': slots(completed, 0),
+              'request_threads_busy_time': slots(busy_times, 0.0), 'request_threads_cpu_time': slots(cpu_times, 0.0),
+              'request_threads_current_elapsed': slots(elapsed, 0.0),
+              'request_threads_max_duration': slots(longest, 0.0),
+              'gil_wait_count': gil_waits}
+    for i, phase in enumerate(_swiftwsgi_phases):
+        timed = daemon or phase not in ('queue_time', 'daemon_time')
+        result[phase + '_buckets'] = buckets[i]
+        result[phase] = (totals[i] / samples if samples else 0.0) if timed else None
+        recorded = timed and minimums[i] is not None
+        result[phase + '_min_us'] = minimums[i] if recorded else None
+        result[phase + '_max_us'] = maximums[i] if recorded else None
+    return result
 
 # WSGINewRelicConfigFile / newrelic-config-file= (the shim sets the agent's variables): as
 # mod_wsgi 5, the agent is initialised in each interpreter and wraps the application.
@@ -470,6 +568,40 @@ private enum NativeFunctions {
         return PyRef(retaining: d).release()
     }
 
+    /// start_recording_metrics(): turns busy-time and per-request accounting on.
+    nonisolated(unsafe) static let startRecording = def("_swiftwsgi_start_recording") { _, _, _ in
+        Metrics.shared.startRecording()
+        return Py.returnNone()
+    }
+
+    /// (level, text, in_request): logs text line by line at Apache's level, tagged with the
+    /// running request and "[script <file>]" (as mod_wsgi 6.1's LogHandler) when in_request
+    /// and this thread runs one, else at server level.
+    nonisolated(unsafe) static let logRecord = def("_swiftwsgi_log_record") { _, args, count in
+        var gil = GIL.cpythonCalledUs()
+        guard count == 3, let args, let levelObject = args[0], let textObject = args[1], let inRequest = args[2] else {
+            Py.raise(PyExc_TypeError, "_swiftwsgi_log_record(level, text, in_request)", gil)
+            return nil
+        }
+        let level = PyLong_AsLong(levelObject)
+        guard level != -1 || PyErr_Occurred() == nil, let text = Py.swiftString(textObject, gil) else { return nil }
+        var handle: swiftwsgi_request_handle_t? = nil
+        var prefix = ""
+        if PyObject_IsTrue(inRequest) == 1, let context = ThreadStates.existing()?.currentRequest {
+            handle = context.handle
+            if let environ = context.environ, let file = PyDict_GetItemString(environ, "SCRIPT_FILENAME"),
+               let path = Py.swiftString(file, gil) {
+                prefix = "[script \(path)] "
+            }
+        }
+        PyErr_Clear()
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.count > 1, lines.last?.isEmpty == true { lines.removeLast() }
+        let message = lines.map { prefix + $0 }.joined(separator: "\n")
+        if let ops = PythonRuntime.shared?.apache { ops.log(handle, Int(level), message, &gil) }
+        return Py.returnNone()
+    }
+
     /// {request id: request_data()} of the requests this interpreter is running.
     nonisolated(unsafe) static let active = def("_swiftwsgi_active") { capsule, _, _ in
         let gil = GIL.cpythonCalledUs()
@@ -519,33 +651,56 @@ private enum NativeFunctions {
         return d.release()
     }
 
-    /// (samples, [server, queue, daemon, application totals], [4 x 16 buckets],
-    ///  per-thread counts) since the last call, which resets them; turns sampling on.
+    /// (samples, totals, minimums, maximums, buckets, gil_wait_count, statuses, io,
+    ///  (per-thread completed, busy, cpu, longest), per-thread running elapsed) since the last
+    /// call, which resets them; per phase (Metrics.Phase order) the totals are seconds, the
+    /// minimums and maximums microseconds (None when none was recorded). Turns recording on.
     nonisolated(unsafe) static let sample = def("_swiftwsgi_sample") { _, _, _ in
         let gil = GIL.cpythonCalledUs()
-        let s = Metrics.shared.takeSample()
-        func list(_ values: [Int]) -> PyRef? {
+        let (s, elapsed) = Metrics.shared.takeSample()
+        func ints(_ values: [Int], noneAt none: Int? = nil) -> PyRef? {
             guard let l = Py.list(gil) else { return nil }
             for v in values {
+                if let none, v == none { l.append(PyRef(retaining: Py.none), gil); continue }
                 guard let i = Py.int(v, gil) else { return nil }
                 l.append(i, gil)
             }
             return l
         }
-        guard let totals = Py.list(gil), let buckets = Py.list(gil), let result = Py.tuple(count: 4, gil) else { return nil }
-        for t in s.totals {
-            guard let f = PyRef(owningOrNil: PyFloat_FromDouble(t)) else { return nil }
-            totals.append(f, gil)
+        func floats(_ values: [Double]) -> PyRef? {
+            guard let l = Py.list(gil) else { return nil }
+            for v in values {
+                guard let f = PyRef(owningOrNil: PyFloat_FromDouble(v)) else { return nil }
+                l.append(f, gil)
+            }
+            return l
         }
+        guard let buckets = Py.list(gil) else { return nil }
         for b in s.buckets {
-            guard let l = list(b) else { return nil }
+            guard let l = ints(b) else { return nil }
             buckets.append(l, gil)
         }
-        guard let count = Py.int(s.count, gil), let threads = list(s.threads) else { return nil }
+        guard let count = Py.int(s.count, gil), let totals = floats(s.totals),
+              let minimums = ints(s.minimums, noneAt: .max), let maximums = ints(zip(s.maximums, s.minimums).map { $1 == .max ? -1 : $0 }, noneAt: -1),
+              let gilWaits = Py.int(s.gilWaits, gil), let statuses = ints(s.statuses), let io = ints(s.io),
+              let completed = ints(s.threads), let busy = floats(s.threadBusy), let cpu = floats(s.threadCPU),
+              let longest = floats(s.threadLongest), let running = floats(elapsed),
+              let perThread = Py.tuple(count: 4, gil), let result = Py.tuple(count: 10, gil)
+        else { return nil }
+        perThread.setTupleItem(0, completed, gil)
+        perThread.setTupleItem(1, busy, gil)
+        perThread.setTupleItem(2, cpu, gil)
+        perThread.setTupleItem(3, longest, gil)
         result.setTupleItem(0, count, gil)
         result.setTupleItem(1, totals, gil)
-        result.setTupleItem(2, buckets, gil)
-        result.setTupleItem(3, threads, gil)
+        result.setTupleItem(2, minimums, gil)
+        result.setTupleItem(3, maximums, gil)
+        result.setTupleItem(4, buckets, gil)
+        result.setTupleItem(5, gilWaits, gil)
+        result.setTupleItem(6, statuses, gil)
+        result.setTupleItem(7, io, gil)
+        result.setTupleItem(8, perThread, gil)
+        result.setTupleItem(9, running, gil)
         return result.release()
     }
 }

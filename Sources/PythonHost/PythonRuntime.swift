@@ -368,6 +368,18 @@ public final class PythonRuntime: @unchecked Sendable {
         }
     }
 
+    /// mod_wsgi 6.1's process_signal (a daemon process got SIGHUP or SIGUSR2): published in
+    /// every interpreter to its event and signal subscribers, unless the process is stopping.
+    public func publishProcessSignal(number: Int32, name: String, _ unlocked: inout Unlocked) {
+        guard !stoppingPublished.load(ordering: .relaxed) else { return }
+        let all = [main] + interpreters.withLock { Array($0.values) }.sorted { $0.ordinal < $1.ordinal }
+        for interpreter in all {
+            _ = try? withGIL(in: interpreter, &unlocked) { gil in
+                interpreter.modWSGI.publishProcessSignal(number: number, name: name, &gil)
+            }
+        }
+    }
+
     /// How long, in seconds, application threads get to finish at child exit.
     static let shutdownGracePeriod = 1.5
 

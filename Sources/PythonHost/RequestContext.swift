@@ -46,7 +46,7 @@ final class RequestContext {
     private(set) var outputWrites = 0
     private(set) var outputLength: Int64 = 0
     private(set) var outputTime = 0.0
-    /// Output is timed also without events (for WSGITelemetryService's output_write_time).
+    /// Output is timed also without events (for WSGITelemetryService's and request_metrics()' output_write_time).
     var timesOutput = false
 
     /// The request's scratchpad dict (borrowed: the request owns it), created on first use.

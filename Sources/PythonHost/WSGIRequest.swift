@@ -90,8 +90,9 @@ extension PythonRuntime {
         let threadStates = ThreadStates.existing()
         if threadStates?.counter == nil { threadStates?.counter = Metrics.shared.registerThread() }
         let counter = threadStates?.counter
+        let times = Self.requestTimes(environ, applicationStart: wallSeconds())
         guard let env = makeEnviron(req, environ, interpreter, callableName, input: input.pointer,
-                                    errors: errors.pointer, counter: counter, gil)
+                                    errors: errors.pointer, counter: counter, times: times, gil)
         else {
             apache.logException(req.handle, interpreter: interpreter, intro: "Cannot build the WSGI environ.", &gil)
             return 500
@@ -100,20 +101,24 @@ extension PythonRuntime {
         counter?.requests.add(1, ordering: .relaxed)
         interpreter.running.append(context)
         swiftwsgi_interpreter_begun(interpreter.counters)
-        Metrics.shared.requestStarted()
-        let applicationStart = wallSeconds()
+        Metrics.shared.requestStarted(counter)
         // WSGITelemetryService: this thread's cells, when on (one relaxed load when off).
         let telemetryCells = Self.telemetryThread(threadStates, id: counter?.id ?? 0)
-        let telemetryTimes = telemetryCells.map { cells in
-            let times = Self.requestTimes(environ, applicationStart: applicationStart)
+        if let cells = telemetryCells {
             context.input.timed = true
             context.timesOutput = true
             let daemon = !config.processGroup.isEmpty
             TelemetryRecorder.shared.begin(cells, times: times) { Self.slowIdentity(environ, daemon: daemon) }
-            return times
+        }
+        // start_recording_metrics(): request_metrics()' figures.
+        let recording = Metrics.shared.isRecording
+        let cpuStart = recording ? threadCPUSeconds() : 0
+        if recording {
+            context.input.timed = true
+            context.timesOutput = true
         }
         defer {
-            if let cells = telemetryCells, let times = telemetryTimes {
+            if let cells = telemetryCells {
                 var outcome = RequestOutcome()
                 outcome.finish = wallSeconds()
                 outcome.inputBytes = context.input.length
@@ -128,9 +133,15 @@ extension PythonRuntime {
             if let i = interpreter.running.lastIndex(where: { $0 === context }) { interpreter.running.remove(at: i) }
             context.environ = nil  // env is dropped when run returns
             swiftwsgi_interpreter_ended(interpreter.counters)
-            Metrics.shared.requestFinished(threadID: counter?.id ?? 0) {
-                (Self.environSeconds(environ, "mod_wsgi.request_start"), Self.environSeconds(environ, "mod_wsgi.queue_start"),
-                 Self.environSeconds(environ, "mod_wsgi.daemon_start"), applicationStart, wallSeconds())
+            Metrics.shared.requestFinished(counter) {
+                let input = context.input
+                let gilWaits = counter?.takeGILWaits() ?? (seconds: 0, count: 0)
+                return Metrics.Finished(
+                    requestStart: times.requestStart, queueStart: times.queueStart, daemonStart: times.daemonStart,
+                    applicationStart: times.applicationStart, finish: wallSeconds(), status: Int(context.responseStatus),
+                    inputBytes: Int(input.length), inputReads: input.reads, outputBytes: Int(context.outputLength),
+                    outputWrites: context.outputWrites, inputTime: input.seconds, outputTime: context.outputTime,
+                    gilWait: gilWaits.seconds, gilWaits: gilWaits.count, cpu: recording ? threadCPUSeconds() - cpuStart : 0)
             }
         }
 
@@ -323,7 +334,7 @@ extension PythonRuntime {
     private func makeEnviron(_ req: swiftwsgi_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
                              _ interpreter: Interpreter, _ callable: String,
                              input: PyPointer, errors: PyPointer, counter: Metrics.ThreadCounter?,
-                             _ gil: borrowing GIL) -> PyRef? {
+                             times: RequestTimes, _ gil: borrowing GIL) -> PyRef? {
         guard let env = Self.baseEnviron(environ, interpreter, errors: errors, gil) else { return nil }
         let d = env.pointer
         let strings = interpreter.environStrings
@@ -338,6 +349,12 @@ extension PythonRuntime {
             }
         }
         put("wsgi.input", input)
+        // mod_wsgi 6.1's instants, as floats in seconds since the epoch (mod_wsgi 5 passed
+        // microseconds as strings); queue and daemon start are 0.0 in embedded mode.
+        for (key, value) in [("mod_wsgi.request_start", times.requestStart), ("mod_wsgi.queue_start", times.queueStart),
+                             ("mod_wsgi.daemon_start", times.daemonStart), ("mod_wsgi.application_start", times.applicationStart)] {
+            if let f = PyRef(owningOrNil: PyFloat_FromDouble(value)) { put(key, f.pointer) } else { PyErr_Clear() }
+        }
         // mod_wsgi's counters: this thread's id and earlier requests, the process's completed ones.
         for (key, value) in [("mod_wsgi.thread_id", counter?.id ?? 0), ("mod_wsgi.thread_requests", counter?.requests.load(ordering: .relaxed) ?? 0),
                              ("mod_wsgi.total_requests", Metrics.shared.totalRequests)] {
@@ -399,4 +416,13 @@ extension PythonRuntime {
                                             environment: lookup)
         return try interpreter(named: group, &unlocked)
     }
+}
+
+/// CPU seconds (user and system) this thread has used.
+func threadCPUSeconds() -> Double {
+    var usage = rusage()
+    let thread: Int32 = 1  // RUSAGE_THREAD (Linux), which Glibc's module does not export
+    guard getrusage(__rusage_who_t(thread), &usage) == 0 else { return 0 }
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
 }

@@ -73,8 +73,9 @@ def pytest_generate_tests(metafunc):
 def server(request, mpm):
     """The module's Apache: CONFIG (snippet) and APPS (file name -> source) from the module."""
     module = request.module
+    # MPM_SETTINGS: {mpm: settings} replacing harness.MPM_SETTINGS' (e.g. a single child).
     apache = Apache(getattr(module, 'CONFIG', ''), getattr(module, 'APPS', {}), mpm=mpm,
-                    files=getattr(module, 'FILES', {}))
+                    files=getattr(module, 'FILES', {}), mpm_settings=getattr(module, 'MPM_SETTINGS', {}).get(mpm))
     setup = getattr(module, 'setup_server', None)
     if setup:
         setup(apache)

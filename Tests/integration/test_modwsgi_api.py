@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import Apache, OURS
+from harness import MOD_WSGI_VERSION, Apache, OURS
 
 STDIO = r'''
 import io, json, sys
@@ -383,16 +383,29 @@ def test_environ_keys_and_formats(server, mode):
     for key in ('mod_wsgi.thread_id', 'mod_wsgi.thread_requests', 'mod_wsgi.total_requests'):
         assert e[key][0] == 'int', key
     assert e['mod_wsgi.thread_id'][1] >= (1 if OURS else 0)  # mod_wsgi 4.9 under prefork: 0
-    for key in ('mod_wsgi.request_start', 'mod_wsgi.script_start'):
-        assert e[key][0] == 'str' and e[key][1].isdigit() and len(e[key][1]) == 16, key
+    # mod_wsgi 6.1 gives the instants as float seconds; 4.9/5 as strings of microseconds
+    # (script_start, which 6.1 dropped, stays so in ours).
+    six = OURS or (MOD_WSGI_VERSION or ()) >= (6,)
+    instants = ('mod_wsgi.request_start', 'mod_wsgi.queue_start', 'mod_wsgi.daemon_start')
+    for key in ('mod_wsgi.request_start',) + (() if six else ('mod_wsgi.script_start',)):
+        if six:
+            assert e[key][0] == 'float' and e[key][1] > 1e9, key
+        else:
+            assert e[key][0] == 'str' and e[key][1].isdigit() and len(e[key][1]) == 16, key
     assert e['mod_wsgi.ignore_activity'] == ['str', '0']
     assert e['wsgi.url_scheme'] == ['str', 'http']
     assert 'PATH' not in e  # mod_wsgi leaves Apache's PATH out
     if mode:
         for key in ('mod_wsgi.queue_start', 'mod_wsgi.daemon_start'):
-            assert e[key][0] == 'str' and e[key][1].isdigit() and len(e[key][1]) == 16, key
-        assert int(e['mod_wsgi.request_start'][1]) <= int(e['mod_wsgi.queue_start'][1]) <= int(e['mod_wsgi.daemon_start'][1])
-        assert e['mod_wsgi.daemon_connects'] == ['str', '1'] and e['mod_wsgi.daemon_restarts'] == ['str', '0']
+            if six:
+                assert e[key][0] == 'float', key
+            else:
+                assert e[key][0] == 'str' and e[key][1].isdigit() and len(e[key][1]) == 16, key
+        assert float(e[instants[0]][1]) <= float(e[instants[1]][1]) <= float(e[instants[2]][1])
+        if OURS or not six:
+            assert e['mod_wsgi.daemon_connects'] == ['str', '1'] and e['mod_wsgi.daemon_restarts'] == ['str', '0']
+    elif six:
+        assert e['mod_wsgi.queue_start'] == ['float', 0.0] and e['mod_wsgi.daemon_start'] == ['float', 0.0]
     else:
         assert 'mod_wsgi.queue_start' not in e and 'mod_wsgi.daemon_start' not in e
     # Counters grow: this thread's and the process's.
@@ -488,14 +501,16 @@ def test_shutdown_callbacks_run_in_order_at_process_stop(daemon):
 
 
 def test_installed_mod_wsgi_package_stays_importable():
-    # pip's mod_wsgi (mod_wsgi.server, mod_wsgi.express) becomes the module, as with mod_wsgi.
+    # pip's mod_wsgi (mod_wsgi.server, mod_wsgi.express) stays importable: mod_wsgi 4.9/5 make
+    # the package the module; mod_wsgi 6.1 (and ours) keep their own module and copy the
+    # package's __path__ to it.
     app = r'''
 import json, mod_wsgi
 import mod_wsgi.server
 def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'application/json')])
     return [json.dumps([mod_wsgi.server.VALUE, list(mod_wsgi.version), callable(mod_wsgi.subscribe_events),
-                        mod_wsgi.__file__.endswith('__init__.py')]).encode()]
+                        getattr(mod_wsgi, '__file__', '').endswith('__init__.py'), list(mod_wsgi.__path__)]).encode()]
 '''
     files = {'pkgs/mod_wsgi/__init__.py': 'import pkgutil\n__path__ = pkgutil.extend_path(__path__, __name__)\n',
              'pkgs/mod_wsgi/server/__init__.py': 'VALUE = "server package"\n'}
@@ -505,8 +520,10 @@ def application(environ, start_response):
         apache.start()
         r = apache.get('/pkg')
         assert r.status == 200, apache.log()
-        value, version, subscribe, packaged = json.loads(r.body)
-        assert value == 'server package' and len(version) == 3 and subscribe and packaged
+        value, version, subscribe, packaged, path = json.loads(r.body)
+        assert value == 'server package' and len(version) == 3 and subscribe
+        assert path == [os.path.join(apache.root, 'pkgs', 'mod_wsgi')]
+        assert packaged is not (OURS or (MOD_WSGI_VERSION or ()) >= (6,))
         assert apache.unexpected_lines(0) == []
     finally:
         apache.cleanup()

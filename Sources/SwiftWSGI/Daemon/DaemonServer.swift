@@ -171,15 +171,21 @@ final class DaemonServer: @unchecked Sendable {
         spawnThread { [self] in shedderLoop() }
         startGILProbe()
 
+        let applicationSignals = runtime.flatMap { DaemonSignals(runtime: $0) }
         var timeout = timespec(tv_sec: 1, tv_nsec: 0)
+        var info = siginfo_t()
         while !stopping.load(ordering: .acquiring) {
-            let s = sigtimedwait(&signals, nil, &timeout)
-            // SIGUSR2 only wakes this loop (a worker reached maximum-requests).
-            if s == SIGUSR1 {
+            let s = sigtimedwait(&signals, &info, &timeout)
+            // SIGHUP, and SIGUSR2 sent from outside, go to the application's subscribers
+            // (mod_wsgi 6.1); this process's own SIGUSR2 only wakes this loop (a worker reached
+            // maximum-requests).
+            if s == SIGHUP || (s == SIGUSR2 && DaemonSignals.isFromOutside(info)) {
+                applicationSignals?.post(s)
+            } else if s == SIGUSR1 {
                 evicted.store(true, ordering: .releasing)
                 DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): evicted (SIGUSR1), restarting")
                 stopping.store(true, ordering: .releasing)
-            } else if s > 0 && s != SIGUSR2 {
+            } else if s > 0 && s != SIGUSR2 && s != SIGHUP {
                 terminated.store(true, ordering: .releasing)
                 stopping.store(true, ordering: .releasing)
             }
