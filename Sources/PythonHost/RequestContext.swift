@@ -131,7 +131,7 @@ final class RequestContext {
                   let value = Self.headerBytes(valueObject, isName: false, gil)
             else { return false }
             if strcasecmp(swpy_bytes_as_string(name.pointer), "Content-Length") == 0 {
-                guard let n = Int64(String(cString: swpy_bytes_as_string(value.pointer)).trimmingSpaces), n >= 0 else {
+                guard let n = ResponseRules.contentLength(String(cString: swpy_bytes_as_string(value.pointer))) else {
                     Py.raise(PyExc_ValueError, "invalid Content-Length header value", gil)
                     return false
                 }
@@ -170,21 +170,11 @@ final class RequestContext {
             return nil
         }
         let p = UnsafeRawBufferPointer(start: swpy_bytes_as_string(bytes.pointer), count: swpy_bytes_size(bytes.pointer))
-        let digits = p.prefix(3)
-        // As mod_wsgi: three digits, a space, a reason phrase (possibly empty) without control
-        // characters; "200" alone is refused.
-        let problem: String? =
-            p.count < 3 || !digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) || (p.count > 3 && p[3] >= 0x30 && p[3] <= 0x39)
-                ? "status code is not a 3 digit integer"
-            : digits.first == 0x30 ? "status code is not a 3 digit integer"
-            : p.count == 3 || p[3] != 0x20 ? "no space following status code"
-            : p.contains(where: { $0 < 0x20 || $0 == 0x7f }) ? "control character present in reason phrase"
-            : nil
-        if let problem {
+        if let problem = ResponseRules.statusProblem(p) {
             Py.raise(PyExc_ValueError, problem, gil)
             return nil
         }
-        let code = Int32(digits.reduce(0) { $0 * 10 + Int($1 - 0x30) })
+        let code = ResponseRules.statusCode(p)
         return Status(bytes: bytes, code: code)
     }
 
@@ -202,10 +192,8 @@ final class RequestContext {
             return nil
         }
         let p = UnsafeRawBufferPointer(start: swpy_bytes_as_string(bytes.pointer), count: swpy_bytes_size(bytes.pointer))
-        let ok = isName ? (!p.isEmpty && p.allSatisfy(isTokenByte)) : !p.contains(where: { $0 == 0x0d || $0 == 0x0a || $0 == 0 })
-        guard ok else {
-            Py.raise(PyExc_ValueError, isName ? "invalid character in header name"
-                     : "carriage return/line feed character present in header value", gil)
+        if let problem = ResponseRules.headerProblem(p, isName: isName) {
+            Py.raise(PyExc_ValueError, problem, gil)
             return nil
         }
         return bytes
@@ -353,22 +341,5 @@ final class RequestContext {
     /// Aborts the client connection (a truncated response must not look complete).
     func abortConnection(_ gil: inout GIL) {
         gil.released { ops.abortConnection(handle, $0) }
-    }
-}
-
-/// RFC 9110 token characters: a bit for each byte below 128 (letters, digits and
-/// !#$%&'*+-.^_`|~), tested without a loop (it runs for every byte of every header name).
-@inline(__always)
-func isTokenByte(_ b: UInt8) -> Bool {
-    let below64: UInt64 = 0x03ff_6cfa_0000_0000, from64: UInt64 = 0x57ff_ffff_c7ff_fffe
-    return b < 64 ? (below64 >> UInt64(b)) & 1 == 1 : b < 128 ? (from64 >> UInt64(b - 64)) & 1 == 1 : false
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while s.first == " " || s.first == "\t" { s.removeFirst() }
-        while s.last == " " || s.last == "\t" { s.removeLast() }
-        return String(s)
     }
 }
