@@ -132,3 +132,25 @@ final class DispatchSemaphoreLike: @unchecked Sendable {
     func signal() { sem_post(&s) }
     func wait() { while sem_wait(&s) != 0 {} }
 }
+
+/// FrameBuilder's strings: lengths are checked, never truncated.
+@Suite struct FrameBuilderTests {
+    @Test func aStringIsItsLengthItsBytesAndANul() {
+        var b = FrameBuilder()
+        b.string("abc")
+        #expect(b.bytes == [3, 0, 0, 0, 0x61, 0x62, 0x63, 0] && !b.overflowed)
+    }
+
+    @Test func aNullCStringIsEmpty() {
+        var b = FrameBuilder()
+        b.string(nil as UnsafePointer<CChar>?)
+        #expect(b.bytes == [0, 0, 0, 0, 0] && !b.overflowed)
+    }
+
+    @Test func aCStringKeepsItsBytesUpToTheNul() {
+        var b = FrameBuilder()
+        "caf\u{e9}".withCString { b.string($0) }
+        var p = FrameParser(b.bytes)
+        #expect((try? p.cString()) == "caf\u{e9}".utf8CString.map { $0 })
+    }
+}

@@ -71,11 +71,14 @@ enum DaemonOps {
             var b = FrameBuilder()
             b.i32(status)
             b.string(line)
-            b.u32(UInt32(count))
+            // The Apache child takes at most 10,000 headers (DaemonClient.relay).
+            guard count <= 10_000 else { return -1 }
+            b.u32(UInt32(truncatingIfNeeded: count))
             for i in 0..<count {
                 b.string(headers?[i].name)
                 b.string(headers?[i].value)
             }
+            guard !b.overflowed else { return -1 }
             return attempt(r) { () throws(SystemError) in try r.connection.queue(.headers, b.bytes) }
         },
         write_body: { h, data, len, flush in

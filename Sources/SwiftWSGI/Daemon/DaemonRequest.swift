@@ -62,7 +62,7 @@ final class DaemonRequest {
     static func encode(_ req: swiftwsgi_request_t, queueStart: Int64) -> [UInt8] {
         var b = FrameBuilder()
         b.bytes.reserveCapacity(4096)
-        b.u32(UInt32(req.environ_count))
+        b.u32(UInt32(clamping: req.environ_count))  // the daemon refuses over 100,000 pairs
         b.i64(req.script_mtime)
         b.i64(queueStart)
         for n in [req.server_port, req.script_reloading, req.enable_sendfile, req.header_only, req.error_override,

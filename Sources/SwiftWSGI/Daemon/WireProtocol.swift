@@ -66,6 +66,9 @@ enum Frame {
 /// Little-endian payload building.
 struct FrameBuilder {
     var bytes: [UInt8] = []
+    /// A string longer than a UInt32 length holds was given (written as ""): the frame must not
+    /// be sent.
+    private(set) var overflowed = false
 
     mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
@@ -75,11 +78,13 @@ struct FrameBuilder {
     mutating func string(_ p: UnsafePointer<CChar>?) {
         guard let p else { u32(0); bytes.append(0); return }
         let n = strlen(p)
-        u32(UInt32(n))
+        guard let length = UInt32(exactly: n) else { overflowed = true; u32(0); bytes.append(0); return }
+        u32(length)
         p.withMemoryRebound(to: UInt8.self, capacity: n + 1) { bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: n + 1)) }
     }
     mutating func string(_ s: String) {
-        u32(UInt32(s.utf8.count))
+        guard let length = UInt32(exactly: s.utf8.count) else { overflowed = true; u32(0); bytes.append(0); return }
+        u32(length)
         bytes.append(contentsOf: s.utf8)
         bytes.append(0)
     }
