@@ -338,14 +338,16 @@ extension PythonRuntime {
         guard let env = Self.baseEnviron(environ, interpreter, errors: errors, gil) else { return nil }
         let d = env.pointer
         let strings = interpreter.environStrings
+        // The helpers reach the dict through its pointer: a nested function capturing the
+        // noncopyable `env` could not return it afterwards (debug builds refuse that).
         func put(_ key: String, _ object: PyPointer) {
-            if let strings { _ = strings.set(d, name: key, object: object, gil) } else { env.setItem(key, borrowed: object, gil) }
+            if let strings { _ = strings.set(d, name: key, object: object, gil) } else { PyDict_SetItemString(d, key, object) }
         }
         func put(_ key: String, _ value: UnsafePointer<CChar>) {
             if let strings {
                 key.withCString { _ = strings.set(d, name: $0, value: value, gil) }
             } else if let v = Py.latin1(value, gil) {
-                env.setItem(key, v, gil)
+                PyDict_SetItemString(d, key, v.pointer)
             }
         }
         put("wsgi.input", input)
