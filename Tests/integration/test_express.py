@@ -723,7 +723,14 @@ def test_apache_refusal_shows_apaches_message(project):
 def test_module_config_and_location_print_the_module():
     r = subprocess.run([EXPRESS, 'module-config'], capture_output=True, text=True, timeout=20, env=EXPRESS_ENV)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith('LoadModule wsgi_module %s\n' % MODULE), r.stdout
+    # A versioned module (another Python's build, or a wheel's, which has no rpath to libpython)
+    # comes after its Python's libpython, as mod_wsgi-express prints it; the default build's
+    # libpython is Debian's, where the loader looks.
+    lines = r.stdout.splitlines()
+    if os.path.basename(MODULE) != 'mod_swiftwsgi.so':
+        assert lines[0].startswith('LoadFile /') and os.path.basename(lines[0]).startswith('libpython3.'), r.stdout
+        assert os.path.isfile(lines.pop(0).split(' ', 1)[1]), r.stdout
+    assert lines[0] == 'LoadModule wsgi_module %s' % MODULE, r.stdout
     r = subprocess.run([EXPRESS, 'module-location'], capture_output=True, text=True, timeout=20, env=EXPRESS_ENV)
     assert r.returncode == 0 and r.stdout.strip() == MODULE
 
@@ -752,12 +759,17 @@ def test_install_module_installs_the_pair_for_the_python(tmp_path):
     with open(os.path.join(REPO, 'debian', 'swiftwsgi.load')) as f:
         debian = f.read()
     assert debian.startswith('# Conflicts: wsgi\n')
-    assert (load / 'swiftwsgi.load').read_text() == debian.replace(
-        'LoadModule wsgi_module /usr/lib/apache2/modules/mod_swiftwsgi.so', 'LoadModule wsgi_module %s/%s' % (modules, name))
+    written = (load / 'swiftwsgi.load').read_text()
+    library = re.search(r'^LoadFile (/\S+/libpython3\.\d+\.so\S*)\n', written, re.M)
+    assert (library is not None) == (name != 'mod_swiftwsgi.so'), written
+    assert library is None or os.path.isfile(library.group(1)), written
+    assert written == debian.replace(
+        'LoadModule wsgi_module /usr/lib/apache2/modules/mod_swiftwsgi.so',
+        '%sLoadModule wsgi_module %s/%s' % (library.group(0) if library else '', modules, name))
 
 
 # --------------------------------------------------------------------------------------------
-# Django without glue: `manage.py runswiftwsgi` from python/django-swiftwsgi.
+# Django without glue: `manage.py runswiftwsgi` from python/mod_swiftwsgi (its Django application).
 
 CACHE = os.environ.get('SWIFTWSGI_TEST_CACHE', '/var/cache/swiftwsgi-tests')
 DJANGO_VENV = os.path.join(CACHE, 'django-express-venv' + ('' if PYTHON_VERSION == '3.11' else '-' + PYTHON_VERSION))
@@ -781,18 +793,19 @@ def cached_venv(venv, modules, requirements):
 
 def django_venv():
     """A venv of the embedded Python (Debian's 3.11 by default) with Django from PyPI (cached)
-    and, installed afresh from this checkout, the django-swiftwsgi package."""
-    # wheel, setuptools: the package below builds without build isolation, so without PyPI once
-    # cached (venvs of 3.12+ come without setuptools).
-    python = cached_venv(DJANGO_VENV, 'django, wheel, setuptools', [DJANGO_REQUIREMENT, 'wheel', 'setuptools'])
-    r = subprocess.run([python, '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '--force-reinstall',
-                        '--no-cache-dir', os.path.join(REPO, 'python', 'django-swiftwsgi')], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    and, copied afresh from this checkout, the pure-Python part of the mod_swiftwsgi package (its
+    Django application; express is this build's, through $SWIFTWSGI_EXPRESS)."""
+    python = cached_venv(DJANGO_VENV, 'django', [DJANGO_REQUIREMENT])
+    site_packages = subprocess.run([python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+    target = os.path.join(site_packages, 'mod_swiftwsgi')
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(os.path.join(REPO, 'python', 'mod_swiftwsgi'), target, ignore=shutil.ignore_patterns('__pycache__'))
     return python
 
 
 DJANGO_SETTINGS = '''
-INSTALLED_APPS += ['django_swiftwsgi']
+INSTALLED_APPS += ['mod_swiftwsgi.server']
 ALLOWED_HOSTS = ['127.0.0.1', 'localhost']
 STATIC_ROOT = BASE_DIR / 'staticfiles'
 MEDIA_URL = 'media/'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the Django example: a venv of Debian's Python 3.11 with Django from PyPI and
-# python/django-swiftwsgi (the runswiftwsgi command), the SQLite database, the admin user and
+# python/mod_swiftwsgi (the runswiftwsgi command), the SQLite database, the admin user and
 # the collected static files. Idempotent.
 #
 #   examples/django/setup.sh [--data-owner USER]
@@ -25,9 +25,11 @@ if ! "$venv/bin/python" -c 'import django, wheel' 2>/dev/null; then
   say "installing $here/requirements.txt"
   "$venv/bin/python" -m pip install -q -r "$here/requirements.txt" wheel
 fi
-# The command from this checkout (no build isolation: works offline once wheel is there).
-"$venv/bin/python" -m pip install -q --no-deps --no-build-isolation --force-reinstall --no-cache-dir \
-  "$repo/python/django-swiftwsgi" 2>&1 | grep -v -e '_BetaConfiguration' -e 'warnings.warn' >&2 || true
+# The Django application of python/mod_swiftwsgi (runswiftwsgi), copied from this checkout: its
+# pure-Python part, which runs this checkout's swiftwsgi-express ($SWIFTWSGI_EXPRESS or PATH).
+site_packages=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+rm -rf "$site_packages/mod_swiftwsgi" "$site_packages"/django_swiftwsgi*
+cp -r "$repo/python/mod_swiftwsgi" "$site_packages/mod_swiftwsgi"
 
 mkdir -p "$data/media"
 export SWIFTWSGI_DJANGO_DATA="$data"

@@ -32,7 +32,7 @@ INSTALLED_APPS = [
     'django.contrib.sessions',
     'django.contrib.messages',
     'django.contrib.staticfiles',
-    'django_swiftwsgi',          # python/django-swiftwsgi: manage.py runswiftwsgi
+    'mod_swiftwsgi.server',      # python/mod_swiftwsgi: manage.py runswiftwsgi
 ]
 
 MIDDLEWARE = [

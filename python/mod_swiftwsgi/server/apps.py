@@ -2,5 +2,6 @@ from django.apps import AppConfig
 
 
 class SwiftWSGIConfig(AppConfig):
-    name = 'django_swiftwsgi'
+    name = 'mod_swiftwsgi.server'
+    label = 'mod_swiftwsgi'
     verbose_name = 'mod_swiftwsgi'

@@ -11,6 +11,9 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from mod_swiftwsgi import express_executable
+from mod_swiftwsgi.express import command_environment
+
 
 def _url_path(url):
     """A settings URL as an absolute URL path without its trailing slash, or None when Apache
@@ -44,9 +47,11 @@ class Command(BaseCommand):
         return parser
 
     def express(self):
-        program = os.environ.get('SWIFTWSGI_EXPRESS') or shutil.which('swiftwsgi-express')
+        """$SWIFTWSGI_EXPRESS, else the wheel's program, else swiftwsgi-express on PATH (the
+        Debian package's or make install's)."""
+        program = os.environ.get('SWIFTWSGI_EXPRESS') or express_executable() or shutil.which('swiftwsgi-express')
         if not program or not os.access(program, os.X_OK):
-            raise CommandError('swiftwsgi-express not found: install it (make install in mod_swiftwsgi) '
+            raise CommandError('swiftwsgi-express not found: pip install mod-swiftwsgi, install the Debian package, '
                                'or name it in $SWIFTWSGI_EXPRESS')
         return program
 
@@ -91,4 +96,4 @@ class Command(BaseCommand):
         sys.stderr.flush()
         # swiftwsgi-express replaces this process, and Apache replaces swiftwsgi-express: Ctrl-C
         # and SIGTERM reach Apache.
-        os.execv(command[0], command)
+        os.execve(command[0], command, command_environment())
