@@ -20,6 +20,10 @@ public struct ApacheOps: @unchecked Sendable {
         self.buffersWrite = buffersWrite
     }
 
+    /// Whether the operations buffer body writes themselves (daemon mode): then the request
+    /// does not hold output back (HeldOutput) on top.
+    var buffersOwnWrites: Bool { buffersWrite != nil }
+
     /// Logs message line by line (Apache escapes newlines inside one entry).
     public func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ message: String,
                     _ unlocked: borrowing Unlocked) {

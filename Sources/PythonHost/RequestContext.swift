@@ -21,6 +21,9 @@ final class RequestContext {
     /// write, a file), so the GIL is released once for both. Pointers into `headers` and
     /// `status`, which this request owns (immutable bytes objects).
     private var pendingHeaders: [swiftwsgi_kv_t]?
+    /// Embedded mode: this thread's held output, once the request held something (see
+    /// HeldOutput); nil in daemon mode, whose operations buffer themselves.
+    private var held: HeldOutput?
     /// Bytes still allowed by the application's Content-Length, or -1 when it set none.
     private(set) var remaining: Int64 = -1
     /// The application's Content-Length, or -1 when it set none.
@@ -229,7 +232,8 @@ final class RequestContext {
     /// exception set when Apache refused them.
     func deliverHeaders(_ gil: inout GIL) -> Bool {
         guard pendingHeaders != nil else { return true }
-        let refused = gil.released { !handOver($0) }
+        if hold(nil, 0, gil) { return true }
+        let refused = gil.released { deliverHeld($0) == -2 || !handOver($0) }
         if refused {
             Py.raise(PyExc_RuntimeError, "Apache refused the response status or headers", gil)
             return false
@@ -246,6 +250,54 @@ final class RequestContext {
             ops.setResponse(handle, statusCode, swpy_bytes_as_string(line), p.baseAddress, p.count, unlocked)
         }
         return rc == 0
+    }
+
+    /// Embedded mode: holds the pending headers (if any) and n bytes of data in this thread's
+    /// HeldOutput instead of handing them to Apache now. False when they do not fit or the
+    /// operations buffer by themselves (daemon mode); then nothing more was held.
+    private func hold(_ data: UnsafeRawPointer?, _ n: Int, _ gil: borrowing GIL) -> Bool {
+        if ops.buffersOwnWrites { return false }
+        let buffer: HeldOutput
+        if let held {
+            buffer = held
+        } else {
+            guard let states = ThreadStates.existing() else { return false }
+            let b = states.heldOutput ?? HeldOutput()
+            states.heldOutput = b
+            guard b.isEmpty else { return false }  // another request's, never delivered: leave it
+            held = b
+            buffer = b
+        }
+        if let pairs = pendingHeaders {
+            guard buffer.isEmpty, buffer.fits(n), let line = status.pointer,
+                  pairs.withUnsafeBufferPointer({ buffer.holdHeaders(status: statusCode, line: swpy_bytes_as_string(line), $0) })
+            else { return false }
+            pendingHeaders = nil
+        }
+        guard n > 0, let data else { return true }
+        return buffer.holdBody(data, n)
+    }
+
+    /// Hands the held output to Apache (without the GIL), before anything else is written:
+    /// 0, -2 when Apache refused the headers, -1 when the client is gone.
+    private func deliverHeld(_ unlocked: borrowing Unlocked) -> Int32 {
+        guard let held, !held.isEmpty else { return 0 }
+        return held.deliver(ops, handle, unlocked)
+    }
+
+    /// At the end of the request's Python work, with the GIL released: hands over what is
+    /// still held. Returns status, or 500 when Apache refused the held headers (logged).
+    func deliverHeldOutput(_ status: Int32, _ unlocked: borrowing Unlocked) -> Int32 {
+        switch deliverHeld(unlocked) {
+        case -2:
+            ops.logError(handle, "mod_swiftwsgi (pid=\(getpid())): Apache refused the response status or headers", unlocked)
+            return status == 0 ? 500 : status
+        case -1:
+            clientGone = true
+            return status
+        default:
+            return status
+        }
     }
 
     /// Appends a header before the headers are sent (Content-Length for file_wrapper).
@@ -286,11 +338,15 @@ final class RequestContext {
                 return .refused
             }
         }
+        // Embedded mode: small, unflushed output waits for the GIL's next release.
+        if !flush && hold(bytes, n, gil) { return .ok }
         let rc: Int32
-        if !flush && pendingHeaders == nil, let buffered = ops.writeBuffered(handle, bytes, n, gil) {
+        if !flush && pendingHeaders == nil && held == nil, let buffered = ops.writeBuffered(handle, bytes, n, gil) {
             rc = buffered
         } else {
             rc = gil.released { unlocked in
+                let delivered = deliverHeld(unlocked)
+                if delivered != 0 { return delivered }
                 guard handOver(unlocked) else { return -2 }
                 if n == 0 && !flush { return 0 }
                 return ops.writeBody(handle, bytes, n, flush: flush, unlocked)
@@ -331,7 +387,7 @@ final class RequestContext {
         outputWrites += 1
         outputLength += length
         let rc = gil.released { unlocked in
-            guard handOver(unlocked) else { return Int32(-1) }
+            guard deliverHeld(unlocked) == 0, handOver(unlocked) else { return Int32(-1) }
             return ops.sendFile(handle, fd, offset, length, sendfile: sendfile, unlocked)
         }
         if rc != 0 { clientGone = true }
@@ -340,6 +396,10 @@ final class RequestContext {
 
     /// Aborts the client connection (a truncated response must not look complete).
     func abortConnection(_ gil: inout GIL) {
-        gil.released { ops.abortConnection(handle, $0) }
+        gil.released { unlocked in
+            // What the application had sent goes out first: the client sees it cut short.
+            _ = deliverHeld(unlocked)
+            ops.abortConnection(handle, unlocked)
+        }
     }
 }

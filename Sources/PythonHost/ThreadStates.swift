@@ -23,6 +23,8 @@ final class ThreadStates {
     private var states: [UnsafeMutablePointer<PyThreadState>?]
     /// The request this thread is running, so sys.stdout/sys.stderr output is tagged with it.
     var currentRequest: RequestContext?
+    /// Embedded mode: the output its requests hold back with the GIL held (made on first use).
+    var heldOutput: HeldOutput?
     /// mod_wsgi.thread_id and thread_requests: set at this thread's first WSGI request.
     var counter: Metrics.ThreadCounter?
     /// This thread's telemetry cells (WSGITelemetryService): made at its first request.

@@ -40,11 +40,13 @@ extension PythonRuntime {
         threadStates.currentRequest = context
         defer { threadStates.currentRequest = nil }
         do {
-            return try withGIL(in: interpreter, &unlocked) { gil in
+            let status = try withGIL(in: interpreter, &unlocked) { gil in
                 let status = body(interpreter, &gil)
                 context.release(gil)
                 return status
             }
+            // The GIL is released: what the response held back goes to Apache now.
+            return context.deliverHeldOutput(status, unlocked)
         } catch {
             apache.log(context.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)", unlocked)
             return failure
