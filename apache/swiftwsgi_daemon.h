@@ -23,6 +23,10 @@ int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *group);
 int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *group);
 /** header-buffer-size=: the largest response header the daemon may send. */
 int swiftwsgi_daemon_header_buffer_size(const swiftwsgi_daemon_group_t *group);
+/** response-flush-delay= (milliseconds) and response-buffer-size= (bytes): how the Apache child
+ *  flushes the group's responses to the client (mod_wsgi 6.0.2). */
+int swiftwsgi_daemon_response_flush_delay(const swiftwsgi_daemon_group_t *group);
+size_t swiftwsgi_daemon_response_buffer_size(const swiftwsgi_daemon_group_t *group);
 /** The group's index among the configuration's groups (as swiftwsgi_daemon_group_info's). */
 int swiftwsgi_daemon_index(const swiftwsgi_daemon_group_t *group);
 /** chroot= of the group, or NULL. */

@@ -76,7 +76,7 @@ static const daemon_option_t options_table[] = {
     { "header-buffer-size",   OPTION_INT,    FIELD(header_buffer_size),   8192, 1L << 24, "bytes", ZERO_DEFAULT },
     { "send-buffer-size",     OPTION_INT,    CONFIG(send_buffer_size),    512, 1L << 26, "bytes", ZERO_DEFAULT },
     { "receive-buffer-size",  OPTION_INT,    CONFIG(receive_buffer_size), 512, 1L << 26, "bytes", ZERO_DEFAULT },
-    { "response-buffer-size", OPTION_SIZE,   CONFIG(response_buffer_size), 4096, 1L << 30, "bytes", ZERO_DEFAULT },
+    { "response-buffer-size", OPTION_SIZE,   FIELD(response_buffer_size), 4096, 1L << 30, "bytes", ZERO_DEFAULT },
     { "stack-size",           OPTION_SIZE,   CONFIG(stack_size),          65536, 1L << 30, "bytes", ZERO_DEFAULT },
     { "cpu-priority",         OPTION_INT,    FIELD(cpu_priority),         -20, 20, "nice value", 0 },
     { "cpu-time-limit",       OPTION_LONG,   FIELD(cpu_time_limit),       1, 1L << 30, "seconds", ZERO_DEFAULT },
@@ -111,6 +111,10 @@ void swiftwsgi_daemon_options_init(swiftwsgi_daemon_options_t *o, const char *na
     o->connect_timeout = 15;
     o->listen_backlog = 100;
     o->header_buffer_size = 32768;
+    /* mod_wsgi 6.0.2: the Apache child flushes daemon output after 5 ms without more, and
+     * forces a flush after 8 MB passed on without one. */
+    o->response_flush_delay = 5;
+    o->response_buffer_size = 8 * 1024 * 1024;
     o->script_uid = -1;
     o->script_gid = -1;
 }

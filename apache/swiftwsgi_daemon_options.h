@@ -38,6 +38,10 @@ typedef struct swiftwsgi_daemon_options {
     long memory_limit;                /**< memory-limit=, bytes (RLIMIT_DATA), 0: none */
     long virtual_memory_limit;        /**< virtual-memory-limit=, bytes (RLIMIT_AS), 0: none */
     int header_buffer_size;           /**< header-buffer-size=: largest response header from the daemon */
+    size_t response_buffer_size;      /**< response-buffer-size=: bytes the Apache child passes on
+                                           without a flush before forcing one */
+    int response_flush_delay;         /**< response-flush-delay=: milliseconds the Apache child waits
+                                           for more output before flushing */
     int cpu_priority;                 /**< cpu-priority=: nice value, 0: unchanged */
     long socket_uid;                  /**< socket-user=: owner of the socket */
     long script_uid;                  /**< script-user=: scripts must be owned by it, -1: any */
@@ -50,7 +54,6 @@ typedef struct swiftwsgi_daemon_options {
     /* Accepted and checked as mod_wsgi does, without effect here (README says why). */
     int response_socket_timeout;      /**< response-socket-timeout=, seconds */
     int interrupt_timeout;            /**< interrupt-timeout=, seconds */
-    int response_flush_delay;         /**< response-flush-delay=, milliseconds */
 } swiftwsgi_daemon_options_t;
 
 /**

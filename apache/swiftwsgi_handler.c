@@ -486,6 +486,8 @@ int swiftwsgi_hook_handler(request_rec *r)
         request.connect_timeout = swiftwsgi_daemon_connect_timeout(daemon);
         request.socket_timeout = swiftwsgi_daemon_socket_timeout(daemon);
         request.header_buffer_size = swiftwsgi_daemon_header_buffer_size(daemon);
+        request.response_flush_delay = swiftwsgi_daemon_response_flush_delay(daemon);
+        request.response_buffer_size = swiftwsgi_daemon_response_buffer_size(daemon);
         /* mod_status's queue: this thread waits for the group until a daemon takes it. */
         swiftwsgi_queue_begin(swiftwsgi_daemon_index(daemon), &request.queue_cell, &request.queue_mark);
     }

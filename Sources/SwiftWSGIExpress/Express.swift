@@ -126,7 +126,7 @@ struct ServerArguments: ParsableArguments {
     @Option(help: "Socket send buffer to daemon processes (0: the system's).") var sendBufferSize = 0
     @Option(help: "Socket receive buffer from daemon processes (0: the system's).") var receiveBufferSize = 0
     @Option(help: "Largest response header from a daemon process (0: 32768).") var headerBufferSize = 0
-    @Option(help: "Response bytes buffered from a daemon process (0: 65536).") var responseBufferSize = 0
+    @Option(help: "Response bytes passed to the client without a flush before one is forced (0: 8 MB).") var responseBufferSize = 0
     @Option(help: "Seconds a write of a buffered response to the client may take (0: --socket-timeout).") var responseSocketTimeout = 0
     @Option(name: .customLong("service-script"), parsing: .upToNextOption, help: "Name and Python script run in a daemon process of its own (repeatable).")
     var serviceScript: [String] = []

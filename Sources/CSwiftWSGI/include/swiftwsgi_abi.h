@@ -24,7 +24,7 @@ extern "C" {
 /** Bumped whenever a struct below changes layout or a function is added, removed or changed.
  *  (Only a test may define another, to build a shim that speaks an ABI no library does.) */
 #ifndef SWIFTWSGI_ABI_VERSION
-#define SWIFTWSGI_ABI_VERSION 18
+#define SWIFTWSGI_ABI_VERSION 19
 #endif
 
 /* The shim references every function the Swift library exports weakly (it defines
@@ -360,7 +360,6 @@ typedef struct swiftwsgi_daemon_config {
     int restart_interval;             /* restart-interval=: the process is replaced after that long */
     int queue_timeout;                /* queue-timeout=: a request that waited longer answers 504 */
     int shutdown_timeout;             /* shutdown-timeout=: seconds for running requests at SIGTERM */
-    size_t response_buffer_size;      /* response-buffer-size=: output buffered before sending, 0: 64 KB */
     int startup_timeout;              /* startup-timeout=: seconds Python and the preloaded scripts
                                          may take before the process gives up and is replaced */
     int eviction_timeout;             /* eviction-timeout=: seconds for running requests at SIGUSR1,
@@ -407,6 +406,11 @@ typedef struct swiftwsgi_request {
     int connect_timeout;              /* daemon mode: seconds to wait for a daemon to accept */
     int socket_timeout;               /* daemon mode: seconds of silence before 504 */
     int header_buffer_size;           /* daemon mode: largest response header (name and value) */
+    int response_flush_delay;         /* daemon mode: milliseconds the Apache child waits for more
+                                         output before flushing what it passed on, 0: at once
+                                         (response-flush-delay=, mod_wsgi 6.0.2) */
+    size_t response_buffer_size;      /* daemon mode: bytes passed on without a flush before one is
+                                         forced (response-buffer-size=, mod_wsgi 6.0.2's meaning) */
     int ignore_activity;              /* WSGIIgnoreActivity: the request does not reset a daemon's
                                          inactivity-timeout (also environ mod_wsgi.ignore_activity) */
     int32_t queue_cell;               /* daemon mode: the cell in queue_cells marking the wait, */

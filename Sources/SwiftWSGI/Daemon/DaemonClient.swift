@@ -79,6 +79,11 @@ enum DaemonClient {
                        _ ops: ApacheOps, _ unlocked: borrowing Unlocked) -> Outcome {
         var started = false      // a frame arrived from the daemon
         var headersSent = false
+        // mod_wsgi 6.0.2's flushing: output passes on as it comes; the daemon's flush waits
+        // response-flush-delay for more output (a pacing filter such as mod_ratelimit then gets
+        // full-size writes), and response-buffer-size bytes without a flush force one.
+        var unflushed = 0
+        var pending = false      // headers or bytes passed on since the last flush
         do {
             try connection.queue(.request, frame)
             try connection.flush()
@@ -132,19 +137,35 @@ enum DaemonClient {
                     }
                     if rc != 0 { return .done(500, reusable: false) }
                     headersSent = true
+                    pending = true
                 case .write:
                     let rc = payload.withUnsafeBufferPointer { b in
                         b.withMemoryRebound(to: CChar.self) { ops.writeBody(req.handle, $0.baseAddress, $0.count, flush: false, unlocked) }
                     }
                     if rc != 0 { return .done(0, reusable: false) }  // client gone: closing the socket tells the daemon
+                    pending = true
+                    unflushed += payload.count
+                    if req.response_buffer_size > 0 && unflushed >= req.response_buffer_size {
+                        if ops.writeBody(req.handle, nil, 0, flush: true, unlocked) != 0 { return .done(0, reusable: false) }
+                        unflushed = 0
+                        pending = false
+                    }
                 case .flush:
+                    // More output within the delay: the transfer is still going, no flush.
+                    if !pending || (req.response_flush_delay > 0 && connection.waitForInput(milliseconds: req.response_flush_delay)) {
+                        continue
+                    }
                     if ops.writeBody(req.handle, nil, 0, flush: true, unlocked) != 0 { return .done(0, reusable: false) }
+                    unflushed = 0
+                    pending = false
                 case .sendFile:
                     let offset = try p.i64(), length = try p.i64(), sendfile = try p.u8()
                     guard let fd = connection.takeDescriptor() else { throw SystemError(call: "protocol", errno: EPROTO) }
                     let rc = ops.sendFile(req.handle, fd, offset, length, sendfile: sendfile != 0, unlocked)
                     Sys.close(fd)
                     if rc != 0 { return .done(0, reusable: false) }
+                    unflushed = 0  // the file went out flushed, with everything before it
+                    pending = false
                 case .log:
                     // Apache's levels end at APLOG_TRACE8 (15): any other is a malformed frame.
                     let level = try p.u32()

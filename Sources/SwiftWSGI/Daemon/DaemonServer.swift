@@ -42,7 +42,6 @@ final class DaemonServer: @unchecked Sendable {
     let deadlockTimeout: Double
     let sendBufferSize: Int32
     let receiveBufferSize: Int32
-    let responseBufferSize: Int
     let processConfig: ProcessConfig
     /// This process's counters in the memory the Apache parent shares with mod_status's readers.
     let status: UnsafeMutablePointer<swiftwsgi_daemon_status_t>?
@@ -114,7 +113,6 @@ final class DaemonServer: @unchecked Sendable {
         deadlockTimeout = Double(c.deadlock_timeout)
         sendBufferSize = c.send_buffer_size
         receiveBufferSize = c.receive_buffer_size
-        responseBufferSize = c.response_buffer_size > 0 ? Int(c.response_buffer_size) : 65536
         var process = ProcessConfig(c.process)
         process.runOnce = c.threads == 1 && c.maximum_requests == 1
         process.multiprocessOverride = c.multiprocess != 0
@@ -392,7 +390,7 @@ final class DaemonServer: @unchecked Sendable {
                 guard let newID = connections.register() else { Sys.close(fd); continue }
                 Sys.setTimeouts(fd, seconds: socketTimeout)
                 Sys.setBufferSizes(fd, send: sendBufferSize, receive: receiveBufferSize)
-                connection = FrameConnection(fd: fd, outputLimit: responseBufferSize)
+                connection = FrameConnection(fd: fd)
                 id = newID
             default:
                 guard let claimed = connections.claim(token) else { continue }

@@ -147,7 +147,7 @@ final class FrameConnection: @unchecked Sendable {
     private(set) var descriptors: [Int32] = []
     /// Serialises sends, so another thread can end a wedged request with a whole frame.
     private let sending = Mutex<Bool>(false)  // true once terminated
-    /// Output beyond this is sent at once (response-buffer-size).
+    /// Output beyond this is sent at once.
     private let outputLimit: Int
 
     init(fd: Int32, outputLimit: Int = 65536) {
@@ -224,6 +224,17 @@ final class FrameConnection: @unchecked Sendable {
             b.i32(status)
             b.bytes.withUnsafeBytes { p in _ = try? Sys.sendAll(fd, p) }
             Sys.shutdown(fd)
+        }
+    }
+
+    /// Whether input arrives within `milliseconds` (or is buffered already).
+    func waitForInput(milliseconds: Int32) -> Bool {
+        if start < end { return true }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let n = poll(&p, 1, milliseconds)
+            if n >= 0 { return n > 0 }
+            if errno != EINTR { return true }  // let the read report it
         }
     }
 
