@@ -19,7 +19,7 @@ import os
 
 import pytest
 
-from harness import Apache, DEBIAN_PYTHON, OURS, new_sanitizer_reports, sanitizer_reports
+from harness import Apache, DEBIAN_PYTHON, ONE_PREFORK_CHILD, OURS, new_sanitizer_reports, sanitizer_reports
 
 MPMS = [m for m in os.environ.get('SWIFTWSGI_MPMS', 'event,prefork').split(',') if m]
 
@@ -93,6 +93,19 @@ def server(request, mpm):
     if OURS:
         bad = [line for line in tail.splitlines() if 'still did not exit' in line or 'AH00046' in line]
         assert not bad, 'Apache had to kill children at stop:\n' + '\n'.join(bad)
+
+
+@pytest.fixture(scope='module')
+def one_child(request):
+    """The module's CONFIG and APPS in an Apache with exactly one prefork child, for tests that
+    watch one process (its memory, its allocated blocks). No error-log check: the tests read
+    the log themselves."""
+    module = request.module
+    apache = Apache(getattr(module, 'CONFIG', ''), getattr(module, 'APPS', {}), mpm='prefork',
+                    mpm_settings=ONE_PREFORK_CHILD)
+    apache.start()
+    yield apache
+    apache.cleanup()
 
 
 @pytest.fixture(autouse=True)

@@ -430,8 +430,38 @@ class Apache:
             return b''.join(chunks)
 
 
-# Prefork settings that keep exactly one child, for tests that watch one process's memory.
+# Prefork settings that keep exactly one child, for tests that watch one process's memory
+# (conftest.py's one_child fixture starts the module's CONFIG and APPS that way).
 ONE_PREFORK_CHILD = 'StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\nServerLimit 1\nMaxRequestWorkers 1'
+
+
+def upload_app(log=False):
+    """The source of an upload application: reads wsgi.input in 64 KB blocks to its end and
+    answers 'N MD5HEX' (the bytes read and their md5; upload_answer(data) is what to expect).
+    With log, it also writes 'md5 of N bytes' to wsgi.errors (a test declares that line)."""
+    return r'''
+import hashlib
+def application(environ, start_response):
+    inp = environ['wsgi.input']
+    h = hashlib.md5()
+    n = 0
+    while True:
+        block = inp.read(65536)
+        if not block:
+            break
+        h.update(block)
+        n += len(block)
+    if %r:
+        environ['wsgi.errors'].write('md5 of %%d bytes\n' %% n)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%%d %%s' %% (n, h.hexdigest())).encode()]
+''' % bool(log)
+
+
+def upload_answer(data):
+    """What upload_app answers for a body of data (bytes)."""
+    import hashlib
+    return '%d %s' % (len(data), hashlib.md5(data).hexdigest())
 
 
 def configtest(config):

@@ -1,6 +1,5 @@
 """Daemon mode: WSGIDaemonProcess groups forked and supervised by Apache's parent."""
 
-import hashlib
 import json
 import os
 import pwd
@@ -13,7 +12,7 @@ import time
 
 import pytest
 
-from harness import SANITIZED, Apache, OURS, state_file, wait_for_file
+from harness import SANITIZED, Apache, OURS, state_file, upload_answer, upload_app, wait_for_file
 
 pytestmark = pytest.mark.ours_only
 
@@ -36,18 +35,7 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [b'done']
 ''',
-    'md5.wsgi': r'''
-import hashlib
-def application(environ, start_response):
-    h = hashlib.md5(); n = 0
-    while True:
-        b = environ['wsgi.input'].read(65536)
-        if not b: break
-        h.update(b); n += len(b)
-    environ['wsgi.errors'].write('md5 of %d bytes\n' % n)
-    start_response('200 OK', [('Content-Type', 'text/plain')])
-    return [('%d %s' % (n, h.hexdigest())).encode()]
-''',
+    'md5.wsgi': upload_app(log=True),
     'file.wsgi': r'''
 import os
 def application(environ, start_response):
@@ -245,7 +233,7 @@ def test_upload_and_errors_tagged_with_request(server):
     start = server.log_size()
     server.expect_log(r'md5 of')
     r = server.post('/md5', data)
-    assert r.body.decode() == '%d %s' % (len(data), hashlib.md5(data).hexdigest())
+    assert r.body.decode() == upload_answer(data)
     assert server.wait_for_log(r'\[client 127\.0\.0\.1:\d+\] .*md5 of %d bytes' % len(data), start)
 
 

@@ -7,6 +7,8 @@ import socket
 
 import pytest
 
+from harness import upload_answer, upload_app
+
 APPS = {
     'input.wsgi': r'''
 import json
@@ -50,21 +52,7 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [('%d %s' % (n, h.hexdigest())).encode()]
 ''',
-    'md5.wsgi': r'''
-import hashlib
-def application(environ, start_response):
-    inp = environ['wsgi.input']
-    h = hashlib.md5()
-    n = 0
-    while True:
-        block = inp.read(65536)
-        if not block:
-            break
-        h.update(block)
-        n += len(block)
-    start_response('200 OK', [('Content-Type', 'text/plain')])
-    return [('%d %s' % (n, h.hexdigest())).encode()]
-''',
+    'md5.wsgi': upload_app(),
 }
 
 CONFIG = '''
@@ -146,7 +134,7 @@ def test_many_lines_across_buffer_boundaries(server):
 def test_large_upload_byte_identical(server):
     data = bytes(range(256)) * 40000 + b'\x00tail'
     r = server.post('/md5', data)
-    assert r.body.decode() == '%d %s' % (len(data), hashlib.md5(data).hexdigest())
+    assert r.body.decode() == upload_answer(data)
 
 
 def test_body_passes_through_apache_input_filters(server):
@@ -156,7 +144,7 @@ def test_body_passes_through_apache_input_filters(server):
     data = b''.join(hashlib.sha256(b'%d' % i).digest() + b'\x00 text ' * 4 for i in range(20000))
     r = server.post('/inflate', gzip.compress(data), headers={'Content-Encoding': 'gzip'})
     assert r.status == 200
-    assert r.body.decode() == '%d %s' % (len(data), hashlib.md5(data).hexdigest())
+    assert r.body.decode() == upload_answer(data)
 
 
 def chunked_request(path, parts):

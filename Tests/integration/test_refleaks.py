@@ -6,7 +6,6 @@ traceback leaked a reference to None, on every call."""
 
 import pytest
 
-from harness import ONE_PREFORK_CHILD, Apache
 
 CALLS = 5000
 
@@ -90,14 +89,6 @@ WSGIScriptAlias /guarded {apps}/blocks.wsgi application-group=%{GLOBAL}
     Require wsgi-group staff
 </Location>
 '''
-
-@pytest.fixture(scope='module')
-def one_child():
-    apache = Apache(CONFIG, APPS, mpm='prefork', mpm_settings=ONE_PREFORK_CHILD)
-    apache.start()
-    yield apache
-    apache.cleanup()
-
 
 def test_refused_start_response_calls_leak_nothing(one_child):
     r = one_child.get('/start_response?%d' % CALLS)
