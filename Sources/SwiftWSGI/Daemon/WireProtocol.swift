@@ -43,14 +43,30 @@ enum Frame {
         return stride(from: 0, to: length, by: piece).map { $0..<min($0 + piece, length) }
     }
 
-    /// A frame's five header bytes: its type and its payload length, little-endian. Throws
-    /// EMSGSIZE for a length over `maxPayload` (so over UInt32.max) instead of truncating it.
-    static func header(_ type: FrameType, length: Int) throws(SystemError) -> [UInt8] {
+    /// A payload length as the header's UInt32; throws EMSGSIZE for a length over `maxPayload`
+    /// (so over UInt32.max) instead of truncating it.
+    @inline(__always)
+    static func length(_ length: Int) throws(SystemError) -> UInt32 {
         guard length >= 0, length <= maxPayload, let n = UInt32(exactly: length) else {
             throw SystemError(call: "frame", errno: EMSGSIZE)
         }
-        return [type.rawValue, UInt8(truncatingIfNeeded: n), UInt8(truncatingIfNeeded: n >> 8),
-                UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 24)]
+        return n
+    }
+
+    /// Appends a frame's five header bytes to `out`: its type and its payload length,
+    /// little-endian (see `length`).
+    @inline(__always)
+    static func appendHeader(_ type: FrameType, length: Int, to out: inout [UInt8]) throws(SystemError) {
+        let n = try Self.length(length)
+        out.append(type.rawValue)
+        withUnsafeBytes(of: n.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// A frame's five header bytes (see `appendHeader`).
+    static func header(_ type: FrameType, length: Int) throws(SystemError) -> [UInt8] {
+        var out: [UInt8] = []
+        try appendHeader(type, length: length, to: &out)
+        return out
     }
 
     /// The type and payload length of a received header; throws EPROTO for an unknown type or a
@@ -100,7 +116,7 @@ struct FrameParser {
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     mutating func take(_ n: Int) throws(Malformed) -> ArraySlice<UInt8> {
-        guard n >= 0, offset + n <= bytes.count else { throw Malformed() }
+        guard n >= 0, n <= bytes.count - offset else { throw Malformed() }
         defer { offset += n }
         return bytes[offset..<(offset + n)]
     }
@@ -170,6 +186,7 @@ final class FrameConnection: @unchecked Sendable {
     /// Queues a frame (a large `write` as several, see `Frame.spans`); sends the queue when it
     /// grows large.
     func queue(_ type: FrameType, _ payload: UnsafeRawBufferPointer) throws(SystemError) {
+        if payload.count <= Frame.writePiece { return try queueFrame(type, payload) }  // the usual case
         for span in try Frame.spans(type, length: payload.count) {
             try queueFrame(type, UnsafeRawBufferPointer(rebasing: payload[span]))
         }
@@ -177,7 +194,7 @@ final class FrameConnection: @unchecked Sendable {
 
     /// Queues one frame; a payload over the output limit is sent from where it lies.
     private func queueFrame(_ type: FrameType, _ payload: UnsafeRawBufferPointer) throws(SystemError) {
-        output.append(contentsOf: try Frame.header(type, length: payload.count))
+        try Frame.appendHeader(type, length: payload.count, to: &output)
         if payload.count > outputLimit {
             // The frame header (queued) and its payload go out under one lock.
             try sendLocked { () throws(SystemError) in
@@ -247,7 +264,8 @@ final class FrameConnection: @unchecked Sendable {
 
     /// Sends the queue then a frame carrying a descriptor.
     func send(_ type: FrameType, _ payload: [UInt8], passing descriptor: Int32) throws(SystemError) {
-        var frame = try Frame.header(type, length: payload.count)
+        var frame: [UInt8] = []
+        try Frame.appendHeader(type, length: payload.count, to: &frame)
         frame.append(contentsOf: payload)
         try flush()
         try sendLocked { () throws(SystemError) in
