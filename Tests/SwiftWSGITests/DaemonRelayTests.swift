@@ -13,9 +13,18 @@ import Testing
     nonisolated(unsafe) static var logged: [String] = []
     nonisolated(unsafe) static var aborted = false
     nonisolated(unsafe) static var headerCount = 0
+    /// What read_body hands out (nil: it fails with status 413).
+    nonisolated(unsafe) static var body: [UInt8]? = []
+    nonisolated(unsafe) static var asked = 0
 
     static let ops = ApacheOps(swiftwsgi_ops_t(
-        read_body: { _, _, _, _ in 0 },
+        read_body: { _, buffer, len, status in
+            DaemonRelayTests.asked = len
+            guard let body = DaemonRelayTests.body, let buffer else { status?.pointee = 413; return -1 }
+            let n = min(len, body.count)
+            body.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: n) }
+            return n
+        },
         set_response: { _, _, _, _, count in DaemonRelayTests.headerCount = count; return 0 },
         write_body: { _, data, len, _ in
             if let data, len > 0 {
@@ -31,11 +40,19 @@ import Testing
     ))
 
     /// The relay's outcome for a daemon that sent `stream` and then closed the connection.
+    /// What the relay sent back to the daemon in the last `relay` (its request frame first).
+    nonisolated(unsafe) static var answered: [UInt8] = []
+
     static func relay(_ stream: [UInt8], headerBufferSize: Int32 = 0) -> (status: Int32, reusable: Bool)? {
-        written = []; writes = 0; logged = []; aborted = false; headerCount = 0
+        written = []; writes = 0; logged = []; aborted = false; headerCount = 0; answered = []
         var fds: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
-        defer { close(fds[1]) }
+        defer {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+            while case let n = read(fds[1], &buffer, buffer.count), n > 0 { answered += buffer[0..<n] }
+            close(fds[1])
+        }
         let writer = Thread(fd: fds[1], stream)
         var req = swiftwsgi_request_t()
         req.socket_timeout = 5
@@ -135,6 +152,33 @@ import Testing
         let outcome = try #require(Self.relay(Self.headers(count: 1, value: big) + Self.end, headerBufferSize: 8192))
         #expect(outcome.status == 500)
         #expect(Self.logged.contains { $0.contains("Response header 'X-0'") && $0.contains("header-buffer-size (8192 bytes)") })
+    }
+
+    @Test func aReadIsAnsweredWithBodyBytesAtMostTheMaximum() throws {
+        Self.body = Array("hello world".utf8)
+        var b = FrameBuilder()
+        b.u32(5)
+        #expect(try #require(Self.relay(Self.frame(.read, b.bytes) + Self.end)).status == 0)
+        // After the request frame ([0]): a data frame with the first five bytes.
+        #expect(Array(Self.answered.suffix(10)) == [0x44, 5, 0, 0, 0] + Array("hello".utf8))
+        #expect(Self.asked == 5)
+    }
+
+    @Test func aHugeReadIsClampedToOneMebibyte() throws {
+        Self.body = [1]
+        var b = FrameBuilder()
+        b.u32(UInt32.max)
+        #expect(try #require(Self.relay(Self.frame(.read, b.bytes) + Self.end)).status == 0)
+        #expect(Self.asked == 1 << 20)
+    }
+
+    @Test func aFailedReadIsForwardedWithItsStatus() throws {
+        Self.body = nil
+        defer { Self.body = [] }
+        var b = FrameBuilder()
+        b.u32(100)
+        #expect(try #require(Self.relay(Self.frame(.read, b.bytes) + Self.end)).status == 0)
+        #expect(Array(Self.answered.suffix(9)) == [0x58, 4, 0, 0, 0, 0x9d, 0x01, 0, 0])  // 413
     }
 
     @Test func framesOnlyTheChildMaySendAreRefusedFromTheDaemon() throws {

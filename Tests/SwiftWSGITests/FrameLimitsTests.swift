@@ -25,6 +25,14 @@ import Testing
         }
     }
 
+    @Test func lengthIsCheckedAtTheLimitAndAtUInt32Max() throws {
+        #expect(try Frame.length(Frame.maxPayload) == UInt32(Frame.maxPayload))
+        #expect(try Frame.length(0) == 0)
+        for bad in [Frame.maxPayload + 1, Self.uint32Max, Self.uint32Max + 1, Int.max, Int.min] {
+            #expect(throws: SystemError.self) { try Frame.length(bad) }
+        }
+    }
+
     @Test func parseHeaderRefusesAUInt32MaxLengthWithoutAllocating() {
         #expect(throws: SystemError.self) { try Frame.parseHeader([0x57, 0xff, 0xff, 0xff, 0xff]) }
         #expect(throws: SystemError.self) { try Frame.parseHeader([0x57, 0x01, 0x00, 0x00, 0x40]) }  // maxPayload + 1
@@ -135,6 +143,14 @@ final class DispatchSemaphoreLike: @unchecked Sendable {
 
 /// FrameBuilder's strings: lengths are checked, never truncated.
 @Suite struct FrameBuilderTests {
+    @Test func parserRefusesLengthsBeyondThePayloadWithoutOverflow() throws {
+        var p = FrameParser([1, 2, 3])
+        #expect(throws: FrameParser.Malformed.self) { try p.take(Int.max) }
+        #expect(throws: FrameParser.Malformed.self) { try p.take(-1) }
+        #expect(try p.take(3) == [1, 2, 3])
+        #expect(throws: FrameParser.Malformed.self) { try p.take(1) }
+    }
+
     @Test func aStringIsItsLengthItsBytesAndANul() {
         var b = FrameBuilder()
         b.string("abc")
