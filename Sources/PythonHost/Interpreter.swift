@@ -86,8 +86,7 @@ final class Interpreter: @unchecked Sendable {
         let moduleName = PythonRuntime.moduleName(forScript: path)
         if replacing {
             gil.released { announceReload($0) }
-            let modules = PyImport_GetModuleDict()!
-            if PyDict_DelItemString(modules, moduleName) != 0 { PyErr_Clear() }
+            if let modules = PyImport_GetModuleDict(), PyDict_DelItemString(modules, moduleName) != 0 { PyErr_Clear() }
             // A daemon process is replaced as well, so no state of the old code survives; this
             // request is served by the reloaded script meanwhile.
             gil.released { _ in PythonRuntime.shared?.scriptChanged?() }

@@ -48,7 +48,7 @@ final class ModWSGIModule {
     /// Creates the modules in the current interpreter.
     init(config: ProcessConfig, applicationGroup name: String, types: HostTypes,
          interpreter: UnsafeMutableRawPointer, _ gil: inout GIL) throws(HostError) {
-        let modules = PyImport_GetModuleDict()!
+        guard let modules = PyImport_GetModuleDict() else { throw HostError("the interpreter has no sys.modules") }
         // As mod_wsgi 6.1: the module is always our own; when pip's `mod_wsgi` package (with
         // mod_wsgi.server and mod_wsgi.express) is importable, its __path__ is copied across so
         // its sub-packages stay importable.
@@ -66,7 +66,7 @@ final class ModWSGIModule {
             throw HostError("cannot create the mod_wsgi module")
         }
         PyDict_SetItemString(modules, "mod_wsgi", owned.pointer)
-        let dict = PyModule_GetDict(owned.pointer)!
+        guard let dict = PyModule_GetDict(owned.pointer) else { throw HostError("the mod_wsgi module has no dict") }
         if let path = packagePath { PyDict_SetItemString(dict, "__path__", path.pointer) }
         // The helpers below run in a namespace of their own, so that dir(mod_wsgi) holds
         // mod_wsgi's names only; the public ones are copied into the module afterwards.
@@ -539,7 +539,10 @@ private enum ScoreboardDict {
     }
 
     private static func text(_ s: [CChar], _ gil: borrowing GIL) -> PyRef? {
-        let decoded = s.withUnsafeBufferPointer { PyUnicode_DecodeLatin1($0.baseAddress, strlen($0.baseAddress!), nil) }
+        let decoded = s.withUnsafeBufferPointer { p -> PyPointer? in
+            guard let base = p.baseAddress else { return nil }
+            return PyUnicode_DecodeLatin1(base, strlen(base), nil)
+        }
         return PyRef(owningOrNil: decoded)
     }
 }

@@ -364,7 +364,7 @@ public final class PythonRuntime: @unchecked Sendable {
         telemetryStopping(reason: reason)
         let all = [main] + interpreters.withLock { Array($0.values) }.sorted { $0.ordinal < $1.ordinal }
         for interpreter in all {
-            _ = try? withGIL(in: interpreter, &unlocked) { gil in interpreter.modWSGI.publishProcessStopping(reason: reason, &gil) }
+            _ = try? withGIL(in: interpreter, &unlocked) { gil in interpreter.modWSGI?.publishProcessStopping(reason: reason, &gil) }
         }
     }
 
@@ -375,7 +375,7 @@ public final class PythonRuntime: @unchecked Sendable {
         let all = [main] + interpreters.withLock { Array($0.values) }.sorted { $0.ordinal < $1.ordinal }
         for interpreter in all {
             _ = try? withGIL(in: interpreter, &unlocked) { gil in
-                interpreter.modWSGI.publishProcessSignal(number: number, name: name, &gil)
+                interpreter.modWSGI?.publishProcessSignal(number: number, name: name, &gil)
             }
         }
     }

@@ -92,11 +92,11 @@ public enum PythonVersion {
     static func newSubInterpreter(ownGIL: Bool) -> Result<UnsafeMutablePointer<PyThreadState>, HostError> {
         var tstate: UnsafeMutablePointer<PyThreadState>?
         let status = swpy_new_interpreter(&tstate, ownGIL ? 1 : 0)
-        if swpy_status_is_exception(status) != 0 || tstate == nil {
+        guard swpy_status_is_exception(status) == 0, let tstate else {
             let message = status.err_msg.map { String(cString: $0) } ?? "unknown error"
             return .failure(HostError(message))
         }
-        return .success(tstate!)
+        return .success(tstate)
     }
 
     /// Whether sub-interpreters can have their own GIL (PEP 684: 3.12+).

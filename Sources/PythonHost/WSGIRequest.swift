@@ -148,8 +148,8 @@ extension PythonRuntime {
         }
 
         // The New Relic agent's wrapper, per request as mod_wsgi 5 applies it, when configured.
-        if interpreter.modWSGI.newRelicWrapper.pointer != Py.none {
-            if let wrapped = PyRef(owningOrNil: swpy_call2(interpreter.modWSGI.newRelicWrapper.pointer,
+        if let modWSGI = interpreter.modWSGI, modWSGI.newRelicWrapper.pointer != Py.none {
+            if let wrapped = PyRef(owningOrNil: swpy_call2(modWSGI.newRelicWrapper.pointer,
                                                            application.pointer, Py.none)) {
                 application = wrapped
             } else {
