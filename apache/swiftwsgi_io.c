@@ -171,13 +171,14 @@ static int io_send_file(swiftwsgi_request_handle_t h, int fd, int64_t offset, in
     return 0;
 }
 
+/* The host's lines carry their own ids (SWW1000-SWW1999, Sources/PythonHost/LogID.swift). */
 static void io_log(swiftwsgi_request_handle_t h, int level, const char *message)
 {
     swiftwsgi_io_t *io = h;
     if (io)
-        ap_log_rerror(APLOG_MARK, level, 0, io->r, SWIFTWSGI_LOGNO(0901) "%s", message);
+        ap_log_rerror(APLOG_MARK, level, 0, io->r, "%s", message);
     else if (main_server)
-        ap_log_error(APLOG_MARK, level, 0, main_server, SWIFTWSGI_LOGNO(0902) "%s", message);
+        ap_log_error(APLOG_MARK, level, 0, main_server, "%s", message);
 }
 
 static void io_abort_connection(swiftwsgi_request_handle_t h)

@@ -24,24 +24,25 @@ public struct ApacheOps: @unchecked Sendable {
     /// does not hold output back (HeldOutput) on top.
     var buffersOwnWrites: Bool { buffersWrite != nil }
 
-    /// Logs message line by line (Apache escapes newlines inside one entry).
-    public func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ message: String,
+    /// Logs message under id at level (a SWIFTWSGI_LOG_* value), server-level when request is
+    /// nil: `LogFormat` puts the id on each line. A new message takes a new `LogID`.
+    public func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ id: LogID, _ message: String,
                     _ unlocked: borrowing Unlocked) {
         guard let log = table.log else { return }
-        for line in message.split(separator: "\n", omittingEmptySubsequences: false) {
-            log(request, Int32(level), String(line))
-        }
+        for line in LogFormat.lines(id, message) { log(request, Int32(level), line) }
     }
 
-    /// Logs one line given as a C string.
-    public func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, line: UnsafePointer<CChar>?,
-                    _ unlocked: borrowing Unlocked) {
+    /// Logs an error message under id (server-level when request is nil).
+    public func logError(_ request: swiftwsgi_request_handle_t?, _ id: LogID, _ message: String,
+                         _ unlocked: borrowing Unlocked) {
+        log(request, SWIFTWSGI_LOG_ERR, id, message, unlocked)
+    }
+
+    /// Logs one line another process formatted (a daemon's, relayed by the Apache child that
+    /// holds its request): it already carries its id.
+    public func relay(_ request: swiftwsgi_request_handle_t?, _ level: Int, line: UnsafePointer<CChar>?,
+                      _ unlocked: borrowing Unlocked) {
         table.log?(request, Int32(level), line)
-    }
-
-    /// Logs an error line (server-level when request is nil).
-    public func logError(_ request: swiftwsgi_request_handle_t?, _ message: String, _ unlocked: borrowing Unlocked) {
-        log(request, SWIFTWSGI_LOG_ERR, message, unlocked)
     }
 
     /// Reads up to count body bytes: the count, 0 at the end, -1 on failure with the HTTP status
@@ -132,18 +133,20 @@ public struct ApacheOps: @unchecked Sendable {
 
     /// Logs the current Python exception with its traceback and clears it; releases the GIL
     /// while writing to the log.
-    func logException(_ request: swiftwsgi_request_handle_t?, interpreter: Interpreter, intro: String,
+    func logException(_ request: swiftwsgi_request_handle_t?, interpreter: Interpreter, _ id: LogID, intro: String,
                       _ gil: inout GIL) {
         let text = PythonRuntime.formatCurrentException(interpreter: interpreter, gil)
-        var message = "mod_swiftwsgi (pid=\(getpid())): \(intro)\n" + text
-        if interpreter.ownGIL, let module = Self.extensionRefusedByOwnGIL(text) {
-            message += "\nmod_swiftwsgi (pid=\(getpid())): C extension module '\(module)' cannot be imported in application group "
+        let refused = interpreter.ownGIL ? Self.extensionRefusedByOwnGIL(text) : nil
+        gil.released {
+            log(request, SWIFTWSGI_LOG_ERR, id, intro + "\n" + text, $0)
+            guard let module = refused else { return }
+            log(request, SWIFTWSGI_LOG_ERR, .extensionNeedsSharedGIL,
+                "C extension module '\(module)' cannot be imported in application group "
                 + "'\(interpreter.name)', which has its own GIL (WSGIPerInterpreterGIL): the module does not support "
                 + "per-interpreter GILs (single-phase initialisation, or no Py_mod_multiple_interpreters slot saying so). "
                 + "Set WSGIPerInterpreterGIL Off for this application group "
-                + "(<WSGIInterpreterOptions application-group=\(interpreter.name)>), or run it in application group %{GLOBAL}."
+                + "(<WSGIInterpreterOptions application-group=\(interpreter.name)>), or run it in application group %{GLOBAL}.", $0)
         }
-        gil.released { log(request, SWIFTWSGI_LOG_ERR, message, $0) }
     }
 
     /// The extension module a formatted traceback says an interpreter refused to import because
@@ -161,9 +164,9 @@ public struct ApacheOps: @unchecked Sendable {
         return nil
     }
 
-    /// Logs message, releasing the GIL while writing to the log.
-    func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ message: String, _ gil: inout GIL) {
-        gil.released { log(request, level, message, $0) }
+    /// Logs message under id, releasing the GIL while writing to the log.
+    func log(_ request: swiftwsgi_request_handle_t?, _ level: Int, _ id: LogID, _ message: String, _ gil: inout GIL) {
+        gil.released { log(request, level, id, message, $0) }
     }
 }
 

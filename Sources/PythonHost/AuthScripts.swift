@@ -35,13 +35,13 @@ extension PythonRuntime {
         // Owned: the module stays alive while its functions run, even if another thread
         // reloads the script meanwhile.
         guard let module = interpreter.script(path: script, mtime: req.script_mtime, reloading: true, &gil) else {
-            apache.logException(req.handle, interpreter: interpreter, intro: "Failed to exec Python script file '\(script)'.", &gil)
+            apache.logException(req.handle, interpreter: interpreter, .scriptLoadFailed, intro: "Failed to exec Python script file '\(script)'.", &gil)
             // A dispatch script that does not load has no opinion: the request goes on with
             // the defaults, as in mod_wsgi.
             return kind == SWIFTWSGI_AUTH_DISPATCH ? Int32(SWIFTWSGI_AUTH_NOT_FOUND.rawValue) : failure
         }
         guard let errors = interpreter.types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context, gil) else {
-            apache.logException(req.handle, interpreter: interpreter, intro: "Cannot create wsgi.errors.", &gil)
+            apache.logException(req.handle, interpreter: interpreter, .requestObjectsFailed, intro: "Cannot create wsgi.errors.", &gil)
             return failure
         }
         defer {
@@ -53,14 +53,14 @@ extension PythonRuntime {
         }
         guard let function = module.attribute(functionName, gil) else {
             PyErr_Clear()
-            apache.log(req.handle, SWIFTWSGI_LOG_ERR,
-                       "mod_swiftwsgi (pid=\(getpid())): Target WSGI script '\(script)' does not provide '\(functionName)'.", &gil)
+            apache.log(req.handle, SWIFTWSGI_LOG_ERR, .authFunctionMissing,
+                       "Target WSGI script '\(script)' does not provide '\(functionName)'.", &gil)
             return failure
         }
         guard let env = Self.baseEnviron(environ, interpreter, errors: errors.pointer, gil),
               let args = Py.tuple(count: 1 + (req.user != nil ? 1 : 0) + (req.argument != nil ? 1 : 0), gil)
         else {
-            apache.logException(req.handle, interpreter: interpreter, intro: "Cannot build the WSGI environ.", &gil)
+            apache.logException(req.handle, interpreter: interpreter, .environFailed, intro: "Cannot build the WSGI environ.", &gil)
             return failure
         }
         args.setTupleItem(0, env, gil)
@@ -68,14 +68,14 @@ extension PythonRuntime {
         for text in [req.user, req.argument] {
             guard let text else { continue }
             guard let item = Py.latin1(text, gil) else {
-                apache.logException(req.handle, interpreter: interpreter, intro: "Cannot build the arguments.", &gil)
+                apache.logException(req.handle, interpreter: interpreter, .authArgumentsFailed, intro: "Cannot build the arguments.", &gil)
                 return failure
             }
             args.setTupleItem(next, item, gil)
             next += 1
         }
         guard let result = PyRef(owningOrNil: PyObject_Call(function.pointer, args.pointer, nil)) else {
-            apache.logException(req.handle, interpreter: interpreter,
+            apache.logException(req.handle, interpreter: interpreter, .authScriptFailed,
                                 intro: "Exception occurred calling \(functionName)() in '\(script)'.", &gil)
             return failure
         }
@@ -109,7 +109,7 @@ extension PythonRuntime {
         if PyErr_Occurred() == nil {
             Py.raise(PyExc_TypeError, "\(functionName)() returned a value of type \(RequestContext.typeName(result.pointer))", gil)
         }
-        apache.logException(req.handle, interpreter: interpreter,
+        apache.logException(req.handle, interpreter: interpreter, .authScriptFailed,
                             intro: "Exception occurred calling \(functionName)() in '\(script)'.", &gil)
         return failure
     }
@@ -121,7 +121,7 @@ extension PythonRuntime {
                           _ interpreter: Interpreter, _ module: borrowing PyRef, _ errors: PyPointer,
                           _ script: String, _ gil: inout GIL) -> Int32 {
         guard let env = Self.baseEnviron(environ, interpreter, errors: errors, gil) else {
-            apache.logException(req.handle, interpreter: interpreter, intro: "Cannot build the WSGI environ.", &gil)
+            apache.logException(req.handle, interpreter: interpreter, .environFailed, intro: "Cannot build the WSGI environ.", &gil)
             return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
         }
         let names = ["process_group", "application_group", "callable_object"]
@@ -132,14 +132,14 @@ extension PythonRuntime {
                 continue
             }
             guard let result = PyRef(owningOrNil: PyObject_CallOneArg(function.pointer, env.pointer)) else {
-                apache.logException(req.handle, interpreter: interpreter,
+                apache.logException(req.handle, interpreter: interpreter, .authScriptFailed,
                                     intro: "Exception occurred calling \(name)() in '\(script)'.", &gil)
                 return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
             }
             if result.pointer == Py.none { continue }
             guard let value = Self.textValue(result.pointer, gil) else {
                 Py.raise(PyExc_TypeError, "\(name)() must return a str or None", gil)
-                apache.logException(req.handle, interpreter: interpreter,
+                apache.logException(req.handle, interpreter: interpreter, .authScriptFailed,
                                     intro: "Exception occurred calling \(name)() in '\(script)'.", &gil)
                 return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
             }

@@ -21,7 +21,7 @@ extension PythonRuntime {
             switchInterval: settings.switchInterval > 0 ? settings.switchInterval : 0.005)) { message in
             // From the sender's thread or this one: never in Python.
             let unlocked = Unlocked.enteringFromApache()
-            apache.log(nil, SWIFTWSGI_LOG_WARNING, "mod_swiftwsgi (pid=\(getpid())): \(message)", unlocked)
+            apache.log(nil, SWIFTWSGI_LOG_WARNING, .telemetryProblem, message, unlocked)
         }
         telemetry.withLock { $0 = sender }
     }

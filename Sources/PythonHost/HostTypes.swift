@@ -380,7 +380,7 @@ struct LogObject {
             handle = ThreadStates.existing()?.currentRequest?.handle
         }
         guard let ops = PythonRuntime.shared?.apache else { return }
-        gil.released { ops.log(handle, level, lines, $0) }
+        gil.released { ops.log(handle, level, .applicationOutput, lines, $0) }
     }
 }
 

@@ -57,7 +57,7 @@ final class ModWSGIModule {
             packagePath = PyRef(owningOrNil: PyObject_GetAttrString(package.pointer, "__path__"))
             PyErr_Clear()
             if name.isEmpty, let ops = PythonRuntime.shared?.apache {
-                ops.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Imported 'mod_wsgi'.", &gil)
+                ops.log(nil, SWIFTWSGI_LOG_INFO, .modWSGIImported, "Imported 'mod_wsgi'.", &gil)
             }
         } else {
             PyErr_Clear()
@@ -97,7 +97,7 @@ final class ModWSGIModule {
         for (key, def) in [("_swiftwsgi_active", NativeFunctions.active), ("_swiftwsgi_process", NativeFunctions.process),
                            ("_swiftwsgi_sample", NativeFunctions.sample), ("_swiftwsgi_scoreboard", NativeFunctions.scoreboard),
                            ("_swiftwsgi_start_recording", NativeFunctions.startRecording),
-                           ("_swiftwsgi_log_record", NativeFunctions.logRecord)] {
+                           ("_swiftwsgi_log_record", NativeFunctions.logRecord), ("_swiftwsgi_log", NativeFunctions.log)] {
             helper(key, PyRef(owningOrNil: PyCMethod_New(def, capsule.pointer, nil, nil)))
         }
 
@@ -221,8 +221,8 @@ final class ModWSGIModule {
     /// The helpers log subscribers' exceptions themselves; anything escaping is a host bug.
     private func logFailure(_ gil: inout GIL) {
         let text = PythonRuntime.currentExceptionText(gil)
-        PythonRuntime.shared?.apache.log(nil, SWIFTWSGI_LOG_ERR,
-                                         "mod_swiftwsgi (pid=\(getpid())): publishing an event failed: \(text)", &gil)
+        PythonRuntime.shared?.apache.log(nil, SWIFTWSGI_LOG_ERR, .eventPublishFailed,
+                                         "publishing an event failed: \(text)", &gil)
     }
 
     /// The names of the bootstrap source's namespace that are mod_wsgi's API (the rest are
@@ -257,9 +257,10 @@ def subscribe_signals(callback):
     else:
         # As mod_wsgi 6.1: only daemon processes deliver signals; say so, and where from.
         import traceback
-        _swiftwsgi_log_record(6, 'mod_swiftwsgi (pid=%d): mod_wsgi.subscribe_signals() called outside daemon '
-                              'mode; the callback will not be invoked. Signal callbacks are only delivered in '
-                              'daemon mode processes.\\n' % _os.getpid() + ''.join(traceback.format_stack()[:-1]), False)
+        _swiftwsgi_log('\(LogID.signalsOutsideDaemon.rawValue)', \(SWIFTWSGI_LOG_INFO),
+                       'mod_wsgi.subscribe_signals() called outside daemon mode; the callback will not be invoked. '
+                       'Signal callbacks are only delivered in daemon mode processes.\\n'
+                       + ''.join(traceback.format_stack()[:-1]).rstrip('\\n'))
     return callback
 
 import logging as _logging
@@ -292,16 +293,14 @@ class _ActiveRequests(_collections_abc.Mapping):
 
 active_requests = _ActiveRequests()
 
-_swiftwsgi_log = _sys.stderr
-
 def _swiftwsgi_call(name, callbacks, event):
     for callback in list(callbacks):
         try:
             result = callback(name, **event)
         except BaseException:
             import traceback
-            _swiftwsgi_log.write('mod_swiftwsgi (pid=%d): Exception occurred within event callback.\\n' % _os.getpid())
-            traceback.print_exc(file=_swiftwsgi_log)
+            _swiftwsgi_log('\(LogID.eventCallbackFailed.rawValue)', \(SWIFTWSGI_LOG_ERR),
+                           'Exception occurred within event callback.\\n' + traceback.format_exc().rstrip('\\n'))
         else:
             if isinstance(result, dict):
                 event.update(result)
@@ -479,9 +478,9 @@ if _os.environ.get('NEW_RELIC_CONFIG_FILE'):
                                            _os.environ.get('NEW_RELIC_ENVIRONMENT') or None)
         except Exception:
             import traceback
-            _swiftwsgi_log.write("mod_swiftwsgi (pid=%d): Unable to initialise New Relic agent with config '%s'.\\n"
-                                 % (_os.getpid(), _os.environ['NEW_RELIC_CONFIG_FILE']))
-            traceback.print_exc(file=_swiftwsgi_log)
+            _swiftwsgi_log('\(LogID.newRelicInitFailed.rawValue)', \(SWIFTWSGI_LOG_ERR),
+                           "Unable to initialise New Relic agent with config '%s'.\\n%s"
+                           % (_os.environ['NEW_RELIC_CONFIG_FILE'], traceback.format_exc().rstrip('\\n')))
         _swiftwsgi_newrelic_wrapper = getattr(_swiftwsgi_newrelic, 'WSGIApplicationWrapper', None)
 
 def server_metrics():
@@ -547,8 +546,35 @@ private enum ScoreboardDict {
     }
 }
 
+extension ModWSGIModule {
+    /// `_swiftwsgi_log(id, level, text)` for the host's Python code outside the mod_wsgi module.
+    static func hostLog(_ gil: borrowing GIL) -> PyRef? {
+        PyRef(owningOrNil: PyCMethod_New(NativeFunctions.log, nil, nil, nil))
+    }
+}
+
 /// The native functions of the mod_wsgi module; self is a capsule holding the Interpreter.
 private enum NativeFunctions {
+    /// _swiftwsgi_log(id, level, text): the host's messages that its Python code writes (an
+    /// event callback's traceback, ...), under their `LogID` and with the running request.
+    nonisolated(unsafe) static let log = def("_swiftwsgi_log") { _, args, count in
+        var gil = GIL.cpythonCalledUs()
+        guard count == 3, let args, let a0 = args[0], let a1 = args[1], let a2 = args[2],
+              let name = Py.swiftString(a0, gil), let id = LogID(rawValue: name),
+              let text = Py.swiftString(a2, gil)
+        else {
+            PyErr_Clear()
+            Py.raise(PyExc_TypeError, "_swiftwsgi_log(id, level, text): a host log id, a level and a str", gil)
+            return nil
+        }
+        let level = PyLong_AsLong(a1)
+        if level == -1, PyErr_Occurred() != nil { return nil }
+        if let ops = PythonRuntime.shared?.apache {
+            ops.log(ThreadStates.existing()?.currentRequest?.handle, level, id, text, &gil)
+        }
+        return Py.returnNone()
+    }
+
     static func def(_ name: String, _ f: FastMethod) -> UnsafeMutablePointer<PyMethodDef> {
         let d = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 1)
         d.pointee = PyMethodDef(ml_name: strdup(name), ml_meth: unsafeBitCast(f, to: PyCFunction.self),
@@ -601,7 +627,7 @@ private enum NativeFunctions {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         if lines.count > 1, lines.last?.isEmpty == true { lines.removeLast() }
         let message = lines.map { prefix + $0 }.joined(separator: "\n")
-        if let ops = PythonRuntime.shared?.apache { ops.log(handle, Int(level), message, &gil) }
+        if let ops = PythonRuntime.shared?.apache { ops.log(handle, Int(level), .applicationOutput, message, &gil) }
         return Py.returnNone()
     }
 

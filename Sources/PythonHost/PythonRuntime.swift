@@ -64,7 +64,7 @@ public final class PythonRuntime: @unchecked Sendable {
                                   _ unlocked: inout Unlocked) throws(HostError) -> PythonRuntime {
         if let shared { return shared }
         let runtime = try PythonRuntime(config: config, apache: apache, &unlocked)
-        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Initializing Python \(PythonVersion.runtime) "
+        apache.log(nil, SWIFTWSGI_LOG_INFO, .pythonInitializing, "Initializing Python \(PythonVersion.runtime) "
                    + "(mod_swiftwsgi \(versionString), the Python API of mod_wsgi \(ModWSGIModule.compatibleVersionString)).", unlocked)
         shared = runtime
         runtime.startTelemetry(unlocked)
@@ -185,8 +185,11 @@ public final class PythonRuntime: @unchecked Sendable {
         }
         let (interpreter, notes) = try result.get()
         for note in notes {
-            let level = note.hasPrefix("Create") ? SWIFTWSGI_LOG_INFO : SWIFTWSGI_LOG_WARNING
-            apache.log(nil, level, "mod_swiftwsgi (pid=\(getpid())): \(note)", unlocked)
+            if note.hasPrefix("Create") {
+                apache.log(nil, SWIFTWSGI_LOG_INFO, .interpreterCreated, note, unlocked)
+            } else {
+                apache.log(nil, SWIFTWSGI_LOG_WARNING, .interpreterSettingIgnored, note, unlocked)
+            }
         }
         return interpreter
     }
@@ -243,17 +246,17 @@ public final class PythonRuntime: @unchecked Sendable {
                     // SystemExit ends a service script (threads=0) that was told to stop.
                     if PyErr_ExceptionMatches(PyExc_SystemExit) != 0 {
                         PyErr_Clear()
-                        apache.log(nil, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): script '\(path)' ended by SystemExit.", &gil)
+                        apache.log(nil, SWIFTWSGI_LOG_INFO, .importScriptExited, "script '\(path)' ended by SystemExit.", &gil)
                         return
                     }
-                    apache.logException(nil, interpreter: interpreter,
+                    apache.logException(nil, interpreter: interpreter, .importScriptFailed,
                                         intro: "Failed to import WSGI script '\(path)'.", &gil)
                     return
                 }
                 _ = consume module
             }
         } catch {
-            apache.log(nil, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)", unlocked)
+            apache.logError(nil, .interpreterFailed, "\(error)", unlocked)
         }
     }
 
@@ -426,7 +429,7 @@ public final class PythonRuntime: @unchecked Sendable {
         }
         if !Py.succeeded(PyRun_StringFlags(source, Py_file_input, globals.pointer, globals.pointer, nil), gil) {
             let text = Self.currentExceptionText(gil)
-            apache.log(nil, SWIFTWSGI_LOG_WARNING, "mod_swiftwsgi (pid=\(getpid())): at shutdown: \(text)", &gil)
+            apache.log(nil, SWIFTWSGI_LOG_WARNING, .shutdownFailed, "at shutdown: \(text)", &gil)
         }
     }
 }
@@ -483,7 +486,8 @@ extension ProcessConfig {
         if _restrict_signal:
             import signal, os
             def _swiftwsgi_signal(signum, handler):
-                sys.stderr.write('mod_swiftwsgi (pid=%d): Callback registration for signal %d ignored.\\n' % (os.getpid(), signum))
+                _swiftwsgi_log('\(LogID.signalRegistrationIgnored.rawValue)', \(SWIFTWSGI_LOG_ERR),
+                               'Callback registration for signal %d ignored.' % signum)
                 return signal.getsignal(signum)
             signal.signal = _swiftwsgi_signal
         """
@@ -504,6 +508,7 @@ extension ProcessConfig {
             globals.setItem("_daemon_home", borrowed: Py.none, gil)
         }
         globals.setItem("_restrict_signal", borrowed: restrictSignal ? Py.true : Py.false, gil)
+        if let log = ModWSGIModule.hostLog(gil) { globals.setItem("_swiftwsgi_log", log, gil) }
         guard Py.succeeded(PyRun_StringFlags(source, Py_file_input, globals.pointer, globals.pointer, nil), gil)
         else {
             throw HostError("interpreter set-up failed: \(PythonRuntime.currentExceptionText(gil))")

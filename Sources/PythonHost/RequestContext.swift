@@ -290,7 +290,7 @@ final class RequestContext {
     func deliverHeldOutput(_ status: Int32, _ unlocked: borrowing Unlocked) -> Int32 {
         switch deliverHeld(unlocked) {
         case -2:
-            ops.logError(handle, "mod_swiftwsgi (pid=\(getpid())): Apache refused the response status or headers", unlocked)
+            ops.logError(handle, .responseRefused, "Apache refused the response status or headers", unlocked)
             return status == 0 ? 500 : status
         case -1:
             clientGone = true

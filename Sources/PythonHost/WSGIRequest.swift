@@ -30,11 +30,11 @@ extension PythonRuntime {
             interpreter = try self.interpreter(spec: String(cString: spec), hostname: hostname, port: port,
                                                environ: environ, &unlocked)
         } catch {
-            apache.log(context.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)", unlocked)
+            apache.logError(context.handle, .requestInterpreterFailed, "\(error)", unlocked)
             return failure
         }
         guard let threadStates = ThreadStates.current(unlocked) else {
-            apache.log(context.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): this thread has no Python thread state", unlocked)
+            apache.logError(context.handle, .threadStateUnavailable, "this thread has no Python thread state", unlocked)
             return failure
         }
         threadStates.currentRequest = context
@@ -48,7 +48,7 @@ extension PythonRuntime {
             // The GIL is released: what the response held back goes to Apache now.
             return context.deliverHeldOutput(status, unlocked)
         } catch {
-            apache.log(context.handle, SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid())): \(error)", unlocked)
+            apache.logError(context.handle, .threadStateUnavailable, "\(error)", unlocked)
             return failure
         }
     }
@@ -58,10 +58,10 @@ extension PythonRuntime {
         let script = String(cString: req.script_filename)
         let module = interpreter.script(path: script, mtime: req.script_mtime, reloading: req.script_reloading != 0, &gil) {
             // Before the changed script runs again, without the GIL.
-            apache.log(req.handle, SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid())): Reloading WSGI script '\(script)'.", $0)
+            apache.log(req.handle, SWIFTWSGI_LOG_INFO, .scriptReloading, "Reloading WSGI script '\(script)'.", $0)
         }
         guard let module else {
-            apache.logException(req.handle, interpreter: interpreter,
+            apache.logException(req.handle, interpreter: interpreter, .scriptLoadFailed,
                                 intro: "Failed to exec Python script file '\(script)'.", &gil)
             return 500
         }
@@ -69,8 +69,8 @@ extension PythonRuntime {
         let callableName = req.callable_object.map { String(cString: $0) } ?? ""
         guard var application = module.attribute(callableName, gil) else {
             PyErr_Clear()
-            apache.log(req.handle, SWIFTWSGI_LOG_ERR,
-                       "mod_swiftwsgi (pid=\(getpid())): Target WSGI script '\(script)' does not contain WSGI application '\(callableName)'.", &gil)
+            apache.log(req.handle, SWIFTWSGI_LOG_ERR, .applicationMissing,
+                       "Target WSGI script '\(script)' does not contain WSGI application '\(callableName)'.", &gil)
             return config.processGroup.isEmpty ? 404 : 500  // as mod_wsgi
         }
 
@@ -79,7 +79,7 @@ extension PythonRuntime {
               let errors = types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context, gil),
               let startResponse = types.makeStartResponse(context, gil)
         else {
-            apache.logException(req.handle, interpreter: interpreter, intro: "Cannot create the request's WSGI objects.", &gil)
+            apache.logException(req.handle, interpreter: interpreter, .requestObjectsFailed, intro: "Cannot create the request's WSGI objects.", &gil)
             return 500
         }
         defer {
@@ -96,7 +96,7 @@ extension PythonRuntime {
         guard let env = makeEnviron(req, environ, interpreter, callableName, input: input.pointer,
                                     errors: errors.pointer, counter: counter, times: times, gil)
         else {
-            apache.logException(req.handle, interpreter: interpreter, intro: "Cannot build the WSGI environ.", &gil)
+            apache.logException(req.handle, interpreter: interpreter, .environFailed, intro: "Cannot build the WSGI environ.", &gil)
             return 500
         }
         context.environ = env.pointer
@@ -153,7 +153,7 @@ extension PythonRuntime {
                                                            application.pointer, Py.none)) {
                 application = wrapped
             } else {
-                apache.logException(req.handle, interpreter: interpreter,
+                apache.logException(req.handle, interpreter: interpreter, .newRelicWrapFailed,
                                     intro: "Exception occurred wrapping WSGI script '\(script)' for New Relic.", &gil)
             }
         }
@@ -185,8 +185,8 @@ extension PythonRuntime {
         var status = respond(result.pointer, req, interpreter, context, script, &gil)
         if context.declaredLength >= 0 && context.outputLength > context.declaredLength {
             // As mod_wsgi (which logs it at debug level): the response was cut to its length.
-            apache.log(req.handle, SWIFTWSGI_LOG_WARNING,
-                       "mod_swiftwsgi (pid=\(getpid())): Content length mismatch, expected \(context.declaredLength), response generated \(context.outputLength): \(script): the bytes beyond it were not sent.", &gil)
+            apache.log(req.handle, SWIFTWSGI_LOG_WARNING, .responseLongerThanDeclared,
+                       "Content length mismatch, expected \(context.declaredLength), response generated \(context.outputLength): \(script): the bytes beyond it were not sent.", &gil)
         }
         // PEP 3333: close() is called whatever happened, even after an error. Its failure is
         // logged; it fails the request only if nothing was sent yet (a complete response
@@ -196,7 +196,7 @@ extension PythonRuntime {
             if Py.succeeded(swpy_call_method0(result.pointer, "close"), gil) {
                 // closed
             } else if context.headersSent && context.overriddenStatus == 0 {
-                apache.logException(req.handle, interpreter: interpreter,
+                apache.logException(req.handle, interpreter: interpreter, .responseCloseFailed,
                                     intro: "Exception occurred closing the response of WSGI script '\(script)'.", &gil)
             } else {
                 status = failed(req, interpreter, context, script, priorStatus: status, &gil)
@@ -273,8 +273,8 @@ extension PythonRuntime {
     private func finish(_ context: RequestContext, _ req: swiftwsgi_request_t, _ script: String, _ gil: inout GIL) -> Int32 {
         if context.overriddenStatus != 0 { return context.overriddenStatus }
         if context.clientGone {
-            apache.log(req.handle, SWIFTWSGI_LOG_INFO,
-                       "mod_swiftwsgi (pid=\(getpid())): Client closed the connection while the response from '\(script)' was being sent.", &gil)
+            apache.log(req.handle, SWIFTWSGI_LOG_INFO, .clientClosed,
+                       "Client closed the connection while the response from '\(script)' was being sent.", &gil)
         }
         return 0
     }
@@ -286,7 +286,7 @@ extension PythonRuntime {
         if let events = context.events, let environ = context.environ, let data = context.requestData(gil) {
             events.publishRequestException(environ: environ, requestData: data, &gil)
         }
-        apache.logException(req.handle, interpreter: interpreter,
+        apache.logException(req.handle, interpreter: interpreter, .applicationFailed,
                             intro: "Exception occurred processing WSGI script '\(script)'.", &gil)
         if context.headersSent && context.overriddenStatus == 0 {
             context.abortConnection(&gil)

@@ -86,14 +86,14 @@ public func swiftwsgiChildInit(_ config: UnsafePointer<swiftwsgi_process_config_
     guard let config, let ops = registeredOps else { return -1 }
     var unlocked = Unlocked.enteringFromApache()
     guard ABIHandshake.agreed else {
-        ops.logError(nil, "mod_swiftwsgi (pid=\(getpid())): \(ABIHandshake.notAgreed)", unlocked)
+        ops.logError(nil, .abiNotAgreed, ABIHandshake.notAgreed, unlocked)
         return -1
     }
     do {
         _ = try PythonRuntime.initialize(config: ProcessConfig(config.pointee), apache: ops, &unlocked)
         return 0
     } catch {
-        ops.logError(nil, "mod_swiftwsgi (pid=\(getpid())): \(error)", unlocked)
+        ops.logError(nil, .pythonInitFailed, "\(error)", unlocked)
         return -1
     }
 }
@@ -112,7 +112,7 @@ public func swiftwsgiHandleRequest(_ request: UnsafePointer<swiftwsgi_request_t>
         return DaemonClient.proxy(request, socket: String(cString: socket), ops: ops, unlocked)
     }
     guard let request, let runtime = PythonRuntime.shared else {
-        if let request { registeredOps?.logError(request.pointee.handle, "mod_swiftwsgi (pid=\(getpid())): Python is not initialised in this process; see the error log at its start.", unlocked) }
+        if let request { registeredOps?.logError(request.pointee.handle, .pythonNotInitialised, "Python is not initialised in this process; see the error log at its start.", unlocked) }
         return 500
     }
     return runtime.handle(request, &unlocked)

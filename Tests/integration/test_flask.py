@@ -427,8 +427,8 @@ def check_exceptions_and_logging(site):
     # wsgi.errors and app.logger, each line with the request's client.
     status, _, body = site.request('GET', '/log?marker=' + marker)
     assert status == 200 and body == b'logged'
-    # (mod_wsgi's daemons say "remote"; mod_swiftwsgi gives them its message id SWW0901, see docs/troubleshooting.md)
-    client = r'\[(?:client|remote) 127\.0\.0\.1:\d+\] (?:SWW0901: )?'
+    # (mod_wsgi's daemons say "remote"; mod_swiftwsgi gives the application's lines its message id SWW1000, see docs/troubleshooting.md)
+    client = r'\[(?:client|remote) 127\.0\.0\.1:\d+\] (?:SWW1000: )?'
     assert site.wait_for_log(client + r'wsgi-errors %s$' % marker)
     assert site.wait_for_log(client + r'\[[^]]+\] WARNING in __init__: app-logger %s$' % marker)
     # The process that failed keeps serving.

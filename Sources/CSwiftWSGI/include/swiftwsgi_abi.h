@@ -106,7 +106,8 @@ typedef struct swiftwsgi_ops {
      *  return (so the application may close fd afterwards). Returns 0, or -1 on failure. */
     int (*send_file)(swiftwsgi_request_handle_t r, int fd, int64_t offset, int64_t length,
                      int sendfile_enabled);
-    /** Log one line (no newline) at level; tagged with the request when r is not NULL. */
+    /** Log one line (no newline) at level, as the host formatted it (with its message id);
+     *  tagged with the request when r is not NULL. */
     void (*log)(swiftwsgi_request_handle_t r, int level, const char *message);
     /** Mark the connection aborted after a failure once the headers were sent. */
     void (*abort_connection)(swiftwsgi_request_handle_t r);

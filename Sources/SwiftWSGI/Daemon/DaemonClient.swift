@@ -31,7 +31,7 @@ enum DaemonClient {
                 do {
                     fd = try connect(socket, deadline: deadline)
                 } catch {
-                    ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Unable to connect to WSGI daemon process on '\(socket)' within connect-timeout (\(req.connect_timeout)s): \(error)", unlocked)
+                    ops.logError(req.handle, .daemonConnectFailed, "Unable to connect to WSGI daemon process on '\(socket)' within connect-timeout (\(req.connect_timeout)s): \(error)", unlocked)
                     return 503
                 }
                 let timeout = Double(max(0, req.socket_timeout))
@@ -49,7 +49,7 @@ enum DaemonClient {
                 // another process can take it.
                 continue
             case .retry:
-                ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): WSGI daemon process on '\(socket)' closed the connection without answering", unlocked)
+                ops.logError(req.handle, .daemonNoAnswer, "WSGI daemon process on '\(socket)' closed the connection without answering", unlocked)
                 return 503
             }
         }
@@ -121,7 +121,7 @@ enum DaemonClient {
                         // header-buffer-size: each header (name, ": ", value) must fit.
                         if req.header_buffer_size > 0 && p.offset - name > Int(req.header_buffer_size) {
                             let text = String(decoding: payload[name..<(nameEnd - 1)], as: UTF8.self)
-                            ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Response header '\(text)' from the WSGI daemon process is larger than header-buffer-size (\(req.header_buffer_size) bytes)", unlocked)
+                            ops.logError(req.handle, .daemonHeaderTooLarge, "Response header '\(text)' from the WSGI daemon process is larger than header-buffer-size (\(req.header_buffer_size) bytes)", unlocked)
                             return .done(500, reusable: false)
                         }
                         offsets.append((name, value))
@@ -171,7 +171,7 @@ enum DaemonClient {
                     let level = try p.u32()
                     guard level <= 15 else { throw FrameParser.Malformed() }
                     let message = try p.cString()
-                    message.withUnsafeBufferPointer { ops.log(req.handle, Int(level), line: $0.baseAddress, unlocked) }
+                    message.withUnsafeBufferPointer { ops.relay(req.handle, Int(level), line: $0.baseAddress, unlocked) }
                 case .abort:
                     ops.abortConnection(req.handle, unlocked)
                 case .end:
@@ -189,7 +189,7 @@ enum DaemonClient {
             if !started && (error.errno == EPIPE || error.errno == ECONNRESET) { return .retry }
             if error.errno == EAGAIN || error.errno == EWOULDBLOCK {
                 if headersSent { ops.abortConnection(req.handle, unlocked); return .done(0, reusable: false) }
-                ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Timeout when reading response from WSGI daemon process (socket-timeout \(req.socket_timeout)s)", unlocked)
+                ops.logError(req.handle, .daemonTimeout, "Timeout when reading response from WSGI daemon process (socket-timeout \(req.socket_timeout)s)", unlocked)
                 return .done(504, reusable: false)
             }
             return daemonFailed(req, ops, unlocked, headersSent, "\(error)")
@@ -200,7 +200,7 @@ enum DaemonClient {
 
     private static func daemonFailed(_ req: swiftwsgi_request_t, _ ops: ApacheOps, _ unlocked: borrowing Unlocked,
                                      _ headersSent: Bool, _ why: String) -> Outcome {
-        ops.logError(req.handle, "mod_swiftwsgi (pid=\(getpid())): Truncated or missing response from WSGI daemon process: \(why)", unlocked)
+        ops.logError(req.handle, .daemonTruncatedResponse, "Truncated or missing response from WSGI daemon process: \(why)", unlocked)
         if headersSent {
             ops.abortConnection(req.handle, unlocked)
             return .done(0, reusable: false)

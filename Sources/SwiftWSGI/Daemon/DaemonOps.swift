@@ -104,7 +104,7 @@ enum DaemonOps {
         log: { h, level, message in
             guard let message else { return }
             guard let r = request(h), !r.failed else {
-                logServer(Int(level), String(cString: message))
+                logServer(Int(level), line: message)
                 return
             }
             var b = FrameBuilder()
@@ -130,13 +130,20 @@ enum DaemonOps {
     /// messages go through its `log` (Apache's ap_log_error, so LogLevel applies).
     nonisolated(unsafe) static var apache: ApacheOps?
 
-    /// Logs a message that belongs to no request (or whose Apache child is gone). Called by
-    /// the daemon's own threads and by the ops' `log`, never with the GIL held.
-    static func logServer(_ level: Int, _ message: String) {
+    /// Logs a message of the daemon that belongs to no request. Called by the daemon's own
+    /// threads, never with the GIL held.
+    static func logServer(_ level: Int, _ id: LogID, _ message: String) {
+        for line in LogFormat.lines(id, message) { line.withCString { logServer(level, line: $0) } }
+    }
+
+    /// Logs one line the host formatted (with its id) that belongs to no request, or whose
+    /// Apache child is gone: through the shim's log, else (before it is known) to stderr.
+    private static func logServer(_ level: Int, line: UnsafePointer<CChar>) {
         if let apache {
-            apache.log(nil, level, message, Unlocked.enteringFromApache())
+            apache.relay(nil, level, line: line, Unlocked.enteringFromApache())
         } else {
-            _ = (message + "\n").withCString { write(2, $0, strlen($0)) }
+            _ = write(2, line, strlen(line))
+            _ = write(2, "\n", 1)
         }
     }
 }

@@ -127,10 +127,11 @@ final class DaemonServer: @unchecked Sendable {
         for s in [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2] { sigaddset(&signals, s) }
         mainThread = pthread_self()
         pthread_sigmask(SIG_BLOCK, &signals, nil)
+        LogFormat.processGroup = name  // before any thread: every message names the group
 
         // Start-up is Python's initialisation and the preloaded scripts; the watchdog stands
         // down as soon as they are done.
-        let watchdog = startupTimeout > 0 ? StartupWatchdog(seconds: startupTimeout, name: name) { [self] in
+        let watchdog = startupTimeout > 0 ? StartupWatchdog(seconds: startupTimeout) { [self] in
             swiftwsgi_status_stopping(status, "startup_timeout")
         } : nil
         var initConfig = processConfig
@@ -142,7 +143,7 @@ final class DaemonServer: @unchecked Sendable {
             watchdog?.done()
         } catch {
             watchdog?.done()
-            DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(error)")
+            DaemonOps.logServer(SWIFTWSGI_LOG_ERR, .daemonStartFailed, "\(error)")
             sleep(1)  // do not spin if Python can never start
             return 1
         }
@@ -157,12 +158,12 @@ final class DaemonServer: @unchecked Sendable {
             try Sys.epollWatch(epoll, listenFD, token: Self.listenToken, add: true, oneShot: true)
             try Sys.epollWatch(epoll, wakeFD, token: Self.wakeToken, add: true, oneShot: false)
         } catch {
-            DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(error)")
+            DaemonOps.logServer(SWIFTWSGI_LOG_ERR, .daemonStartFailed, "\(error)")
             return 1
         }
         // One descriptor per Apache-child connection: the soft limit goes up towards the hard one.
         Sys.raiseDescriptorLimit(to: 65536)
-        DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): daemon process ready with \(threads) threads")
+        DaemonOps.logServer(SWIFTWSGI_LOG_INFO, .daemonReady, "daemon process ready with \(threads) threads")
         touch()
         swiftwsgi_status_set_threads(status, Int32(threads))
         for slot in 0..<threads { startWorker(slot) }
@@ -181,14 +182,14 @@ final class DaemonServer: @unchecked Sendable {
                 applicationSignals?.post(s)
             } else if s == SIGUSR1 {
                 evicted.store(true, ordering: .releasing)
-                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): evicted (SIGUSR1), restarting")
+                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, .daemonEvicted, "evicted (SIGUSR1), restarting")
                 stopping.store(true, ordering: .releasing)
             } else if s > 0 && s != SIGUSR2 && s != SIGHUP {
                 terminated.store(true, ordering: .releasing)
                 stopping.store(true, ordering: .releasing)
             }
             if let reason = housekeeping() {
-                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(reason), restarting")
+                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, .daemonRestarting, "\(reason), restarting")
                 stopReason.withLock { $0 = Self.eventReason(reason) }
                 stopping.store(true, ordering: .releasing)
             }
@@ -234,7 +235,7 @@ final class DaemonServer: @unchecked Sendable {
         let scripts = processConfig.importScripts
         let finished = Atomic<Bool>(false)
         let scriptThread = UInt(pthread_self())
-        DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): daemon process ready with 0 threads: running \(scripts.count) service script(s)")
+        DaemonOps.logServer(SWIFTWSGI_LOG_INFO, .daemonReady, "daemon process ready with 0 threads: running \(scripts.count) service script(s)")
         touch()
         spawnThread { [self] in
             mainThread = pthread_self()
@@ -249,7 +250,7 @@ final class DaemonServer: @unchecked Sendable {
                 }
                 let now = monotonicNow()
                 if restartInterval > 0 && now - started >= restartInterval {
-                    DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): restart-interval reached, restarting")
+                    DaemonOps.logServer(SWIFTWSGI_LOG_INFO, .daemonRestarting, "restart-interval reached, restarting")
                     stopReason.withLock { $0 = "restart_interval" }
                     stopping.store(true, ordering: .releasing)
                 }
@@ -263,7 +264,7 @@ final class DaemonServer: @unchecked Sendable {
             let deadline = monotonicNow() + max(shutdownTimeout, 1)
             while !finished.load(ordering: .acquiring) && monotonicNow() < deadline { usleep(20_000) }
             if !finished.load(ordering: .acquiring) {
-                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): the service scripts did not stop within shutdown-timeout; exiting")
+                DaemonOps.logServer(SWIFTWSGI_LOG_INFO, .serviceScriptsStuck, "the service scripts did not stop within shutdown-timeout; exiting")
                 _exit(0)
             }
         }
@@ -288,7 +289,7 @@ final class DaemonServer: @unchecked Sendable {
     private func requestRestart(_ reason: String) {
         if stopping.exchange(true, ordering: .acquiringAndReleasing) { return }
         stopReason.withLock { $0 = Self.eventReason(reason) }
-        DaemonOps.logServer(SWIFTWSGI_LOG_INFO, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): \(reason), restarting")
+        DaemonOps.logServer(SWIFTWSGI_LOG_INFO, .daemonRestarting, "\(reason), restarting")
         if let mainThread { pthread_kill(mainThread, SIGUSR2) }
     }
 
@@ -498,7 +499,7 @@ final class DaemonServer: @unchecked Sendable {
         swiftwsgi_status_served(self.status, request.queueStart > 0 ? Int64(max(0, waited) * 1e6) : 0)
         let status: Int32
         if queueTimeout > 0 && request.queueStart > 0 && waited >= queueTimeout {
-            DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): queue-timeout: request waited \(Int(waited))s for a daemon thread; answering 504")
+            DaemonOps.logServer(SWIFTWSGI_LOG_ERR, .queueTimeout, "queue-timeout: request waited \(Int(waited))s for a daemon thread; answering 504")
             status = 504
         } else {
             var unlocked = Unlocked.enteringFromApache()  // a worker thread, between requests

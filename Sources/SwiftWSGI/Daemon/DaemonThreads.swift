@@ -30,7 +30,7 @@ final class StartupWatchdog: Sendable {
     private let finished = Atomic<Bool>(false)
 
     /// onTimeout runs just before the process exits (it records the reason for mod_status).
-    init(seconds: Int, name: String, onTimeout: @escaping @Sendable () -> Void = {}) {
+    init(seconds: Int, onTimeout: @escaping @Sendable () -> Void = {}) {
         spawnThread { [self] in
             let deadline = monotonicNow() + Double(seconds)
             while monotonicNow() < deadline {
@@ -38,7 +38,7 @@ final class StartupWatchdog: Sendable {
                 usleep(50_000)
             }
             if !finished.load(ordering: .acquiring) {
-                DaemonOps.logServer(SWIFTWSGI_LOG_ERR, "mod_swiftwsgi (pid=\(getpid()), process='\(name)'): start-up took longer than startup-timeout (\(seconds)s); restarting")
+                DaemonOps.logServer(SWIFTWSGI_LOG_ERR, .startupTimeout, "start-up took longer than startup-timeout (\(seconds)s); restarting")
                 onTimeout()
                 _exit(1)
             }
