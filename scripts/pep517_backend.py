@@ -22,7 +22,7 @@ import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWIFT_DEFAULT = '/opt/swift/usr/bin'
-WHEELS = ('prebuilt wheels need none of this: pip install mod_swiftwsgi-VERSION-cp3X-cp3X-linux_x86_64.whl, '
+WHEELS = ('prebuilt wheels need none of this: pip install mod_swiftwsgi-VERSION-cp3X-cp3X-manylinux_2_35_x86_64.whl, '
           'built for your Python with `make wheel PYTHON=/path/to/python3.X` where the toolchain is '
           '(docs/install.md, "With pip")')
 

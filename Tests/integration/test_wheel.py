@@ -248,10 +248,14 @@ WSGIScriptAlias /embedded {apps}/app.wsgi
     try:
         server.start()
         www_data = pwd.getpwnam('www-data').pw_uid
-        for path, group in (('/embedded', '-'), ('/daemon', 'wheel')):
-            r = server.get(path)
-            assert r.status == 200, r
-            assert r.text == 'python=%s prefix=%s uid=%d group=%s' % (PYTHON_VERSION, venv, www_data, group)
+        for restart in (False, True):
+            # A graceful restart unloads and reloads the modules and the LoadFile'd libpython.
+            if restart:
+                server.graceful()
+            for path, group in (('/embedded', '-'), ('/daemon', 'wheel')):
+                r = server.get(path)
+                assert r.status == 200, r
+                assert r.text == 'python=%s prefix=%s uid=%d group=%s' % (PYTHON_VERSION, venv, www_data, group)
         server.stop()
         assert not re.search(CRASH, server.log()), server.log()
     finally:
@@ -341,7 +345,7 @@ def test_sdist_without_the_toolchain_fails_at_once_saying_what_is_missing(sdist)
         assert time.time() - started < 60
         message = r.stdout + r.stderr
         assert 'missing the Swift 6 toolchain ($SWIFT=/nonexistent/swift is not a program' in message, message
-        assert 'prebuilt wheels need none of this: pip install mod_swiftwsgi-VERSION-cp3X-cp3X-linux_x86_64.whl' in message
+        assert 'prebuilt wheels need none of this: pip install mod_swiftwsgi-VERSION-cp3X-cp3X-manylinux_2_35_x86_64.whl' in message
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
