@@ -131,6 +131,23 @@ static int write_piece(void *context, size_t offset, int n)
     return ap_rwrite(w->data + offset, n, w->r);
 }
 
+static void io_abort_connection(swiftwsgi_request_handle_t h);
+
+/* A write that failed while the connection is still up (an output filter refused the data):
+ * what follows must not end the response as if complete, so the connection is aborted, and
+ * the log says why. A client that went away needs neither. Returns -1. */
+static int write_failed(swiftwsgi_io_t *io, const char *what)
+{
+    request_rec *r = io->r;
+    if (!r->connection->aborted) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SWIFTWSGI_LOGNO(0969)
+                      "Failed to write response data (%s) with the client connection still open: "
+                      "the connection is aborted so the response cannot look complete", what);
+        io_abort_connection(io);
+    }
+    return -1;
+}
+
 static int io_write_body(swiftwsgi_request_handle_t h, const char *data, size_t len, int flush)
 {
     swiftwsgi_io_t *io = h;
@@ -138,10 +155,10 @@ static int io_write_body(swiftwsgi_request_handle_t h, const char *data, size_t 
     if (r->connection->aborted) return -1;
     if (len > 0) {
         write_pieces_t w = { r, data };
-        if (swiftwsgi_write_loop(len, INT_MAX, write_piece, &w) != 0) return -1;
+        if (swiftwsgi_write_loop(len, INT_MAX, write_piece, &w) != 0) return write_failed(io, "body");
         io->sent_length += (apr_off_t)len;
     }
-    if (flush && ap_rflush(r) < 0) return -1;
+    if (flush && ap_rflush(r) < 0) return write_failed(io, "flush");
     return r->connection->aborted ? -1 : 0;
 }
 
@@ -156,17 +173,19 @@ static int io_send_file(swiftwsgi_request_handle_t h, int fd, int64_t offset, in
     apr_status_t rv;
 
     /* Anything written before (and the headers) goes first. */
-    if (ap_rflush(r) < 0 || r->connection->aborted) return -1;
+    if (r->connection->aborted) return -1;
+    if (ap_rflush(r) < 0) return write_failed(io, "flush before a file");
     rv = apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | (sendfile_enabled ? APR_FOPEN_SENDFILE_ENABLED : 0),
                          r->pool);
-    if (rv != APR_SUCCESS) return -1;
+    if (rv != APR_SUCCESS) return write_failed(io, "file descriptor");
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     apr_brigade_insert_file(bb, file, (apr_off_t)offset, (apr_off_t)length, r->pool);
     /* Flushed before returning: the application may close the descriptor as soon as we do. */
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(r->connection->bucket_alloc));
     rv = ap_pass_brigade(r->output_filters, bb);
     apr_brigade_cleanup(bb);
-    if (rv != APR_SUCCESS || r->connection->aborted) return -1;
+    if (r->connection->aborted) return -1;
+    if (rv != APR_SUCCESS) return write_failed(io, "file");
     io->sent_length += (apr_off_t)length;
     return 0;
 }
