@@ -151,6 +151,23 @@ def application(environ, start_response):
     return [body]
 '''
 
+SERVICE = r'''
+import json, os, time
+import mod_wsgi
+
+STATE = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'state')
+
+@mod_wsgi.subscribe_signals
+def received(name, **event):
+    with open(os.path.join(STATE, 'signals-%d' % os.getpid()), 'a') as f:
+        f.write(json.dumps(['service', name, event.get('signame'), event.get('signum')]) + '\n')
+
+with open(os.path.join(STATE, 'service-pid'), 'w') as f:
+    f.write(str(os.getpid()))
+while True:
+    time.sleep(0.1)
+'''
+
 METRICS = r'''
 import json, os
 import mod_wsgi
@@ -189,7 +206,7 @@ def application(environ, start_response):
 '''
 
 APPS = {'probe.wsgi': PROBE, 'logging.wsgi': LOGGING, 'signals.wsgi': SIGNALS, 'metrics.wsgi': METRICS,
-        'environ.wsgi': ENVIRON_VALUES}
+        'environ.wsgi': ENVIRON_VALUES, 'service.py': SERVICE}
 
 # A PyPI reference runs with its venv as WSGIPythonHome, as `mod_wsgi-express module-config` says.
 _REFERENCE_SITE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -199,6 +216,8 @@ REFERENCE_HOME = ('WSGIPythonHome %s\n' % _REFERENCE_SITE
 
 CONFIG_BODY = '''
 WSGIDaemonProcess api processes=1 threads=4
+WSGIDaemonProcess service threads=0
+WSGIImportScript {apps}/service.py process-group=service application-group=%{GLOBAL}
 WSGIScriptAlias /probe {apps}/probe.wsgi
 WSGIScriptAlias /d/probe {apps}/probe.wsgi process-group=api
 WSGIScriptAlias /logging {apps}/logging.wsgi
@@ -321,6 +340,21 @@ def test_signal_callbacks_get_sighup_and_sigusr2_in_daemon_mode(server):
         ['event', 'process_signal', 'SIGUSR2', 12], ['signal', 'process_signal', 'SIGUSR2', 12]]), records
     # The process carries on serving.
     assert get_json(server, '/d/signals')['pid'] == pid
+
+
+@pytest.mark.ours_only
+def test_a_service_script_gets_signals_too(server):
+    # A threads=0 daemon process (WSGIImportScript service scripts) publishes them as well
+    # (mod_wsgi 6.1.1 starts no signal dispatcher there: the callback is registered, never called).
+    pid = int(wait_for_file(os.path.join(server.state, 'service-pid')))
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.time() + 10
+    while not signal_records(server, pid) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    records = {tuple(r) for r in signal_records(server, pid)}
+    assert records == {('service', 'process_signal', 'SIGHUP', 1)}, records
+    assert server.alive(pid)
 
 
 def test_subscribe_signals_in_embedded_mode_says_it_is_never_called(server):

@@ -237,13 +237,19 @@ final class DaemonServer: @unchecked Sendable {
         let scriptThread = UInt(pthread_self())
         DaemonOps.logServer(SWIFTWSGI_LOG_INFO, .daemonReady, "daemon process ready with 0 threads: running \(scripts.count) service script(s)")
         touch()
+        let applicationSignals = DaemonSignals(runtime: runtime)
         spawnThread { [self] in
             mainThread = pthread_self()
             var signals = signals
             var timeout = timespec(tv_sec: 1, tv_nsec: 0)
+            var info = siginfo_t()
             while !stopping.load(ordering: .acquiring) {
-                let s = sigtimedwait(&signals, nil, &timeout)
-                if s > 0 && s != SIGUSR2 {
+                let s = sigtimedwait(&signals, &info, &timeout)
+                // As in a daemon serving requests: SIGHUP and SIGUSR2 from outside go to the
+                // scripts' signal subscribers (mod_wsgi 6.1).
+                if s == SIGHUP || (s == SIGUSR2 && DaemonSignals.isFromOutside(info)) {
+                    applicationSignals?.post(s)
+                } else if s > 0 && s != SIGUSR2 {
                     terminated.store(s != SIGUSR1, ordering: .releasing)
                     evicted.store(s == SIGUSR1, ordering: .releasing)
                     stopping.store(true, ordering: .releasing)
