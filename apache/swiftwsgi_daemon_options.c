@@ -122,6 +122,8 @@ void swiftwsgi_daemon_options_init(swiftwsgi_daemon_options_t *o, const char *na
 void swiftwsgi_daemon_options_finish(swiftwsgi_daemon_options_t *o)
 {
     o->config.multiprocess = o->processes_given || o->processes > 1;
+    /* eviction-timeout=0 (the default): a SIGUSR1-evicted process gets graceful-timeout. */
+    if (o->config.eviction_timeout == 0) o->config.eviction_timeout = o->config.graceful_timeout;
 }
 
 static const daemon_option_t *find_option(const char *name, size_t len)

@@ -363,8 +363,8 @@ typedef struct swiftwsgi_daemon_config {
     int shutdown_timeout;             /* shutdown-timeout=: seconds for running requests at SIGTERM */
     int startup_timeout;              /* startup-timeout=: seconds Python and the preloaded scripts
                                          may take before the process gives up and is replaced */
-    int eviction_timeout;             /* eviction-timeout=: seconds for running requests at SIGUSR1,
-                                         0: graceful-timeout */
+    int eviction_timeout;             /* eviction-timeout=: seconds for running requests at SIGUSR1
+                                         (the shim gives graceful-timeout's when it is not set) */
     int deadlock_timeout;             /* deadlock-timeout=: seconds the GIL may stay held before the
                                          process is replaced, 0: never */
     int send_buffer_size;             /* send-buffer-size=: SO_SNDBUF of connections, 0: system's */

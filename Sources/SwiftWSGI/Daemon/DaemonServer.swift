@@ -206,7 +206,7 @@ final class DaemonServer: @unchecked Sendable {
         // (a wedged thread may hold the GIL): then the process simply exits.
         // Requests ended by request-timeout are not waited for.
         let grace = terminated.load(ordering: .acquiring) ? shutdownTimeout
-            : evicted.load(ordering: .acquiring) && evictionTimeout > 0 ? evictionTimeout : Double(gracefulTimeout)
+            : evicted.load(ordering: .acquiring) ? evictionTimeout : Double(gracefulTimeout)
         // A wedged GIL will not be given back: nothing to wait for, nothing to finalise.
         if deadlocked.load(ordering: .acquiring) { return 0 }
         // mod_wsgi publishes process_stopping before waiting for the running requests.
