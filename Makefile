@@ -121,14 +121,15 @@ test: unit-test integration-test
 
 # The manual (docs/, Markdown through MyST) as HTML in build/docs/html, with Debian's python3-sphinx
 # and python3-myst-parser (scripts/setup-debian). Warnings are errors (-W, all reported with
-# --keep-going), and nitpicky (-n): a broken internal link (a page, a {ref}/{doc} target or a
+# --keep-going), and nitpicky (-n), every page read afresh (-E: a cached page would not report
+# its broken references again): a broken internal link (a page, a {ref}/{doc} target or a
 # "#anchor" of a heading) fails the build. External links are not checked: the build machines and
 # CI reach only Debian's and PyPI's package servers, so Sphinx's linkcheck builder could not tell
 # a dead link from no network. scripts/check-doc-links checks the relative links and anchors of the
 # Markdown files outside docs/ (README.md, CONTRIBUTING.md, bench/RESULTS.md, ...), which GitHub
 # renders and Sphinx never sees.
 docs:
-	/usr/bin/python3 -m sphinx -W --keep-going -n -q -b html -d $(BUILD)/docs/doctrees docs $(BUILD)/docs/html
+	/usr/bin/python3 -m sphinx -E -W --keep-going -n -q -b html -d $(BUILD)/docs/doctrees docs $(BUILD)/docs/html
 	/usr/bin/python3 scripts/check-doc-links
 	@echo "docs: $(BUILD)/docs/html/index.html"
 
