@@ -36,6 +36,12 @@ SWIFTWSGI_MODULE=build/mod_swiftwsgi-pyXY.so and --reference from /opt/mw6-pyXY'
 `mod_wsgi-express module-location`. --smoke: one 1-second round, a short loop, no warm-up; exits
 non-zero when a server served nothing (a check that the benchmark still runs, not a measurement).
 
+--telemetry ours|reference|both gives that side WSGITelemetryService (interval=1) and
+WSGISlowRequests 10, to a unix datagram socket this script drains (what the request path pays for
+telemetry; with ours as the reference too, its cost against ours without it):
+
+    bench/compare.py hello --reference build/mod_swiftwsgi.so --telemetry ours
+
 --server-status ours|reference|both loads mod_status (/server-status, ExtendedStatus On as it
 defaults to) into that side's Apache. With ours as the reference too, it measures what the
 status section costs:
@@ -68,6 +74,24 @@ LoadModule status_module {modules}/mod_status.so
     SetHandler server-status
 </Location>
 '''
+# The sides that send telemetry, and the socket it goes to (drained by a thread of this script).
+TELEMETRY_SIDES = set()
+TELEMETRY_SOCKET = '/tmp/swiftwsgi-bench-telemetry.sock'
+TELEMETRY_CONFIG = 'WSGITelemetryService unix:%s interval=1\nWSGISlowRequests 10\n' % TELEMETRY_SOCKET
+
+
+def drain_telemetry():
+    """Receives and drops the telemetry datagrams, as an ingester that keeps up would."""
+    import socket
+    import threading
+    if os.path.exists(TELEMETRY_SOCKET):
+        os.unlink(TELEMETRY_SOCKET)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(TELEMETRY_SOCKET)
+    os.chmod(TELEMETRY_SOCKET, 0o666)
+    threading.Thread(target=lambda: [s.recv(65536) for _ in iter(int, 1)], daemon=True).start()
+
+
 # How each side is named in the results: the module's file when the reference is not mod_wsgi
 # (e.g. ours against ours), and whether mod_status is loaded.
 LABELS = {}
@@ -153,8 +177,9 @@ def start_pair(config, apps, mpm='event', files=None, settings=None):
     servers = {}
     for name, module in (('mod_wsgi', REFERENCE), ('mod_swiftwsgi', MODULE)):
         side_config = STATUS_CONFIG + config if name in STATUS_SIDES else config
+        side_config = TELEMETRY_CONFIG + side_config if name in TELEMETRY_SIDES else side_config
         LABELS[name] = (name if REFERENCE == MOD_WSGI or name == 'mod_swiftwsgi' else 'reference') \
-            + (' +mod_status' if name in STATUS_SIDES else '')
+            + (' +mod_status' if name in STATUS_SIDES else '') + (' +telemetry' if name in TELEMETRY_SIDES else '')
         servers[name] = start_server(LABELS[name], module, side_config, apps, mpm=mpm, files=files, settings=settings)
     return servers
 
@@ -519,8 +544,14 @@ def main():
                    help="WSGIPythonHome for the reference (default: a PyPI build's venv, else none)")
     p.add_argument('--server-status', choices=['ours', 'reference', 'both'],
                    help='load mod_status (/server-status) into that side\'s Apache')
+    p.add_argument('--telemetry', choices=['ours', 'reference', 'both'],
+                   help='WSGITelemetryService (and WSGISlowRequests) on that side')
     args = p.parse_args()
-    global REFERENCE, REFERENCE_HOME, MODULE, STATUS_SIDES
+    global REFERENCE, REFERENCE_HOME, MODULE, STATUS_SIDES, TELEMETRY_SIDES
+    TELEMETRY_SIDES = {'ours': {'mod_swiftwsgi'}, 'reference': {'mod_wsgi'}, 'both': {'mod_wsgi', 'mod_swiftwsgi'},
+                       None: set()}[args.telemetry]
+    if TELEMETRY_SIDES:
+        drain_telemetry()
     STATUS_SIDES = {'ours': {'mod_swiftwsgi'}, 'reference': {'mod_wsgi'}, 'both': {'mod_wsgi', 'mod_swiftwsgi'},
                     None: set()}[args.server_status]
     if args.python:

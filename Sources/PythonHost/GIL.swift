@@ -1,5 +1,6 @@
 @preconcurrency import CPython
 import Glibc
+import Telemetry
 
 // The two tokens of the host's locking rule: Python is touched only with the GIL held (`GIL`),
 // Apache is called and a thread blocks only with the GIL released (`Unlocked`).
@@ -38,9 +39,13 @@ struct GIL: ~Copyable {
     mutating func released<R: ~Copyable, E: Error>(_ body: (inout Unlocked) throws(E) -> R) throws(E) -> R {
         let tstate = PyEval_SaveThread()
         defer {
-            // While metrics are recorded, the wait to take the GIL back is the request's
-            // gil_wait_time (mod_wsgi 6.1).
-            if Metrics.shared.isRecording { Self.restoreTimed(tstate) } else { PyEval_RestoreThread(tstate) }
+            // While metrics are recorded or telemetry is on, the wait to take the GIL back is the
+            // request's gil_wait_time (mod_wsgi 6.1).
+            if Metrics.shared.isRecording || TelemetryRecorder.shared.enabled {
+                Self.restoreTimed(tstate)
+            } else {
+                PyEval_RestoreThread(tstate)
+            }
         }
         var unlocked = Unlocked()
         return try body(&unlocked)

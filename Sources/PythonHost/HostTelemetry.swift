@@ -11,6 +11,7 @@ extension PythonRuntime {
         guard let socket = config.telemetrySocket else { return }
         let settings = config.interpreterSettings(applicationGroup: "")
         let apache = self.apache
+        let daemon = !config.processGroup.isEmpty
         let sender = TelemetrySender.start(TelemetrySettings(
             socketPath: socket, interval: config.telemetryInterval, slowRequests: config.slowRequests,
             captureUserAgent: config.telemetryCaptureUserAgent, processGroup: config.processGroup,
@@ -18,7 +19,11 @@ extension PythonRuntime {
             pythonVersion: PythonVersion.runtime, apacheVersion: "Apache/\(config.apacheVersion)",
             mpmName: config.mpmName,
             // Python's default when neither WSGISwitchInterval nor switch-interval= set it.
-            switchInterval: settings.switchInterval > 0 ? settings.switchInterval : 0.005)) { message in
+            switchInterval: settings.switchInterval > 0 ? settings.switchInterval : 0.005),
+            identity: { raw, count in
+                Self.slowIdentity(UnsafeBufferPointer(start: raw.assumingMemoryBound(to: swiftwsgi_kv_t.self), count: count),
+                                  daemon: daemon)
+            }) { message in
             // From the sender's thread or this one: never in Python.
             let unlocked = Unlocked.enteringFromApache()
             apache.log(nil, SWIFTWSGI_LOG_WARNING, .telemetryProblem, message, unlocked)
@@ -47,16 +52,23 @@ extension PythonRuntime {
         return cells
     }
 
-    /// The request's instants, from its environ, and when its application was called.
+    /// The request's instants, from its environ (one pass), and when its application was called.
     static func requestTimes(_ environ: UnsafeBufferPointer<swiftwsgi_kv_t>, applicationStart: Double) -> RequestTimes {
-        RequestTimes(requestStart: environSeconds(environ, "mod_wsgi.request_start"),
-                     queueStart: environSeconds(environ, "mod_wsgi.queue_start"),
-                     daemonStart: environSeconds(environ, "mod_wsgi.daemon_start"),
-                     applicationStart: applicationStart)
+        var times = RequestTimes(requestStart: 0, queueStart: 0, daemonStart: 0, applicationStart: applicationStart)
+        for kv in environ {
+            // "mod_wsgi.request_start", "mod_wsgi.queue_start", "mod_wsgi.daemon_start"
+            guard let n = kv.name, n[0] == 0x6d, let v = kv.value, strncmp(n, "mod_wsgi.", 9) == 0 else { continue }
+            let rest = n + 9
+            if strcmp(rest, "request_start") == 0 { times.requestStart = Double(strtoll(v, nil, 10)) / 1e6 }
+            else if strcmp(rest, "queue_start") == 0 { times.queueStart = Double(strtoll(v, nil, 10)) / 1e6 }
+            else if strcmp(rest, "daemon_start") == 0 { times.daemonStart = Double(strtoll(v, nil, 10)) / 1e6 }
+        }
+        return times
     }
 
     /// What a slow-request record shows of the request (read only with WSGISlowRequests).
     static func slowIdentity(_ environ: UnsafeBufferPointer<swiftwsgi_kv_t>, daemon: Bool) -> SlowRequest.Identity {
+        // Read only for a slow request (when reported), so a dictionary is cheap enough.
         var wanted: [String: String] = ["REQUEST_METHOD": "", "HTTPS": "", "HTTP_HOST": "", "SERVER_NAME": "",
                                         "SCRIPT_NAME": "", "PATH_INFO": "", "SERVER_PROTOCOL": "", "REMOTE_ADDR": "",
                                         "HTTP_USER_AGENT": "", "UNIQUE_ID": "", "mod_wsgi.server_pid": ""]

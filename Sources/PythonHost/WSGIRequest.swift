@@ -109,8 +109,9 @@ extension PythonRuntime {
         if let cells = telemetryCells {
             context.input.timed = true
             context.timesOutput = true
-            let daemon = !config.processGroup.isEmpty
-            TelemetryRecorder.shared.begin(cells, times: times) { Self.slowIdentity(environ, daemon: daemon) }
+            // The environ stays valid until this request ends (and leaves the slow register).
+            let raw: UnsafeRawPointer? = environ.baseAddress.map { UnsafeRawPointer($0) }
+            TelemetryRecorder.shared.begin(cells, times: times, environ: raw, count: environ.count)
         }
         // start_recording_metrics(): request_metrics()' figures.
         let recording = Metrics.shared.isRecording
@@ -120,8 +121,12 @@ extension PythonRuntime {
             context.timesOutput = true
         }
         defer {
+            // The waits to take the GIL back (timed while metrics are recorded or telemetry is on).
+            let gilWaits = (telemetryCells != nil || recording ? counter?.takeGILWaits() : nil) ?? (seconds: 0, count: 0)
             if let cells = telemetryCells {
                 var outcome = RequestOutcome()
+                outcome.gilWaitTime = gilWaits.seconds
+                outcome.gilWaitCount = gilWaits.count
                 outcome.finish = wallSeconds()
                 outcome.inputBytes = context.input.length
                 outcome.inputReads = context.input.reads
@@ -137,7 +142,6 @@ extension PythonRuntime {
             swiftwsgi_interpreter_ended(interpreter.counters)
             Metrics.shared.requestFinished(counter) {
                 let input = context.input
-                let gilWaits = counter?.takeGILWaits() ?? (seconds: 0, count: 0)
                 return Metrics.Finished(
                     requestStart: times.requestStart, queueStart: times.queueStart, daemonStart: times.daemonStart,
                     applicationStart: times.applicationStart, finish: wallSeconds(), status: Int(context.responseStatus),

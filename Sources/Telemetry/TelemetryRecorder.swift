@@ -25,6 +25,8 @@ public struct RequestOutcome: Sendable {
     public var inputBytes: Int64 = 0, inputReads = 0, outputBytes: Int64 = 0, outputWrites = 0
     /// Seconds inside wsgi.input reads and output writes.
     public var inputReadTime = 0.0, outputWriteTime = 0.0
+    /// Seconds waiting to take the GIL back (after I/O with it released), and how many waits.
+    public var gilWaitTime = 0.0, gilWaitCount = 0
     /// The HTTP status the application gave (0: none).
     public var status = 0
     public init() {}
@@ -47,9 +49,26 @@ public final class TelemetryRecorder: Sendable {
     let running = Atomic<Int>(0)
     let lifetime = Atomic<Int>(0)
     private let slow = Mutex<SlowRegister>(SlowRegister())
+    /// Reads a request's identity from its environ (set with the configuration).
+    private let identityReader = Mutex<IdentityReader?>(nil)
+
+    /// Reads what a slow-request report shows of a request from its environ (an opaque
+    /// pointer and count: the host's own environ type).
+    public typealias IdentityReader = @Sendable (UnsafeRawPointer, Int) -> SlowRequest.Identity
+
+    /// A running request: when it began and where its environ is, valid until its end removes
+    /// it from the register (under the register's lock, which the sender holds to read it).
+    struct Running: @unchecked Sendable {  // environ: read only under the register's lock
+        var start: Double
+        var applicationStart: UInt64
+        var phases: (Double, Double, Double)
+        var activeAtStart: Int
+        var environ: UnsafeRawPointer?
+        var count: Int
+    }
 
     struct SlowRegister {
-        var active: [Int: SlowRequest] = [:]
+        var active: [Int: Running] = [:]
         var completed: [SlowRequest] = []
         var dropped = 0
     }
@@ -68,7 +87,8 @@ public final class TelemetryRecorder: Sendable {
 
     /// Turns telemetry on (once, at process start). slowRequests: the threshold in seconds, 0
     /// for none; daemon: queue and daemon time are measured (a daemon process).
-    func configure(slowRequests: Double, daemon: Bool, captureUserAgent: Bool) {
+    func configure(slowRequests: Double, daemon: Bool, captureUserAgent: Bool, identity: IdentityReader? = nil) {
+        identityReader.withLock { $0 = identity }
         slowThreshold.store(Self.micros(min(slowRequests, 1e9)), ordering: .relaxed)
         daemonTiming.store(daemon, ordering: .relaxed)
         userAgent.store(captureUserAgent, ordering: .relaxed)
@@ -82,18 +102,21 @@ public final class TelemetryRecorder: Sendable {
         return made
     }
 
-    /// A request begins on thread t. identity is read only when slow requests are watched.
-    public func begin(_ t: TelemetryThread, times: RequestTimes, identity: () -> SlowRequest.Identity) {
+    /// A request begins on thread t. Its environ (opaque: the host's; valid until `end`) is
+    /// read, by the identity reader, only for a request that turns out slow.
+    public func begin(_ t: TelemetryThread, times: RequestTimes, environ: UnsafeRawPointer?, count: Int) {
         let now = Self.micros(times.applicationStart)
         t.begin(at: now)
         let active = running.add(1, ordering: .relaxed).newValue
         guard watchesSlowRequests else { return }
-        var record = SlowRequest(identity: identity(), threadID: t.id, start: times.requestStart,
-                                 applicationStartMicros: now)
-        let (server, queue, daemon) = times.beforeApplication
-        record.phases = [server, queue, daemon, 0]
-        record.activeAtStart = active
+        let record = Running(start: times.requestStart, applicationStart: now, phases: times.beforeApplication,
+                             activeAtStart: active, environ: environ, count: count)
         slow.withLock { $0.active[t.id] = record }
+    }
+
+    private func identity(_ r: Running) -> SlowRequest.Identity {
+        guard let environ = r.environ else { return SlowRequest.Identity() }
+        return identityReader.withLock { $0 }?(environ, r.count) ?? SlowRequest.Identity()
     }
 
     /// The request of thread t ended.
@@ -101,25 +124,36 @@ public final class TelemetryRecorder: Sendable {
         let (server, queue, daemon) = times.beforeApplication
         let application = max(0, o.finish - times.applicationStart)
         let total = max(0, o.finish - times.requestStart)
-        let daemonMode = daemonTiming.load(ordering: .relaxed)
         let us = Self.micros
-        // Indexed by TelemetryWire.Phase; the GIL wait is not measured.
-        let phases: [UInt64?] = [us(server), daemonMode ? us(queue) : nil, daemonMode ? us(daemon) : nil,
-                                 us(application), us(total), nil, us(o.inputReadTime), us(o.outputWriteTime)]
+        // The GIL wait is not measured; queue and daemon time exist in daemon processes only.
+        t.record(.server, us(server))
+        if daemonTiming.load(ordering: .relaxed) {
+            t.record(.queue, us(queue))
+            t.record(.daemon, us(daemon))
+        }
+        t.record(.application, us(application))
+        t.record(.request, us(total))
+        t.record(.gilWait, us(o.gilWaitTime))
+        t.record(.inputRead, us(o.inputReadTime))
+        t.record(.outputWrite, us(o.outputWriteTime))
         let io = (UInt64(max(0, o.inputBytes)), UInt64(max(0, o.inputReads)),
                   UInt64(max(0, o.outputBytes)), UInt64(max(0, o.outputWrites)))
-        t.end(at: Self.micros(o.finish), phases: phases, io: io, status: o.status)
+        t.end(at: Self.micros(o.finish), io: io, status: o.status)
         let stillRunning = running.add(-1, ordering: .relaxed).newValue
         lifetime.add(1, ordering: .relaxed)
         let threshold = slowThreshold.load(ordering: .relaxed)
         guard threshold > 0 else { return }
         slow.withLock { register in
-            guard var record = register.active.removeValue(forKey: t.id) else { return }
-            guard us(total) >= threshold else { return }
+            guard let running = register.active.removeValue(forKey: t.id), us(total) >= threshold else { return }
+            var record = SlowRequest(identity: identity(running), threadID: t.id, start: running.start,
+                                     applicationStartMicros: running.applicationStart)
+            record.activeAtStart = running.activeAtStart
             record.completed = true
             record.duration = total
             record.phases = [server, queue, daemon, application]
             record.inputReadTime = o.inputReadTime
+            record.gilWaitTime = o.gilWaitTime
+            record.gilWaitCount = o.gilWaitCount
             record.outputWriteTime = o.outputWriteTime
             record.io = io
             record.status = o.status
@@ -197,13 +231,15 @@ public final class TelemetryRecorder: Sendable {
             register.completed.removeAll(keepingCapacity: true)
             let dropped = register.dropped
             register.dropped = 0
-            let active = register.active.values.compactMap { r -> SlowRequest? in
-                let elapsed = now - r.start
+            let active = register.active.compactMap { thread, running -> SlowRequest? in
+                let elapsed = now - running.start
                 guard Self.micros(elapsed) >= threshold else { return nil }
-                var r = r
+                var r = SlowRequest(identity: identity(running), threadID: thread, start: running.start,
+                                    applicationStartMicros: running.applicationStart)
                 r.duration = elapsed
-                r.phases[3] = nowMicros > r.applicationStartMicros
-                    ? Double(nowMicros - r.applicationStartMicros) / 1e6 : 0
+                r.activeAtStart = running.activeAtStart
+                r.phases = [running.phases.0, running.phases.1, running.phases.2,
+                            nowMicros > running.applicationStart ? Double(nowMicros - running.applicationStart) / 1e6 : 0]
                 return r
             }.sorted { $0.threadID < $1.threadID }
             return (completed, active, dropped)

@@ -74,6 +74,7 @@ public final class TelemetrySender: Sendable {
     /// Apache's parent): turns the recorder on, sends PROCESS_STARTED and starts the sender
     /// thread. nil when the socket cannot be made (warned).
     public static func start(_ settings: TelemetrySettings, recorder: TelemetryRecorder = .shared,
+                             identity: TelemetryRecorder.IdentityReader? = nil,
                              warn: @escaping @Sendable (String) -> Void) -> TelemetrySender? {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -93,7 +94,7 @@ public final class TelemetrySender: Sendable {
         var size: Int32 = 65536
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         recorder.configure(slowRequests: settings.slowRequests, daemon: !settings.processGroup.isEmpty,
-                           captureUserAgent: settings.captureUserAgent)
+                           captureUserAgent: settings.captureUserAgent, identity: identity)
         let sender = TelemetrySender(settings, recorder, fd, address, warn)
         let started = sender.startedDatagram()
         sender.startedBytes.withLock { $0 = started }
@@ -258,8 +259,8 @@ public final class TelemetrySender: Sendable {
         e.count(.requestThreadsActive, interval.threadsActive)
 
         typealias Phase = TelemetryWire.Phase
-        // What this process measures: no GIL wait; queue and daemon time only in a daemon.
-        let measured: [Phase] = [.server, .application, .request, .inputRead, .outputWrite]
+        // What this process measures: queue and daemon time only in a daemon.
+        let measured: [Phase] = [.server, .application, .request, .gilWait, .inputRead, .outputWrite]
             + (recorder.hasDaemonTiming ? [.queue, .daemon] : [])
         let count = Double(interval.requests)
         for p in measured {
@@ -307,6 +308,8 @@ public final class TelemetrySender: Sendable {
         e.f64(.slowQueueTime, r.phases[1])
         e.f64(.slowDaemonTime, r.phases[2])
         e.f64(.slowApplicationTime, r.phases[3])
+        e.f64(.slowGILWaitTime, r.gilWaitTime)
+        e.count(.slowGILWaitCount, r.gilWaitCount)
         e.f64(.slowInputReadTime, r.inputReadTime)
         e.f64(.slowOutputWriteTime, r.outputWriteTime)
         e.count(.slowActiveAtStart, r.activeAtStart)

@@ -105,7 +105,13 @@ import Testing
                                          serverVersion: "mod_swiftwsgi 1.2.3", pythonVersion: "3.11.2",
                                          apacheVersion: "2.4.62", mpmName: "event", switchInterval: 0.005)
         let warned = Mutex<[String]>([])
-        let sender = try #require(TelemetrySender.start(settings, recorder: recorder) { m in warned.withLock { $0.append(m) } })
+        // The identity reader gets the environ pointer a request began with: here a string.
+        let sender = try #require(TelemetrySender.start(settings, recorder: recorder, identity: { raw, count in
+            var identity = SlowRequest.Identity()
+            identity.method = "GET"
+            identity.pathInfo = String(decoding: UnsafeRawBufferPointer(start: raw, count: count), as: UTF8.self)
+            return identity
+        }) { m in warned.withLock { $0.append(m) } })
         defer { sender.stopped(reason: "") }
         // Sending to a missing socket is dropped and counted; PROCESS_STARTED quietly (the
         // ingester may come up after the server), samples with one warning.
@@ -115,13 +121,14 @@ import Testing
         #expect(warned.withLock { $0 }.count == 1 && sender.droppedCount == 5)
 
         let t1 = recorder.thread(id: 1), t2 = recorder.thread(id: 2)
+        let path = UnsafeMutablePointer<UInt8>.allocate(capacity: 5)
+        defer { path.deallocate() }
+        for (i, b) in "/slow".utf8.enumerated() { path[i] = b }
         let base = wallClock() - 10
         func run(_ t: TelemetryThread, _ seconds: Double, status: Int, slow: Bool = false) {
             let times = RequestTimes(requestStart: base, queueStart: base + 0.001, daemonStart: base + 0.002,
                                      applicationStart: base + 0.003)
-            var identity = SlowRequest.Identity()
-            identity.method = "GET"; identity.pathInfo = "/slow"
-            recorder.begin(t, times: times) { identity }
+            recorder.begin(t, times: times, environ: UnsafeRawPointer(path), count: 5)
             var o = RequestOutcome()
             o.finish = base + 0.003 + seconds
             o.status = status
@@ -145,7 +152,7 @@ import Testing
         // Phases: server 1 ms, queue 1 ms, daemon 1 ms each; application as run.
         #expect(abs((d.f64[61] ?? 0) - 0.001) < 1e-4)
         #expect(abs((d.f64[83] ?? 0) - 0.8) < 1e-4 && abs((d.f64[73] ?? 0) - 0.002) < 1e-4)
-        #expect(d.f64[65] == nil && d.i32[95] == nil)     // GIL wait: not measured, not sent
+        #expect(d.f64[65] == 0 && d.i32[95]?.first == 4)   // GIL wait: none here
         let histogram = try #require(d.i32[93])
         #expect(histogram.count == 65 && histogram.reduce(0, +) == 4)
         #expect(histogram[TelemetryWire.bucket(seconds: 0.8)] == 1)
@@ -163,16 +170,21 @@ import Testing
 
     @Test func aRunningSlowRequestIsReportedActive() throws {
         let recorder = TelemetryRecorder()
-        recorder.configure(slowRequests: 1, daemon: false, captureUserAgent: true)
+        recorder.configure(slowRequests: 1, daemon: false, captureUserAgent: true) { _, _ in
+            var identity = SlowRequest.Identity()
+            identity.userAgent = "curl"
+            return identity
+        }
         let t = recorder.thread(id: 1)
         let start = wallClock() - 5
-        var identity = SlowRequest.Identity()
-        identity.userAgent = "curl"
-        recorder.begin(t, times: RequestTimes(requestStart: start, queueStart: 0, daemonStart: 0, applicationStart: start + 0.5)) { identity }
+        var environ: UInt8 = 0
+        recorder.begin(t, times: RequestTimes(requestStart: start, queueStart: 0, daemonStart: 0, applicationStart: start + 0.5),
+                       environ: &environ, count: 1)
         let slow = recorder.slowRequests(now: wallClock())
         try #require(slow.active.count == 1 && slow.completed.isEmpty)
         #expect(!slow.active[0].completed && slow.active[0].duration >= 5)
         #expect(abs(slow.active[0].phases[3] - 4.5) < 0.5 && abs(slow.active[0].phases[0] - 0.5) < 1e-3)
+        #expect(slow.active[0].identity.userAgent == "curl")
         let interval = recorder.drain(now: wallClock())
         #expect(interval.requests == 0 && interval.threadsActive == 1 && interval.perThread[0].elapsed > 4_000_000)
     }

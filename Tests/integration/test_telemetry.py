@@ -184,7 +184,8 @@ def test_daemon_and_embedded_processes_report_to_the_ingester(ingester):
         busy = [s['fields'] for s in daemon['samples'] if s['fields'].get('request_count')]
         assert busy
         for f in busy:
-            for name in ('server_time', 'queue_time', 'daemon_time', 'application_time', 'request_time'):
+            for name in ('server_time', 'queue_time', 'daemon_time', 'application_time', 'request_time',
+                         'gil_wait_time', 'input_read_time', 'output_write_time'):
                 assert name in f and name + '_min' in f and name + '_max' in f, (name, sorted(f))
                 assert f[name + '_min'] <= f[name] <= f[name + '_max']
                 assert len(f[name + '_buckets']) == 65
@@ -260,11 +261,11 @@ def application(environ, start_response):
 '''
 
 
-def express_server(args, requests=REQUESTS):
+def express_server(args, requests=REQUESTS, ready=None):
     """Writes a server root with `args` (an express's setup-server command line, without the
-    script, root and port), changes its LoadModule to the module under test, starts it, sends
-    `requests` requests, stops it; returns (the port, the error log). Against mod_wsgi the
-    configuration keeps its own module."""
+    script, root and port), changes its LoadModule to the module under test, starts it, calls
+    `ready` (if given), sends `requests` requests, yields the port, and stops it. Against
+    mod_wsgi the configuration keeps its own module."""
     from test_mod_wsgi_express import env, get, wait_port
     work = tempfile.mkdtemp(prefix='swiftwsgi-telemetry-express-')
     os.chmod(work, 0o755)
@@ -289,6 +290,8 @@ def express_server(args, requests=REQUESTS):
         assert r.returncode == 0, r.stdout + r.stderr
         try:
             assert wait_port(port, up=True), open(os.path.join(root, 'error_log')).read()
+            if ready:
+                ready()
             for _ in range(requests):
                 assert get(port, '/') == (200, b'hello')
             yield port
@@ -326,14 +329,17 @@ def test_swiftwsgi_express_enable_telemetry():
     telemetry_tool()
     ui = free_port()
     express = os.path.join(REPO, 'build', 'swiftwsgi-express')
+
+    class UI:
+        port = ui
+        state = Ingester.state
+
+    # The requests once the ingester (a service of the server, which starts with it) listens.
     for port in express_server([express, 'setup-server', '--module', MODULE, '--enable-telemetry',
                                 '--telemetry-ui-port', str(ui), '--telemetry-interval', str(INTERVAL),
-                                '--slow-requests', '1', '--python-home', VENV]):
+                                '--slow-requests', '1', '--python-home', VENV],
+                               ready=lambda: wait_for(UI(), lambda s: True, timeout=30)):
         group = '127.0.0.1:%d' % port
-
-        class UI:
-            port = ui
-            state = Ingester.state
         state = wait_for(UI(), lambda s: counted(s, group) >= REQUESTS)
         assert counted(state, group) == REQUESTS
         (pid,) = processes(state, group)
