@@ -86,6 +86,7 @@ TEST(long_and_size_options_take_their_full_range)
     CHECK(one(&o, "maximum-requests=1099511627776") == NULL && o.config.maximum_requests == 1L << 40);
     CHECK(one(&o, "maximum-requests=1099511627777") != NULL);
     CHECK(one(&o, "response-buffer-size=1073741824") == NULL && o.response_buffer_size == (size_t)1 << 30);
+    CHECK(one(&o, "response-buffer-size=0") == NULL && o.response_buffer_size == 8 * 1024 * 1024);
     CHECK(one(&o, "stack-size=65535") != NULL);
     CHECK(CONTAINS(one(&o, "memory-limit=1000"), "memory-limit= must be"));
 }
