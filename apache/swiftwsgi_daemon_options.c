@@ -92,7 +92,7 @@ static const daemon_option_t options_table[] = {
     { "newrelic-config-file", OPTION_STRING, FIELD(newrelic_config_file), 0, 0, NULL, 0 },
     { "newrelic-environment", OPTION_STRING, FIELD(newrelic_environment), 0, 0, NULL, 0 },
     { "response-socket-timeout", OPTION_INT, FIELD(response_socket_timeout), 0, YEAR, "seconds", 0 },
-    { "interrupt-timeout",    OPTION_INT,    FIELD(interrupt_timeout),    0, YEAR, "seconds", 0 },
+    { "interrupt-timeout",    OPTION_INT,    CONFIG(interrupt_timeout),   0, YEAR, "seconds", 0 },
     { "response-flush-delay", OPTION_INT,    FIELD(response_flush_delay), 0, 60000, "milliseconds", 0 },
 };
 

@@ -53,7 +53,6 @@ typedef struct swiftwsgi_daemon_options {
     const char *newrelic_environment; /**< newrelic-environment= (mod_wsgi 4.x/5) */
     /* Accepted and checked as mod_wsgi does, without effect here (README says why). */
     int response_socket_timeout;      /**< response-socket-timeout=, seconds */
-    int interrupt_timeout;            /**< interrupt-timeout=, seconds */
 } swiftwsgi_daemon_options_t;
 
 /**

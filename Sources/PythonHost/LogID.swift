@@ -77,6 +77,11 @@ public enum LogID: String, CaseIterable, Sendable {
     case requestObjectsFailed = "SWW1058"
     /// Apache refused the response's status or headers (held back until the first body bytes).
     case responseRefused = "SWW1061"
+    /// A daemon request unwound from mod_wsgi.RequestTimeout: answered 504 (or cut short), its
+    /// thread serves on (traceback follows).
+    case requestInterrupted = "SWW1062"
+    /// mod_wsgi.RequestTimeout reached a complete response's close() and was dropped (info).
+    case requestTimeoutInClose = "SWW1063"
 
     // ---- authentication, access and dispatch scripts
     /// The script lacks the function the directive calls.
@@ -101,6 +106,10 @@ public enum LogID: String, CaseIterable, Sendable {
     case startupTimeout = "SWW1045"
     /// A daemon's service scripts (threads=0) did not stop within shutdown-timeout (info).
     case serviceScriptsStuck = "SWW1059"
+    /// A request over request-timeout gets mod_wsgi.RequestTimeout (info).
+    case requestTimeoutRaising = "SWW1064"
+    /// The request request-timeout meant to interrupt ended first (info).
+    case requestTimeoutMissed = "SWW1065"
 
     // ---- an Apache child's side of daemon mode
     /// No daemon process accepted within connect-timeout: 503.

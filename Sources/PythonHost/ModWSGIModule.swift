@@ -32,6 +32,9 @@ final class ModWSGIModule {
     let processSignal: PyRef
     /// newrelic.agent.WSGIApplicationWrapper when the New Relic agent is configured, else None.
     let newRelicWrapper: PyRef
+    /// mod_wsgi.RequestTimeout (mod_wsgi 6.1): this interpreter's class, raised in a daemon
+    /// request that outran request-timeout when interrupt-timeout is set (RequestInterrupt.swift).
+    let requestTimeout: PyRef
 
     /// The version of mod_wsgi whose behaviour and API this host implements: what
     /// `mod_wsgi.version` and `environ['mod_wsgi.version']` report, so an application's
@@ -40,6 +43,12 @@ final class ModWSGIModule {
     static var compatibleVersionString: String {
         "\(compatibleVersion.major).\(compatibleVersion.minor).\(compatibleVersion.micro)"
     }
+
+    /// mod_wsgi.RequestTimeout's docstring.
+    private static let requestTimeoutDoc = "Raised in a daemon process request that ran longer than the group's "
+        + "request-timeout when interrupt-timeout is set. Derives from BaseException so that "
+        + "'except Exception:' does not catch it. It may be caught for clean-up, but should be re-raised "
+        + "so that the request is answered 504 and the thread returns to the pool."
 
     /// Whether any event subscriber is registered (one list-size read).
     @inline(__always)
@@ -89,6 +98,13 @@ final class ModWSGIModule {
         set("maximum_processes", Py.int(config.maximumProcesses, gil))
         set("threads_per_process", Py.int(config.threadsPerProcess, gil))
         set("FileWrapper", types.fileWrapper.retained())
+        // A BaseException, as mod_wsgi 6.1's: `except Exception:` in the application does not
+        // swallow it.
+        guard let timeoutClass = PyRef(owningOrNil: PyErr_NewExceptionWithDoc(
+            "mod_wsgi.RequestTimeout", Self.requestTimeoutDoc, PyExc_BaseException, nil))
+        else { throw HostError("cannot create mod_wsgi.RequestTimeout: \(PythonRuntime.currentExceptionText(gil))") }
+        PyDict_SetItemString(dict, "RequestTimeout", timeoutClass.pointer)
+        requestTimeout = timeoutClass
         helper("_swiftwsgi_threads_maximum", Py.int(config.threadsPerProcess, gil))
         helper("_swiftwsgi_daemon", PyRef(owning: Py.bool(!config.processGroup.isEmpty)))
         helper("_swiftwsgi_server_metrics", PyRef(owning: Py.bool(config.serverMetrics)))

@@ -42,6 +42,8 @@ final class RequestContext {
     var environ: PyPointer?
     /// mod_wsgi.request_data(): created on first use.
     private var requestDataDict: PyRef?
+    /// request-timeout's handle on a daemon request (nil in embedded mode).
+    var interrupt: RequestInterrupt?
     /// The interpreter's module when events are published for this request (someone had
     /// subscribed when it began): response_started goes there, and output is timed.
     var events: ModWSGIModule?

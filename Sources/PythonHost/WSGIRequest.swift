@@ -6,10 +6,14 @@ import Telemetry
 extension PythonRuntime {
     /// Runs one request (see `swiftwsgi_handle_request`). Returns 0 when the response was sent
     /// (or the connection aborted), else the HTTP status for Apache to answer with.
-    public func handle(_ request: UnsafePointer<swiftwsgi_request_t>, _ unlocked: inout Unlocked) -> Int32 {
+    /// `interrupt`: a daemon worker's handle for request-timeout's RequestTimeout (nil in
+    /// embedded mode, where mod_wsgi 6.1 raises none).
+    public func handle(_ request: UnsafePointer<swiftwsgi_request_t>, interrupt: RequestInterrupt? = nil,
+                       _ unlocked: inout Unlocked) -> Int32 {
         let req = request.pointee
         let environ = UnsafeBufferPointer(start: req.environ, count: req.environ_count)
         let context = RequestContext(handle: req.handle, ops: apache, errorOverride: req.error_override != 0)
+        context.interrupt = interrupt
         return inInterpreter(spec: req.application_group, hostname: req.server_hostname,
                              port: req.server_port, environ: environ, context: context, failure: 500,
                              &unlocked) { interpreter, gil in
@@ -39,18 +43,23 @@ extension PythonRuntime {
         }
         threadStates.currentRequest = context
         defer { threadStates.currentRequest = nil }
+        context.interrupt?.begin(interpreter)
+        let status: Int32?
         do {
-            let status = try withGIL(in: interpreter, &unlocked) { gil in
+            status = try withGIL(in: interpreter, &unlocked) { gil in
                 let status = body(interpreter, &gil)
                 context.release(gil)
                 return status
             }
-            // The GIL is released: what the response held back goes to Apache now.
-            return context.deliverHeldOutput(status, unlocked)
         } catch {
             apache.logError(context.handle, .threadStateUnavailable, "\(error)", unlocked)
-            return failure
+            status = nil
         }
+        // RequestTimeout came, perhaps too late to be raised: it must not reach the next request.
+        if let interrupted = context.interrupt?.end() { clearPendingInterrupt(in: interrupted, &unlocked) }
+        guard let status else { return failure }
+        // The GIL is released: what the response held back goes to Apache now.
+        return context.deliverHeldOutput(status, unlocked)
     }
 
     private func run(_ req: swiftwsgi_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
@@ -199,6 +208,12 @@ extension PythonRuntime {
         if swpy_list_or_tuple_check_exact(result.pointer) == 0 && PyObject_HasAttrString(result.pointer, "close") != 0 {
             if Py.succeeded(swpy_call_method0(result.pointer, "close"), gil) {
                 // closed
+            } else if context.headersSent && context.overriddenStatus == 0 && context.interrupt?.raised != nil
+                        && PyErr_ExceptionMatches(interpreter.modWSGI.requestTimeout.pointer) != 0 {
+                // The response is complete: RequestTimeout arrived as it was being closed.
+                PyErr_Clear()
+                apache.log(req.handle, SWIFTWSGI_LOG_INFO, .requestTimeoutInClose, "mod_wsgi.RequestTimeout "
+                           + "raised while the response of WSGI script '\(script)' was being closed; ignored.", &gil)
             } else if context.headersSent && context.overriddenStatus == 0 {
                 apache.logException(req.handle, interpreter: interpreter, .responseCloseFailed,
                                     intro: "Exception occurred closing the response of WSGI script '\(script)'.", &gil)
@@ -287,6 +302,10 @@ extension PythonRuntime {
     /// connection so the client cannot mistake a truncated response for a complete one.
     private func failed(_ req: swiftwsgi_request_t, _ interpreter: Interpreter, _ context: RequestContext,
                         _ script: String, priorStatus: Int32 = 0, _ gil: inout GIL) -> Int32 {
+        if let note = context.interrupt?.raised,
+           PyErr_ExceptionMatches(interpreter.modWSGI.requestTimeout.pointer) != 0 {
+            return timedOut(req, interpreter, context, script, note, &gil)
+        }
         if let events = context.events, let environ = context.environ, let data = context.requestData(gil) {
             events.publishRequestException(environ: environ, requestData: data, &gil)
         }
@@ -299,6 +318,23 @@ extension PythonRuntime {
         if priorStatus != 0 { return priorStatus }
         let inputStatus = context.input.failureStatus
         return inputStatus >= 400 ? inputStatus : 500
+    }
+
+    /// The request unwound from the RequestTimeout request-timeout raised in it (mod_wsgi 6.1's
+    /// interrupt-timeout): 504 when nothing was sent yet, else the connection is aborted; the
+    /// thread goes back to the pool. Logged with the timing and where the request was.
+    private func timedOut(_ req: swiftwsgi_request_t, _ interpreter: Interpreter, _ context: RequestContext,
+                          _ script: String, _ note: String, _ gil: inout GIL) -> Int32 {
+        let sent = context.headersSent && context.overriddenStatus == 0
+        let elapsed = RequestInterrupt.seconds(context.interrupt?.elapsed ?? 0)
+        apache.logException(req.handle, interpreter: interpreter, .requestInterrupted,
+                            intro: "Request to WSGI script '\(script)' interrupted by mod_wsgi.RequestTimeout after \(elapsed) s (\(note)); "
+                                + (sent ? "response truncated" : "answering 504") + ", thread recovered.", &gil)
+        if sent {
+            context.abortConnection(&gil)
+            return 0
+        }
+        return 504
     }
 
     /// The zero-copy path for a returned wsgi.file_wrapper: a regular file with fileno() and

@@ -80,11 +80,8 @@ OURS_EXTRA = {
 }
 # What mod_swiftwsgi lacks of mod_wsgi 6.1.1's names, and why.
 OURS_MISSING = {}
-# Names that may be present or not yet. Pending: mod_wsgi.RequestTimeout comes with
-# request-timeout's interrupt (branch `timeouts`); remove it from here once that is on main.
-OURS_PENDING = {
-    'mod_wsgi': {'RequestTimeout'},
-}
+# Names that may be present or not yet (none now).
+OURS_PENDING = {}
 
 PROBE = r'''
 import importlib.machinery, json, os

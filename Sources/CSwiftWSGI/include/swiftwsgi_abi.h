@@ -24,7 +24,7 @@ extern "C" {
 /** Bumped whenever a struct below changes layout or a function is added, removed or changed.
  *  (Only a test may define another, to build a shim that speaks an ABI no library does.) */
 #ifndef SWIFTWSGI_ABI_VERSION
-#define SWIFTWSGI_ABI_VERSION 19
+#define SWIFTWSGI_ABI_VERSION 20
 #endif
 
 /* The shim references every function the Swift library exports weakly (it defines
@@ -355,8 +355,11 @@ typedef struct swiftwsgi_daemon_config {
     int socket_timeout;               /* socket-timeout=, seconds */
     int graceful_timeout;             /* seconds to finish requests when asked to stop */
     size_t stack_size;                /* stack-size=, 0: default */
-    int request_timeout;              /* request-timeout=: a request running longer answers 504 and
-                                         the process is replaced; 0: none */
+    int request_timeout;              /* request-timeout=: seconds a request may run (times 1 + ln threads,
+                                         as mod_wsgi 6.1) before it is interrupted or, without
+                                         interrupt-timeout, answered 504 and the process replaced; 0: none */
+    int interrupt_timeout;            /* interrupt-timeout=: seconds a request given mod_wsgi.RequestTimeout
+                                         has to unwind (504) before the process is replaced; 0: no interrupt */
     int inactivity_timeout;           /* inactivity-timeout=: idle that long, the process is replaced */
     int restart_interval;             /* restart-interval=: the process is replaced after that long */
     int queue_timeout;                /* queue-timeout=: a request that waited longer answers 504 */

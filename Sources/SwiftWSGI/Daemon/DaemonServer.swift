@@ -33,6 +33,11 @@ final class DaemonServer: @unchecked Sendable {
     let gracefulTimeout: Int
     let stackSize: Int
     let requestTimeout: Double
+    /// interrupt-timeout: seconds a request given mod_wsgi.RequestTimeout has to unwind; 0: none raised.
+    let interruptTimeout: Double
+    /// When a running request is over its time (mod_wsgi 6.1): request-timeout × (1 + ln threads),
+    /// which is request-timeout itself for one thread and more patient for many; 0: never.
+    let requestLimit: Double
     let inactivityTimeout: Double
     let restartInterval: Double
     let queueTimeout: Double
@@ -55,11 +60,24 @@ final class DaemonServer: @unchecked Sendable {
     private let slots: [Slot]
     private final class Slot: Sendable {
         let running = Mutex<Running?>(nil)
+        /// request-timeout's handle on the thread's Python request.
+        let interrupt = RequestInterrupt()
+        /// Numbers the slot's requests (only its worker writes it).
+        let requests = Atomic<UInt64>(0)
     }
     struct Running: @unchecked Sendable {
         let connection: FrameConnection
         let started: Double
+        /// Its number in the slot (`RequestInterrupt.arm`).
+        let request: UInt64
+        /// When mod_wsgi.RequestTimeout was sent to it (interrupt-timeout runs from then).
+        var interrupted: Double? = nil
     }
+    /// Requests to interrupt (slot, request number, what the log says), for the interrupter
+    /// thread: raising the exception needs the request's GIL, which the main thread must never
+    /// wait for.
+    private let interrupts = Mutex<[(slot: Int, request: UInt64, note: String)]>([])
+    private var interruptFD: Int32 = -1
     private let lastActivity = Atomic<Int64>(0)  // monotonic milliseconds
     private let started = monotonicNow()
     /// The Apache parent; if it dies (even by SIGKILL), the daemon must not live on.
@@ -74,6 +92,11 @@ final class DaemonServer: @unchecked Sendable {
     private let lastGIL = Atomic<Int64>(0)
     private let deadlocked = Atomic<Bool>(false)
     private let probing = Mutex<Bool>(true)
+    /// The same for the interrupter (request-timeout). Not `probing`: on CPython 3.11 a thread
+    /// waiting for the GIL with a main-interpreter state is never given it by a thread running
+    /// Python in a sub-interpreter (the drop request goes to the waiter's interpreter), so the
+    /// probe may wait a long time; the interrupter takes the GIL in the request's interpreter.
+    private let interrupting = Mutex<Bool>(true)
     /// Why the process stops, as mod_wsgi's process_stopping event names it.
     private let stopReason = Mutex<String>("")
     private let active = Atomic<Int>(0)
@@ -104,6 +127,8 @@ final class DaemonServer: @unchecked Sendable {
         gracefulTimeout = Int(c.graceful_timeout)
         stackSize = c.stack_size
         requestTimeout = Double(c.request_timeout)
+        interruptTimeout = Double(c.interrupt_timeout)
+        requestLimit = Double(c.request_timeout) * (1 + log(Double(max(1, c.threads))))
         inactivityTimeout = Double(c.inactivity_timeout)
         restartInterval = Double(c.restart_interval)
         queueTimeout = Double(c.queue_timeout)
@@ -169,6 +194,7 @@ final class DaemonServer: @unchecked Sendable {
         for slot in 0..<threads { startWorker(slot) }
         spawnThread { [self] in shedderLoop() }
         startGILProbe()
+        startInterrupter()
 
         let applicationSignals = runtime.flatMap { DaemonSignals(runtime: $0) }
         var timeout = timespec(tv_sec: 1, tv_nsec: 0)
@@ -218,6 +244,7 @@ final class DaemonServer: @unchecked Sendable {
         if active.load(ordering: .acquiring) == 0 {
             probing.withLock { running in
                 running = false
+                interrupting.withLock { $0 = false }
                 runtime?.shutdown(&unlocked)
             }
         }
@@ -355,17 +382,60 @@ final class DaemonServer: @unchecked Sendable {
         }
         if requestTimeout > 0 {
             var expired = 0
-            for slot in slots {
+            var interrupted = false
+            for (index, slot) in slots.enumerated() {
                 slot.running.withLock { running in
-                    guard let r = running, now - r.started >= requestTimeout else { return }
+                    guard var r = running, now - r.started > requestLimit else { return }
+                    if interruptTimeout > 0 {
+                        if r.interrupted == nil {
+                            r.interrupted = now
+                            running = r
+                            let note = "request-timeout=\(Int(requestTimeout)) s, that is \(RequestInterrupt.seconds(requestLimit)) s with \(threads) threads"
+                            DaemonOps.logServer(SWIFTWSGI_LOG_INFO, .requestTimeoutRaising, "request-timeout: a request of thread \(index) has run \(RequestInterrupt.seconds(now - r.started)) s (\(note)): raising mod_wsgi.RequestTimeout in it (interrupt-timeout=\(Int(interruptTimeout)) s)")
+                            interrupts.withLock { $0.append((index, r.request, note)) }
+                            interrupted = true
+                            return
+                        }
+                        if let at = r.interrupted, now - at <= interruptTimeout { return }
+                    }
                     r.connection.terminate(status: 504)
                     running = nil
                     expired += 1
                 }
             }
-            if expired > 0 { return "request-timeout of \(Int(requestTimeout))s exceeded by \(expired) request(s)" }
+            if interrupted { Sys.signal(eventFD: interruptFD) }
+            if expired > 0 {
+                return interruptTimeout > 0
+                    ? "request-timeout: \(expired) request(s) did not unwind within interrupt-timeout (\(Int(interruptTimeout)) s) of mod_wsgi.RequestTimeout (blocked outside Python code); answered 504"
+                    : "request-timeout of \(Int(requestTimeout)) s (\(RequestInterrupt.seconds(requestLimit)) s with \(threads) threads) exceeded by \(expired) request(s); answered 504"
+            }
         }
         return nil
+    }
+
+    /// interrupt-timeout: a thread that raises mod_wsgi.RequestTimeout in the requests the main
+    /// thread's housekeeping found over their time. It may wait for a GIL that a request keeps
+    /// (C code): then interrupt-timeout runs out and the process is replaced all the same. Not
+    /// during or after Python's shutdown (`interrupting`).
+    private func startInterrupter() {
+        guard requestTimeout > 0, interruptTimeout > 0, let runtime, let fd = try? Sys.eventFD() else { return }
+        interruptFD = fd
+        spawnThread { [self] in
+            var unlocked = Unlocked.enteringFromApache()  // a thread of our own, never in Python but here
+            runtime.prepareInterrupterThread(unlocked)
+            while true {
+                Sys.wait(eventFD: fd)
+                for item in interrupts.withLock({ q in defer { q.removeAll() }; return q }) {
+                    let raised = interrupting.withLock { running -> Bool in
+                        guard running else { return false }
+                        return runtime.interrupt(slots[item.slot].interrupt, request: item.request, note: item.note, &unlocked)
+                    }
+                    if !raised {
+                        DaemonOps.logServer(SWIFTWSGI_LOG_INFO, .requestTimeoutMissed, "request-timeout: the request of thread \(item.slot) ended before mod_wsgi.RequestTimeout was raised")
+                    }
+                }
+            }
+        }
     }
 
     private func startWorker(_ slot: Int) {
@@ -461,8 +531,10 @@ final class DaemonServer: @unchecked Sendable {
     private func serveOne(_ connection: FrameConnection, slot: Int) -> Bool {
         // Marked busy before the stop check: the main thread, once it set `stopping`, either
         // sees this slot busy and waits, or this thread sees `stopping` and leaves.
+        let request = slots[slot].requests.add(1, ordering: .relaxed).newValue
+        slots[slot].interrupt.arm(request: request)
         let admitted: Bool = slots[slot].running.withLock { running in
-            running = Running(connection: connection, started: monotonicNow())
+            running = Running(connection: connection, started: monotonicNow(), request: request)
             if stopping.load(ordering: .acquiring) {
                 running = nil
                 return false
@@ -476,7 +548,7 @@ final class DaemonServer: @unchecked Sendable {
             Sys.signal(eventFD: saturatedFD)
         }
         var ignoresActivity = false
-        let reusable = serve(connection, ignoresActivity: &ignoresActivity)
+        let reusable = serve(connection, slot: slot, ignoresActivity: &ignoresActivity)
         slots[slot].running.withLock { $0 = nil }
         if !ignoresActivity { touch() }
         active.subtract(1, ordering: .acquiringAndReleasing)
@@ -491,7 +563,7 @@ final class DaemonServer: @unchecked Sendable {
 
     /// Runs one request: nil when none came (the peer closed), else whether the connection is
     /// still in a state to carry the next one.
-    private func serve(_ connection: FrameConnection, ignoresActivity: inout Bool) -> Bool? {
+    private func serve(_ connection: FrameConnection, slot: Int, ignoresActivity: inout Bool) -> Bool? {
         guard let runtime, let frame = try? connection.readFrame() else { return nil }
         guard frame.0 == .request, let request = try? DaemonRequest(connection: connection, payload: frame.1)
         else { return false }
@@ -509,7 +581,7 @@ final class DaemonServer: @unchecked Sendable {
             status = 504
         } else {
             var unlocked = Unlocked.enteringFromApache()  // a worker thread, between requests
-            status = request.withRequest { runtime.handle($0, &unlocked) } ?? 500
+            status = request.withRequest { runtime.handle($0, interrupt: slots[slot].interrupt, &unlocked) } ?? 500
         }
         var b = FrameBuilder()
         b.i32(status)
