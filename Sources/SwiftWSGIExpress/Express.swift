@@ -111,7 +111,10 @@ struct ServerArguments: ParsableArguments {
     @Option(help: "Most idle Apache workers, a fraction (0 to 1) of the most (default: 0.6, prefork 0.1).")
     var maximumSpareWorkers: Double?
     @Option(help: "Recycle a process after this many requests (0: never).") var maximumRequests = 0
-    @Option(help: "Seconds before a running request is answered 504 and its process replaced.") var requestTimeout = 60
+    @Option(help: "Seconds a request may run (times 1 + ln threads) before it is interrupted (--interrupt-timeout) or answered 504 and its process replaced.")
+    var requestTimeout = 60
+    @Option(help: "Seconds a request over --request-timeout has to unwind from mod_wsgi.RequestTimeout (then 504, the thread serves on) before its process is replaced (0: no interrupt).")
+    var interruptTimeout = 0
     @Option(help: "Seconds a request may wait for a daemon thread.") var queueTimeout = 45
     @Option(help: "Seconds of silence on a socket before the request is aborted.") var socketTimeout = 60
     @Option(help: "Seconds to wait for a daemon process to accept.") var connectTimeout = 15
@@ -160,6 +163,7 @@ struct ServerArguments: ParsableArguments {
     @Option(name: [.customLong("proxy-mount-point"), .customLong("proxy-url-alias")], parsing: .upToNextOption,
             help: "URL path and the URL its requests are proxied to (repeatable).")
     var proxyMountPoint: [String] = []
+    @Option(help: "Seconds to wait for a proxied backend (ProxyTimeout; default: --socket-timeout).") var proxyTimeout: Int?
     @Option(name: .customLong("proxy-virtual-host"), parsing: .upToNextOption, help: "Host name and the URL its requests are proxied to (repeatable).")
     var proxyVirtualHost: [String] = []
 
@@ -386,6 +390,8 @@ struct ServerArguments: ParsableArguments {
         o.maxClients = maxClients
         o.maximumRequests = maximumRequests
         o.requestTimeout = requestTimeout
+        o.interruptTimeout = interruptTimeout
+        o.proxyTimeout = proxyTimeout
         o.queueTimeout = queueTimeout
         o.socketTimeout = socketTimeout
         o.connectTimeout = connectTimeout

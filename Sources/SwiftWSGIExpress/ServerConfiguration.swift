@@ -75,6 +75,10 @@ struct ServerOptions: Equatable {
     var debug: DebugOptions?            // debug mode: one Apache process, the application in it
     var maximumRequests = 0
     var requestTimeout = 60
+    /// --interrupt-timeout: 0 raises no mod_wsgi.RequestTimeout (mod_wsgi-express 6.1's default).
+    var interruptTimeout = 0
+    /// --proxy-timeout: ProxyTimeout for the proxied mount points and hosts (nil: Apache's, the Timeout).
+    var proxyTimeout: Int?
     var queueTimeout = 45
     var socketTimeout = 60
     var connectTimeout = 15
@@ -288,6 +292,7 @@ struct ServerOptions: Equatable {
             add("    Require all granted")
             add("</Files>")
         }
+        if let proxyTimeout, !proxyMountPoints.isEmpty || !proxyVirtualHosts.isEmpty { add("ProxyTimeout \(proxyTimeout)") }
         for (url, target) in proxyMountPoints {
             add("ProxyPass \(quote(url)) \(quote(target))")
             add("ProxyPassReverse \(quote(url)) \(quote(target))")
@@ -504,6 +509,7 @@ struct ServerOptions: Equatable {
             if restartInterval > 0 { d += " restart-interval=\(restartInterval)" }
             if cpuTimeLimit > 0 { d += " cpu-time-limit=\(cpuTimeLimit)" }
             d += " request-timeout=\(requestTimeout) queue-timeout=\(queueTimeout) socket-timeout=\(socketTimeout)"
+            if interruptTimeout > 0 { d += " interrupt-timeout=\(interruptTimeout)" }
             d += " connect-timeout=\(connectTimeout) graceful-timeout=\(gracefulTimeout) startup-timeout=\(startupTimeout)"
             d += " shutdown-timeout=\(shutdownTimeout) deadlock-timeout=\(deadlockTimeout)"
             if evictionTimeout > 0 { d += " eviction-timeout=\(evictionTimeout)" }

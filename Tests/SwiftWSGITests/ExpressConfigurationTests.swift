@@ -28,6 +28,21 @@ import Testing
         #expect(conf.contains("ErrorLog \"/tmp/root/error_log\""))
     }
 
+    /// mod_wsgi-express 6.1's --interrupt-timeout (off by default) and --proxy-timeout (only with
+    /// something proxied).
+    @Test func interruptAndProxyTimeouts() {
+        var o = options()
+        #expect(!o.render().contains("interrupt-timeout"))
+        o.interruptTimeout = 3
+        o.proxyTimeout = 300
+        var conf = o.render()
+        #expect(conf.contains("request-timeout=60 queue-timeout=45 socket-timeout=60 interrupt-timeout=3"))
+        #expect(!conf.contains("ProxyTimeout"))
+        o.proxyMountPoints = [("/api", "http://127.0.0.1:9000/")]
+        conf = o.render()
+        #expect(conf.contains("ProxyTimeout 300\n"))
+    }
+
     /// A wheel's module has no rpath to libpython: Apache loads the Python's library first.
     @Test func pythonLibraryIsLoadedBeforeTheModule() {
         var o = options()

@@ -177,3 +177,65 @@ def test_setup_server_configuration_serves(version, variant):
         assert not crashes, '\n'.join(crashes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+STUCK = '''
+import os
+def application(environ, start_response):
+    if environ['QUERY_STRING'] == 'loop':
+        while True:
+            pass
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [str(os.getpid()).encode()]
+'''
+
+
+def test_setup_server_timeout_options_act():
+    """mod_wsgi-express 6.1's --request-timeout/--interrupt-timeout (and --proxy-timeout, written
+    as ProxyTimeout beside a proxied mount point): a request stuck in Python code is answered 504
+    after request-timeout and the daemon process serves on."""
+    tool = express('6')
+    work = tempfile.mkdtemp(prefix='swiftwsgi-express-')
+    os.chmod(work, 0o755)
+    try:
+        script = os.path.join(work, 'stuck.wsgi')
+        with open(script, 'w') as f:
+            f.write(STUCK)
+        os.chmod(script, 0o644)
+        root = os.path.join(work, 'server')
+        port = free_port()
+        subprocess.run([tool, 'setup-server', script, '--server-root', root, '--host', '127.0.0.1', '--port', str(port),
+                        '--user', 'www-data', '--group', 'www-data', '--threads', '1', '--request-timeout', '2',
+                        '--interrupt-timeout', '1', '--proxy-timeout', '30',
+                        '--proxy-mount-point', '/proxied', 'http://127.0.0.1:9/'],
+                       cwd=work, check=True, capture_output=True, env=env())
+        conf = os.path.join(root, 'httpd.conf')
+        text = open(conf).read()
+        assert 'interrupt-timeout=1' in text and 'ProxyTimeout 30' in text
+        load = re.findall(r"^LoadModule wsgi_module .*$", text, re.M)
+        assert len(load) == 1, load
+        if OURS:
+            with open(conf, 'w') as f:
+                f.write(text.replace(load[0], "LoadModule wsgi_module '%s'" % MODULE))
+        apachectl = os.path.join(root, 'apachectl')
+        r = subprocess.run([apachectl, 'start'], capture_output=True, text=True, env=env())
+        assert r.returncode == 0, r.stdout + r.stderr
+        try:
+            assert wait_port(port, up=True), open(os.path.join(root, 'error_log')).read()
+            status, before = get(port, '/')
+            assert status == 200
+            started = time.time()
+            status, _ = get(port, '/?loop')
+            elapsed = time.time() - started
+            log = open(os.path.join(root, 'error_log')).read()[-3000:]
+            assert status == 504 and 1.9 < elapsed < 5, (status, elapsed, log)
+            assert get(port, '/') == (200, before), log
+        finally:
+            r = subprocess.run([apachectl, 'stop'], capture_output=True, text=True, env=env())
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert wait_port(port, up=False)
+            deadline = time.time() + 30
+            while os.path.exists(os.path.join(root, 'httpd.pid')) and time.time() < deadline:
+                time.sleep(0.1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
