@@ -38,7 +38,10 @@ def missing_prerequisites():
     missing = []
     # $SWIFT names the swift program, as for make; else PATH, else the usual install location.
     swift = os.environ.get('SWIFT')
-    found = os.access(swift, os.X_OK) if swift else shutil.which('swift', path=os.environ.get('PATH', '') + os.pathsep + SWIFT_DEFAULT)
+    if swift:
+        found = os.access(swift, os.X_OK)
+    else:
+        found = shutil.which('swift', path=os.environ.get('PATH', '') + os.pathsep + SWIFT_DEFAULT)
     if not found:
         missing.append('the Swift 6 toolchain (%s; https://www.swift.org/install/linux/)'
                        % ('$SWIFT=%s is not a program' % swift if swift else 'swift is not on PATH nor in ' + SWIFT_DEFAULT))
