@@ -6,7 +6,7 @@
 #include "swiftwsgi_auth.h"
 #include "swiftwsgi_log.h"
 #include "swiftwsgi_config.h"
-#include "swiftwsgi_handler.h"
+#include "swiftwsgi_environ.h"
 #include "swiftwsgi_io.h"
 #include "swiftwsgi_abi.h"
 
@@ -18,11 +18,10 @@
 
 APLOG_USE_MODULE(wsgi);
 
-/* What a script answered: the realm hash or group names, or a dispatch script's answer. */
+/* What a script answered: the realm hash or group names. */
 typedef struct {
     request_rec *r;
     apr_array_header_t *values;          /* const char * */
-    swiftwsgi_dispatch_answer_t dispatch;
 } auth_values_t;
 
 static void add_value(void *context, const char *value)
@@ -31,18 +30,8 @@ static void add_value(void *context, const char *value)
     *(const char **)apr_array_push(v->values) = apr_pstrdup(v->r->pool, value);
 }
 
-static void set_dispatch(void *context, const swiftwsgi_dispatch_answer_t *answer)
-{
-    auth_values_t *v = context;
-    apr_pool_t *p = v->r->pool;
-    v->dispatch.process_group = answer->process_group ? apr_pstrdup(p, answer->process_group) : NULL;
-    v->dispatch.application_group = answer->application_group ? apr_pstrdup(p, answer->application_group) : NULL;
-    v->dispatch.callable_object = answer->callable_object ? apr_pstrdup(p, answer->callable_object) : NULL;
-}
-
 /* Calls kind in script for r; values (set up here, whatever the outcome) receives what the
- * script answered. A script that cannot be stat'ed is an error, except for a dispatch script:
- * as in mod_wsgi, it then has no opinion and the request goes on with the defaults. */
+ * script answered. A script that cannot be stat'ed is an error. */
 static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_script_t *script, int kind,
                                            const char *user, const char *argument, auth_values_t *values)
 {
@@ -56,33 +45,22 @@ static swiftwsgi_auth_result_t call_script(request_rec *r, const swiftwsgi_scrip
     values->values = apr_array_make(r->pool, 4, sizeof(const char *));
     if ((rv = apr_stat(&finfo, script->path, APR_FINFO_MTIME, r->pool)) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SWIFTWSGI_LOGNO(0920)
-                      "Target WSGI %s script not found or unable to stat: %s",
-                      kind == SWIFTWSGI_AUTH_DISPATCH ? "dispatch" : "authentication", script->path);
-        return kind == SWIFTWSGI_AUTH_DISPATCH ? SWIFTWSGI_AUTH_NOT_FOUND : SWIFTWSGI_AUTH_ERROR;
+                      "Target WSGI authentication script not found or unable to stat: %s", script->path);
+        return SWIFTWSGI_AUTH_ERROR;
     }
     memset(&io, 0, sizeof(io));
     io.r = r;
     io.body_done = 1;
 
     memset(&request, 0, sizeof(request));
-    swiftwsgi_fill_script_call(&request.call, r, &io, swiftwsgi_environ_ex(r, 0), script->path, finfo.mtime,
+    swiftwsgi_fill_script_call(&request.call, r, &io, swiftwsgi_script_environ(r), script->path, finfo.mtime,
                                script->application_group);
     request.kind = kind;
     request.user = user;
     request.argument = argument;
     request.add_value = add_value;
-    request.set_dispatch = set_dispatch;
     request.context = values;
     return (swiftwsgi_auth_result_t)swiftwsgi_auth(&request);
-}
-
-swiftwsgi_auth_result_t swiftwsgi_call_dispatch_script(request_rec *r, const swiftwsgi_script_t *script,
-                                                       swiftwsgi_dispatch_answer_t *answer)
-{
-    auth_values_t v;
-    swiftwsgi_auth_result_t result = call_script(r, script, SWIFTWSGI_AUTH_DISPATCH, NULL, NULL, &v);
-    *answer = v.dispatch;
-    return result;
 }
 
 static authn_status check_password(request_rec *r, const char *user, const char *password)

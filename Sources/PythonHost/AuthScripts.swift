@@ -29,16 +29,13 @@ extension PythonRuntime {
         case SWIFTWSGI_AUTH_GET_REALM_HASH: functionName = "get_realm_hash"
         case SWIFTWSGI_AUTH_GROUPS_FOR_USER: functionName = "groups_for_user"
         case SWIFTWSGI_AUTH_ALLOW_ACCESS: functionName = "allow_access"
-        case SWIFTWSGI_AUTH_DISPATCH: functionName = "process_group"
         default: return failure
         }
         // Owned: the module stays alive while its functions run, even if another thread
         // reloads the script meanwhile.
         guard let module = interpreter.script(path: script, mtime: req.script_mtime, reloading: true, &gil) else {
             apache.logException(req.handle, interpreter: interpreter, .scriptLoadFailed, intro: "Failed to exec Python script file '\(script)'.", &gil)
-            // A dispatch script that does not load has no opinion: the request goes on with
-            // the defaults, as in mod_wsgi.
-            return kind == SWIFTWSGI_AUTH_DISPATCH ? Int32(SWIFTWSGI_AUTH_NOT_FOUND.rawValue) : failure
+            return failure
         }
         guard let errors = interpreter.types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context, gil) else {
             apache.logException(req.handle, interpreter: interpreter, .requestObjectsFailed, intro: "Cannot create wsgi.errors.", &gil)
@@ -47,9 +44,6 @@ extension PythonRuntime {
         defer {
             LogObject(errors.pointer).flush(&gil)
             swpy_host(errors.pointer).pointee.ctx = nil
-        }
-        if kind == SWIFTWSGI_AUTH_DISPATCH {
-            return dispatch(req, environ, interpreter, module, errors.pointer, script, &gil)
         }
         guard let function = module.attribute(functionName, gil) else {
             PyErr_Clear()
@@ -114,48 +108,8 @@ extension PythonRuntime {
         return failure
     }
 
-    /// WSGIDispatchScript: calls whichever of process_group(), application_group() and
-    /// callable_object() the script defines; the str answers go to the shim as one
-    /// `swiftwsgi_dispatch_answer_t`.
-    private func dispatch(_ req: swiftwsgi_auth_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
-                          _ interpreter: Interpreter, _ module: borrowing PyRef, _ errors: PyPointer,
-                          _ script: String, _ gil: inout GIL) -> Int32 {
-        guard let env = Self.baseEnviron(environ, interpreter, errors: errors, gil) else {
-            apache.logException(req.handle, interpreter: interpreter, .environFailed, intro: "Cannot build the WSGI environ.", &gil)
-            return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
-        }
-        let names = ["process_group", "application_group", "callable_object"]
-        var answers: [[CChar]?] = [nil, nil, nil]
-        for (index, name) in names.enumerated() {
-            guard let function = module.attribute(name, gil) else {
-                PyErr_Clear()
-                continue
-            }
-            guard let result = PyRef(owningOrNil: PyObject_CallOneArg(function.pointer, env.pointer)) else {
-                apache.logException(req.handle, interpreter: interpreter, .authScriptFailed,
-                                    intro: "Exception occurred calling \(name)() in '\(script)'.", &gil)
-                return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
-            }
-            if result.pointer == Py.none { continue }
-            guard let value = Self.textValue(result.pointer, gil) else {
-                Py.raise(PyExc_TypeError, "\(name)() must return a str or None", gil)
-                apache.logException(req.handle, interpreter: interpreter, .authScriptFailed,
-                                    intro: "Exception occurred calling \(name)() in '\(script)'.", &gil)
-                return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
-            }
-            answers[index] = value
-        }
-        // The answer crosses as a struct; the shim copies the strings before set_dispatch returns.
-        let copies = answers.map { $0.flatMap { strdup($0) } }
-        defer { copies.forEach { free($0) } }
-        var answer = swiftwsgi_dispatch_answer_t(process_group: copies[0], application_group: copies[1],
-                                                 callable_object: copies[2])
-        gil.released { _ in req.set_dispatch?(req.context, &answer) }
-        return Int32(SWIFTWSGI_AUTH_GRANTED.rawValue)
-    }
-
     /// A str (UTF-8) or bytes value as a NUL-terminated C string.
-    private static func textValue(_ o: PyPointer, _ gil: borrowing GIL) -> [CChar]? {
+    static func textValue(_ o: PyPointer, _ gil: borrowing GIL) -> [CChar]? {
         if swpy_bytes_check(o) != 0 {
             return Array(UnsafeBufferPointer(start: swpy_bytes_as_string(o), count: swpy_bytes_size(o) + 1))
         }

@@ -21,3 +21,4 @@ extension ScriptCall {
 
 extension swiftwsgi_request_t: ScriptCall {}
 extension swiftwsgi_auth_request_t: ScriptCall {}
+extension swiftwsgi_dispatch_request_t: ScriptCall {}

@@ -183,6 +183,15 @@ public func swiftwsgiAuth(_ request: UnsafePointer<swiftwsgi_auth_request_t>?) -
     return runtime.authenticate(request, &unlocked)
 }
 
+@_cdecl("swiftwsgi_dispatch")
+public func swiftwsgiDispatch(_ request: UnsafePointer<swiftwsgi_dispatch_request_t>?) -> Int32 {
+    guard ABIHandshake.agreed, let request, let runtime = PythonRuntime.shared else {
+        return Int32(SWIFTWSGI_DISPATCH_ERROR.rawValue)
+    }
+    var unlocked = Unlocked.enteringFromApache()
+    return runtime.dispatch(request, &unlocked)
+}
+
 @_cdecl("swiftwsgi_daemon_main")
 public func swiftwsgiDaemonMain(_ config: UnsafePointer<swiftwsgi_daemon_config_t>?) -> Int32 {
     guard ABIHandshake.agreed, let config else { return 1 }

@@ -21,8 +21,10 @@ import Testing
         var other = sizes
         let last = try #require(other.indices.last)
         other[last] += 8
+        let name = ABIHandshake.ownSizes[last].name
         let problem = try #require(ABIHandshake.problem(version: version, sizes: other))
-        #expect(problem.hasPrefix("swiftwsgi_auth_request_t is \(sizes[last]) bytes in the Swift host library, \(sizes[last] + 8) in this module"))
+        #expect(name.hasPrefix("swiftwsgi_"))
+        #expect(problem.hasPrefix("\(name) is \(sizes[last]) bytes in the Swift host library, \(sizes[last] + 8) in this module"))
     }
 
     @Test func anotherNumberOfStructsIsRefused() {

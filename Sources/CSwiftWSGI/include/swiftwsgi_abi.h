@@ -427,9 +427,6 @@ typedef enum {
     SWIFTWSGI_AUTH_GET_REALM_HASH = 2,  /**< get_realm_hash(environ, user, realm) */
     SWIFTWSGI_AUTH_GROUPS_FOR_USER = 3, /**< groups_for_user(environ, user) */
     SWIFTWSGI_AUTH_ALLOW_ACCESS = 4,    /**< allow_access(environ, host) */
-    SWIFTWSGI_AUTH_DISPATCH = 5,        /**< WSGIDispatchScript: process_group(environ),
-                                             application_group(environ), callable_object(environ);
-                                             the answers through set_dispatch */
 } swiftwsgi_auth_kind_t;
 
 /** The script's answer. */
@@ -447,7 +444,7 @@ typedef struct swiftwsgi_dispatch_answer {
     const char *callable_object;
 } swiftwsgi_dispatch_answer_t;
 
-/** One call into an authentication, group, access or dispatch script. */
+/** One call into an authentication, group or access script. */
 typedef struct swiftwsgi_auth_request {
     swiftwsgi_script_call_t call;      /* the body is never read; application group default %{GLOBAL} */
     int kind;                          /* swiftwsgi_auth_kind_t */
@@ -455,10 +452,26 @@ typedef struct swiftwsgi_auth_request {
     const char *argument;              /* password, realm or host */
     /** Receives the realm hash, or each group name. */
     void (*add_value)(void *context, const char *value);
-    /** SWIFTWSGI_AUTH_DISPATCH: receives the answer (copied before it returns). */
-    void (*set_dispatch)(void *context, const swiftwsgi_dispatch_answer_t *answer);
     void *context;
 } swiftwsgi_auth_request_t;
+
+/** What a WSGIDispatchScript's call came to. */
+typedef enum {
+    SWIFTWSGI_DISPATCH_ANSWERED = 0,   /**< set_answer received the answer */
+    SWIFTWSGI_DISPATCH_NO_OPINION = 1, /**< the script did not load (traceback logged): the request
+                                            goes on with the defaults, as in mod_wsgi */
+    SWIFTWSGI_DISPATCH_ERROR = 2,      /**< a function raised or answered something other than a
+                                            str or None (traceback logged): the request fails */
+} swiftwsgi_dispatch_result_t;
+
+/** One call into a WSGIDispatchScript: whichever of process_group(environ),
+ *  application_group(environ) and callable_object(environ) it defines. */
+typedef struct swiftwsgi_dispatch_request {
+    swiftwsgi_script_call_t call;      /* the body is never read; application group default %{GLOBAL} */
+    /** Receives the answer (copied before it returns). */
+    void (*set_answer)(void *context, const swiftwsgi_dispatch_answer_t *answer);
+    void *context;
+} swiftwsgi_dispatch_request_t;
 
 /**
  * The structs that cross, in a fixed order: the size of the index'th as this side was compiled
@@ -486,6 +499,7 @@ static inline size_t swiftwsgi_abi_struct_size(size_t index, const char **name)
     SWIFTWSGI_ABI_STRUCT(swiftwsgi_request_t)
     SWIFTWSGI_ABI_STRUCT(swiftwsgi_dispatch_answer_t)
     SWIFTWSGI_ABI_STRUCT(swiftwsgi_auth_request_t)
+    SWIFTWSGI_ABI_STRUCT(swiftwsgi_dispatch_request_t)
 #undef SWIFTWSGI_ABI_STRUCT
     (void)n;
     return 0;
@@ -552,6 +566,9 @@ SWIFTWSGI_IMPORT int swiftwsgi_daemon_main(const swiftwsgi_daemon_config_t *conf
 
 /** Calls an authentication, group or access script. Returns a swiftwsgi_auth_result_t. */
 SWIFTWSGI_IMPORT int swiftwsgi_auth(const swiftwsgi_auth_request_t *request);
+
+/** Calls a WSGIDispatchScript. Returns a swiftwsgi_dispatch_result_t. */
+SWIFTWSGI_IMPORT int swiftwsgi_dispatch(const swiftwsgi_dispatch_request_t *request);
 
 #ifdef __cplusplus
 }
