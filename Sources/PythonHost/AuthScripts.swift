@@ -9,8 +9,14 @@ extension PythonRuntime {
     /// `SWIFTWSGI_AUTH_ERROR`, which the shim turns into a 500: never a grant.
     public func authenticate(_ request: UnsafePointer<swiftwsgi_auth_request_t>, _ unlocked: inout Unlocked) -> Int32 {
         let req = request.pointee
-        let environ = UnsafeBufferPointer(start: req.environ, count: req.environ_count)
-        let context = RequestContext(handle: req.handle, ops: apache)
+        // The shim fills both; a call without them is an error (500), never a trap.
+        guard let handle = req.call.handle, req.call.script_filename != nil else {
+            apache.log(req.call.handle, SWIFTWSGI_LOG_ERR, .requestIncomplete,
+                       "request without its handle or script filename: answered with 500", unlocked)
+            return Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
+        }
+        let environ = UnsafeBufferPointer(start: req.call.environ, count: req.call.environ_count)
+        let context = RequestContext(handle: handle, ops: apache)
         return inInterpreter(spec: req.application_group, hostname: req.server_hostname,
                              port: req.server_port, environ: environ, context: context,
                              failure: Int32(SWIFTWSGI_AUTH_ERROR.rawValue), &unlocked) { interpreter, gil in
@@ -20,7 +26,7 @@ extension PythonRuntime {
 
     private func callAuth(_ req: swiftwsgi_auth_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
                           _ interpreter: Interpreter, _ context: RequestContext, _ gil: inout GIL) -> Int32 {
-        let script = String(cString: req.script_filename)
+        let script = req.call.script_filename.map { String(cString: $0) } ?? ""
         let failure = Int32(SWIFTWSGI_AUTH_ERROR.rawValue)
         let kind = swiftwsgi_auth_kind_t(rawValue: UInt32(req.kind))
         let functionName: String

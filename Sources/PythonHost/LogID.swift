@@ -73,6 +73,8 @@ public enum LogID: String, CaseIterable, Sendable {
     case responseLongerThanDeclared = "SWW1055"
     /// This thread could not enter the request's interpreter (no Python thread state): 500.
     case threadStateUnavailable = "SWW1056"
+    /// The shim passed a request without its handle or script filename (never expected): 500.
+    case requestIncomplete = "SWW1066"
     /// The request's WSGI objects (wsgi.input, wsgi.errors, start_response) could not be made.
     case requestObjectsFailed = "SWW1058"
     /// Apache refused the response's status or headers (held back until the first body bytes).

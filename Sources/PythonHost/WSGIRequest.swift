@@ -11,8 +11,14 @@ extension PythonRuntime {
     public func handle(_ request: UnsafePointer<swiftwsgi_request_t>, interrupt: RequestInterrupt? = nil,
                        _ unlocked: inout Unlocked) -> Int32 {
         let req = request.pointee
-        let environ = UnsafeBufferPointer(start: req.environ, count: req.environ_count)
-        let context = RequestContext(handle: req.handle, ops: apache, errorOverride: req.error_override != 0)
+        // The shim fills both; a request without them is refused, never a trap.
+        guard let handle = req.call.handle, req.call.script_filename != nil else {
+            apache.log(req.call.handle, SWIFTWSGI_LOG_ERR, .requestIncomplete,
+                       "request without its handle or script filename: answered with 500", unlocked)
+            return 500
+        }
+        let environ = UnsafeBufferPointer(start: req.call.environ, count: req.call.environ_count)
+        let context = RequestContext(handle: handle, ops: apache, errorOverride: req.error_override != 0)
         context.interrupt = interrupt
         return inInterpreter(spec: req.application_group, hostname: req.server_hostname,
                              port: req.server_port, environ: environ, context: context, failure: 500,
@@ -64,7 +70,7 @@ extension PythonRuntime {
 
     private func run(_ req: swiftwsgi_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
                      _ interpreter: Interpreter, _ context: RequestContext, _ gil: inout GIL) -> Int32 {
-        let script = String(cString: req.script_filename)
+        let script = req.call.script_filename.map { String(cString: $0) } ?? ""
         let module = interpreter.script(path: script, mtime: req.script_mtime, reloading: req.script_reloading != 0, &gil) {
             // Before the changed script runs again, without the GIL.
             apache.log(req.handle, SWIFTWSGI_LOG_INFO, .scriptReloading, "Reloading WSGI script '\(script)'.", $0)
