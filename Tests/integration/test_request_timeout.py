@@ -17,6 +17,7 @@ RequestTimeout nor the 502s."""
 
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -25,6 +26,8 @@ from harness import MOD_WSGI_VERSION, OURS, TRACEBACK, mod_wsgi_versions, state_
 
 # Daemon behaviour, the same under every MPM.
 SINGLE_MPM = True
+# The configuration has interrupt-timeout=, which mod_wsgi 4.9 refuses.
+pytestmark = mod_wsgi_versions(minimum=(6,))
 
 APPS = {
     'stuck.wsgi': r'''
@@ -77,6 +80,14 @@ def application(environ, start_response):
         yield b'never sent\n'
     return body()
 ''',
+    'slow.wsgi': r'''
+import time
+
+def application(environ, start_response):
+    time.sleep(float(environ['QUERY_STRING'] or 0))
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'slept']
+''',
     'probe.wsgi': r'''
 import mod_wsgi
 def application(environ, start_response):
@@ -98,6 +109,10 @@ WSGIScriptAlias /plain {apps}/stuck.wsgi process-group=plain application-group=%
 WSGIDaemonProcess crashing processes=1 threads=2
 WSGIScriptAlias /crash {apps}/crash.wsgi process-group=crashing application-group=%{GLOBAL}
 WSGIScriptAlias /probe {apps}/probe.wsgi
+WSGIDaemonProcess silent processes=1 threads=2 socket-timeout=2
+WSGIScriptAlias /silent {apps}/slow.wsgi process-group=silent application-group=%{GLOBAL}
+WSGIDaemonProcess queued processes=1 threads=1 queue-timeout=1
+WSGIScriptAlias /queued {apps}/slow.wsgi process-group=queued application-group=%{GLOBAL}
 WSGIScriptAlias /probe-daemon {apps}/probe.wsgi process-group=interruptedsub
 '''
 
@@ -265,3 +280,22 @@ def test_daemon_dying_after_the_headers_truncates_the_response(server):
     assert b'first part' in body
     # Chunked: the terminating zero-length chunk never comes, so the client knows it is cut short.
     assert b'chunked' in head.lower() and not body.endswith(b'0\r\n\r\n'), data
+
+
+def test_a_daemon_silent_for_socket_timeout_answers_504(server):
+    server.expect_log(r'Timeout when reading response')
+    r, elapsed = timed(server, '/silent?5')
+    assert r.status == 504, r
+    assert 1.9 < elapsed < 4.5, elapsed
+    assert server.get('/silent?0').status == 200
+
+
+def test_a_request_that_waited_past_queue_timeout_answers_504_without_running(server):
+    server.expect_log(r'queue-timeout|Queue timeout')
+    results = []
+    slow = threading.Thread(target=lambda: results.append(server.get('/queued?3').status))
+    slow.start()
+    time.sleep(0.3)
+    r, elapsed = timed(server, '/queued?0')
+    slow.join()
+    assert r.status == 504 and results == [200], (r, results)
