@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from harness import MOD_WSGI_VERSION, OURS, TRACEBACK, mod_wsgi_versions, state_file, wait_for_file
+from harness import OURS, PYTHON_VERSION, TRACEBACK, Apache, mod_wsgi_versions, state_file, wait_for_file
 
 # Daemon behaviour, the same under every MPM.
 SINGLE_MPM = True
@@ -299,3 +299,30 @@ def test_a_request_that_waited_past_queue_timeout_answers_504_without_running(se
     r, elapsed = timed(server, '/queued?0')
     slow.join()
     assert r.status == 504 and results == [200], (r, results)
+
+
+OWN_GIL = '''
+<WSGIInterpreterOptions process-group=owngil>
+WSGIPerInterpreterGIL On
+</WSGIInterpreterOptions>
+WSGIDaemonProcess owngil processes=1 threads=2 request-timeout=2 interrupt-timeout=1
+WSGIScriptAlias /owngil {apps}/stuck.wsgi process-group=owngil application-group=owngil
+'''
+
+
+@pytest.mark.skipif(tuple(map(int, PYTHON_VERSION.split('.'))) < (3, 12), reason='own GILs need Python 3.12+')
+def test_request_timeout_reaches_a_sub_interpreter_with_its_own_gil():
+    # The interrupter takes that interpreter's GIL, not the main one.
+    server = Apache(OWN_GIL, APPS)
+    server.start()
+    try:
+        before = pid(server, '/owngil')
+        state = state_file(server, 'owngil')
+        r, elapsed = timed(server, '/owngil?loop&' + state)
+        assert r.status == 504, r
+        assert 3.3 < elapsed < 6.5, elapsed
+        assert wait_for_file(state) == 'mod_wsgi.RequestTimeout BaseException'
+        assert pid(server, '/owngil') == before
+    finally:
+        server.stop()
+        server.cleanup()
