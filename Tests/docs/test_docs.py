@@ -129,3 +129,22 @@ def test_log_id_entries_have_meaning_and_what_to_do():
 def test_readme_stays_short():
     lines = read(os.path.join(ROOT, 'README.md')).count('\n')
     assert lines <= 250, 'README.md has %d lines: move the manual into docs/' % lines
+
+
+def test_log_id_entries_name_the_file_that_logs_them():
+    # A shim id's :Where: names the apache/ file that logs it (code moves between files);
+    # every path given there exists.
+    logged_in = {}
+    for path in glob.glob(os.path.join(ROOT, 'apache', '*.c')):
+        for n in re.findall(r'SWIFTWSGI_LOGNO\((\d{4})\)', read(path)):
+            logged_in.setdefault('SWW' + n, set()).add(os.path.relpath(path, ROOT))
+    parts = re.split(r'^### (SWW\d{4})\s*$', read(TROUBLESHOOTING_PAGE), flags=re.M)
+    for log_id, body in zip(parts[1::2], parts[2::2]):
+        where = re.search(r'^:Where: (.*)$', body, flags=re.M)
+        assert where, '%s: no :Where: field' % log_id
+        files = re.findall(r'`([^`\s]+/[^`\s]+\.(?:c|h|swift))`', where.group(1))
+        for f in files:
+            assert os.path.exists(os.path.join(ROOT, f)), '%s: :Where: names %s, which does not exist' % (log_id, f)
+        if log_id in logged_in:
+            assert set(files) & logged_in[log_id], '%s: :Where: says %s; it is logged in %s' % (
+                log_id, files, sorted(logged_in[log_id]))
