@@ -10,6 +10,19 @@ public final class TelemetryThread: @unchecked Sendable {
     /// mod_wsgi's thread_id: 1-based, in order of first request.
     public let id: Int
     private let cells: UnsafeMutablePointer<Atomic<UInt64>>
+    /// With WSGISlowRequests, the thread's running request: the sender reads it (and its
+    /// environ) under this lock, and the request empties it under the lock before it ends.
+    let running = Mutex<Running?>(nil)
+
+    /// A running request: when it began and where its environ is (valid while in the slot).
+    struct Running: @unchecked Sendable {  // environ: read only under the slot's lock
+        var start: Double
+        var applicationStart: UInt64
+        var phases: (Double, Double, Double)
+        var activeAtStart: Int
+        var environ: UnsafeRawPointer?
+        var count: Int
+    }
 
     // Cell layout.
     static let phases = TelemetryWire.Phase.allCases.count

@@ -56,19 +56,9 @@ public final class TelemetryRecorder: Sendable {
     /// pointer and count: the host's own environ type).
     public typealias IdentityReader = @Sendable (UnsafeRawPointer, Int) -> SlowRequest.Identity
 
-    /// A running request: when it began and where its environ is, valid until its end removes
-    /// it from the register (under the register's lock, which the sender holds to read it).
-    struct Running: @unchecked Sendable {  // environ: read only under the register's lock
-        var start: Double
-        var applicationStart: UInt64
-        var phases: (Double, Double, Double)
-        var activeAtStart: Int
-        var environ: UnsafeRawPointer?
-        var count: Int
-    }
-
+    /// The slow requests completed since the sender's last tick (running ones are in their
+    /// threads' slots).
     struct SlowRegister {
-        var active: [Int: Running] = [:]
         var completed: [SlowRequest] = []
         var dropped = 0
     }
@@ -109,12 +99,13 @@ public final class TelemetryRecorder: Sendable {
         t.begin(at: now)
         let active = running.add(1, ordering: .relaxed).newValue
         guard watchesSlowRequests else { return }
-        let record = Running(start: times.requestStart, applicationStart: now, phases: times.beforeApplication,
-                             activeAtStart: active, environ: environ, count: count)
-        slow.withLock { $0.active[t.id] = record }
+        let record = TelemetryThread.Running(start: times.requestStart, applicationStart: now,
+                                             phases: times.beforeApplication, activeAtStart: active,
+                                             environ: environ, count: count)
+        t.running.withLock { $0 = record }
     }
 
-    private func identity(_ r: Running) -> SlowRequest.Identity {
+    private func identity(_ r: TelemetryThread.Running) -> SlowRequest.Identity {
         guard let environ = r.environ else { return SlowRequest.Identity() }
         return identityReader.withLock { $0 }?(environ, r.count) ?? SlowRequest.Identity()
     }
@@ -143,9 +134,16 @@ public final class TelemetryRecorder: Sendable {
         lifetime.add(1, ordering: .relaxed)
         let threshold = slowThreshold.load(ordering: .relaxed)
         guard threshold > 0 else { return }
+        // The identity is read while the environ is valid, under the slot's lock (the sender
+        // reads it under that lock too, and finds the slot empty once the request has ended).
+        let taken = t.running.withLock { slot -> (TelemetryThread.Running, SlowRequest.Identity)? in
+            defer { slot = nil }
+            guard let running = slot, us(total) >= threshold else { return nil }
+            return (running, identity(running))
+        }
+        guard let (running, identity) = taken else { return }
         slow.withLock { register in
-            guard let running = register.active.removeValue(forKey: t.id), us(total) >= threshold else { return }
-            var record = SlowRequest(identity: identity(running), threadID: t.id, start: running.start,
+            var record = SlowRequest(identity: identity, threadID: t.id, start: running.start,
                                      applicationStartMicros: running.applicationStart)
             record.activeAtStart = running.activeAtStart
             record.completed = true
@@ -226,23 +224,26 @@ public final class TelemetryRecorder: Sendable {
         let threshold = slowThreshold.load(ordering: .relaxed)
         guard threshold > 0 else { return ([], [], 0) }
         let nowMicros = Self.micros(now)
-        return slow.withLock { register in
-            let completed = register.completed
+        let (completed, dropped) = slow.withLock { register in
+            let taken = (register.completed, register.dropped)
             register.completed.removeAll(keepingCapacity: true)
-            let dropped = register.dropped
             register.dropped = 0
-            let active = register.active.compactMap { thread, running -> SlowRequest? in
+            return taken
+        }
+        let active = threads.withLock { $0 }.compactMap { t -> SlowRequest? in
+            t.running.withLock { slot -> SlowRequest? in
+                guard let running = slot else { return nil }
                 let elapsed = now - running.start
                 guard Self.micros(elapsed) >= threshold else { return nil }
-                var r = SlowRequest(identity: identity(running), threadID: thread, start: running.start,
+                var r = SlowRequest(identity: identity(running), threadID: t.id, start: running.start,
                                     applicationStartMicros: running.applicationStart)
                 r.duration = elapsed
                 r.activeAtStart = running.activeAtStart
                 r.phases = [running.phases.0, running.phases.1, running.phases.2,
                             nowMicros > running.applicationStart ? Double(nowMicros - running.applicationStart) / 1e6 : 0]
                 return r
-            }.sorted { $0.threadID < $1.threadID }
-            return (completed, active, dropped)
+            }
         }
+        return (completed, active, dropped)
     }
 }

@@ -206,6 +206,8 @@ def test_daemon_and_embedded_processes_report_to_the_ingester(ingester):
             assert 1.5 <= entry['duration'] < 10 and entry['application_time'] >= 1.5
             assert entry['user_agent'] == 'telemetry-test/1' and entry['peer_ip'] == '127.0.0.1'
             assert entry['pid'] == daemon_pid if mode == 'daemon' else entry['pid'] in children
+            # The Apache child that took the request (itself in embedded mode).
+            assert entry['server_pid'] in children and (mode == 'daemon' or entry['server_pid'] == entry['pid'])
         # Lifecycle: each process announced itself at start ...
         started = {e['pid'] for e in state['lifecycle_events'] if e['kind'] == 'process_started'}
         assert daemon_pid in started and set(children) <= started
