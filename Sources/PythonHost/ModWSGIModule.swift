@@ -39,7 +39,7 @@ final class ModWSGIModule {
     /// The version of mod_wsgi whose behaviour and API this host implements: what
     /// `mod_wsgi.version` and `environ['mod_wsgi.version']` report, so an application's
     /// `mod_wsgi.version >= (4, x)` checks pass. Our own version is `mod_wsgi.server_software`.
-    static let compatibleVersion = (major: 5, minor: 0, micro: 2)
+    static let compatibleVersion = (major: 6, minor: 1, micro: 1)
     static var compatibleVersionString: String {
         "\(compatibleVersion.major).\(compatibleVersion.minor).\(compatibleVersion.micro)"
     }

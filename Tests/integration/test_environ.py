@@ -175,10 +175,10 @@ def test_server_software_names_the_module(server):
     # Apache's start-up line and each child's initialisation name the embedded Python.
     log = server.log()
     assert re.search(r'mod_swiftwsgi/\S+ Python/%s configured' % re.escape(PYTHON_VERSION), log), log
-    assert re.search(r'Initializing Python %s\.\d+ \(mod_swiftwsgi \d+\.\d+\.\d+, the Python API of mod_wsgi 5\.0\.2\)'
+    assert re.search(r'Initializing Python %s\.\d+ \(mod_swiftwsgi \d+\.\d+\.\d+, the Python API of mod_wsgi 6\.1\.1\)'
                      % re.escape(PYTHON_VERSION), log), log
     # mod_wsgi.version is the mod_wsgi release whose behaviour we implement; ours stays visible.
-    assert e['mod_wsgi.version'] == [5, 0, 2] and e['mod_swiftwsgi.version'][0] == 0
+    assert e['mod_wsgi.version'] == [6, 1, 1] and e['mod_swiftwsgi.version'][0] == 0
     r = server.get('/dump')
     assert 'mod_swiftwsgi/' in r.header('Server')
 
