@@ -28,6 +28,39 @@ import Testing
         #expect(conf.contains("ErrorLog \"/tmp/root/error_log\""))
     }
 
+    /// mod_wsgi-express 6.1's telemetry options: the directives it writes, and its checks.
+    @Test func telemetryOptions() throws {
+        #expect(!options().render().contains("WSGITelemetry"))
+        var o = options()
+        o.telemetryService = "unix:/run/t.sock"
+        o.telemetryInterval = 0.5
+        o.slowRequests = 2
+        o.telemetryOptions = ["+CaptureUserAgent", "-CaptureUserAgent"]
+        let conf = o.render()
+        #expect(conf.contains("WSGITelemetryService unix:/run/t.sock interval=0.5\nWSGISlowRequests 2.0\n"
+                              + "WSGITelemetryOptions +CaptureUserAgent\nWSGITelemetryOptions -CaptureUserAgent\n"))
+        let user = ["--user", "www-data", "--group", "www-data"]  // required when tests run as root
+        func refused(_ arguments: [String]) -> Bool {
+            guard let parsed = try? ServerArguments.parse(["/srv/app/app.wsgi"] + user + arguments) else { return true }
+            var o = options()
+            return (try? parsed.takeTelemetry(&o, root: "/tmp/root")) == nil
+        }
+        #expect(refused(["--telemetry-service", "udp:host:9"]))
+        #expect(refused(["--slow-requests", "1"]))
+        #expect(refused(["--telemetry-service", "unix:/x", "--slow-requests", "-1"]))
+        #expect(refused(["--telemetry-service", "unix:/x", "--enable-telemetry"]))
+        #expect(refused(["--telemetry-service", "unix:/x", "--telemetry-interval", "0.1"]))
+        #expect(!refused(["--telemetry-service", "unix:/x", "--slow-requests", "0", "--telemetry-options=-CaptureUserAgent"]))
+        // --enable-telemetry: the ingester as a service, its socket in a directory of its own.
+        var e = options()
+        try ServerArguments.parse(["/srv/app/app.wsgi", "--enable-telemetry", "--telemetry-ui-port", "8899"] + user)
+            .takeTelemetry(&e, root: "/tmp/root")
+        #expect(e.telemetryService == "unix:/tmp/root/telemetry/telemetry.sock" && e.telemetryUIPort == 8899)
+        #expect(e.telemetryIngester?.script == "/tmp/root/telemetry-service.py")
+        #expect(telemetryServiceSource(socket: "/tmp/root/telemetry/telemetry.sock", port: 8899)
+            .contains("\"--listen\",    \"unix:/tmp/root/telemetry/telemetry.sock\""))
+    }
+
     /// mod_wsgi-express 6.1's --interrupt-timeout (off by default) and --proxy-timeout (only with
     /// something proxied).
     @Test func interruptAndProxyTimeouts() {
