@@ -6,6 +6,7 @@
  * their privileges, restarting them when they die, and stopping them with the configuration.
  * The daemon's own work (Python, the WSGI server) is the Swift host's swiftwsgi_daemon_main.
  */
+#include <sys/prctl.h>
 #include "swiftwsgi_daemon.h"
 #include "swiftwsgi_log.h"
 #include "swiftwsgi_daemon_options.h"
@@ -249,6 +250,63 @@ static void drop_privileges(swiftwsgi_daemon_group_t *g)
     }
 }
 
+/* What a daemon group loads at start: its WSGIImportScript entries, and (as mod_wsgi does) every
+ * WSGIScriptAlias to a script file that names both process-group=group and a fixed
+ * application-group=. */
+static const swiftwsgi_import_script_t *daemon_imports(server_rec *s, apr_pool_t *p, const char *group, size_t *count)
+{
+    const apr_array_header_t *imports = swiftwsgi_import_scripts(s);
+    apr_array_header_t *out = apr_array_make(p, 4, sizeof(swiftwsgi_import_script_t));
+    server_rec *sr;
+    int i, j;
+
+    for (i = 0; i < imports->nelts; i++) {
+        const swiftwsgi_import_t *imp = &((const swiftwsgi_import_t *)imports->elts)[i];
+        swiftwsgi_import_script_t *script;
+        if (strcmp(imp->process_group, group)) continue;
+        script = apr_array_push(out);
+        script->path = imp->path;
+        script->application_group = imp->application_group;
+    }
+    for (sr = s; sr; sr = sr->next) {
+        const apr_array_header_t *aliases = swiftwsgi_aliases(sr);
+        for (i = 0; i < aliases->nelts; i++) {
+            const swiftwsgi_alias_t *a = &((const swiftwsgi_alias_t *)aliases->elts)[i];
+            const char *app_group = a->application_group;
+            int seen = 0;
+            if (a->regex || !a->process_group || !a->application_group || strcmp(a->process_group, group)) continue;
+            if (a->application_group[0] == '%' && strcmp(a->application_group, "%{GLOBAL}")) continue;
+            if (a->target[0] == '\0' || a->target[strlen(a->target) - 1] == '/') continue;
+            for (j = 0; j < out->nelts; j++) {
+                const swiftwsgi_import_script_t *o = &((const swiftwsgi_import_script_t *)out->elts)[j];
+                if (!strcmp(o->path, a->target) && !strcmp(o->application_group, app_group)) seen = 1;
+            }
+            if (!seen) {
+                swiftwsgi_import_script_t *script = apr_array_push(out);
+                script->path = a->target;
+                script->application_group = app_group;
+            }
+        }
+    }
+    *count = (size_t)out->nelts;
+    return (const swiftwsgi_import_script_t *)out->elts;
+}
+
+/* Shows title as the process's name in ps (display-name=): overwrites the argument strings
+ * (contiguous after argv[0]). */
+static void set_process_title(const char *const *argv, const char *title)
+{
+    char *start, *end;
+    int i;
+    if (!argv || !argv[0]) return;
+    start = (char *)argv[0];
+    end = start + strlen(start);
+    for (i = 1; argv[i] && argv[i] == end + 1; i++) end = (char *)argv[i] + strlen(argv[i]);
+    memset(start, 0, (size_t)(end - start));
+    apr_cpystrn(start, title, (apr_size_t)(end - start) + 1);
+    prctl(PR_SET_NAME, title, 0, 0, 0);
+}
+
 static void run_daemon(swiftwsgi_daemon_group_t *g, int index, server_rec *s)
 {
     swiftwsgi_daemon_config_t config;
@@ -302,12 +360,12 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, int index, server_rec *s)
      * children only, a group has its own server-metrics= (mod_wsgi's rules). */
     if (g->options.switch_interval > 0) config.process.switch_interval = g->options.switch_interval;
     config.process.server_metrics = g->options.server_metrics;
-    config.process.import_scripts = swiftwsgi_daemon_imports(s, s->process->pconf, config.name,
+    config.process.import_scripts = daemon_imports(s, s->process->pconf, config.name,
                                                              &config.process.import_scripts_count);
     if (g->options.display_name) {
         const char *title = strcmp(g->options.display_name, "%{GROUP}")
                             ? g->options.display_name : apr_psprintf(s->process->pconf, "(wsgi:%s)", config.name);
-        swiftwsgi_set_process_title(title);
+        set_process_title(s->process->argv, title);
     }
     /* The host's server-level messages go through ap_log_error (the inherited error log, with
      * LogLevel applied), as in Apache's children. */

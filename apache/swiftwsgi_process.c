@@ -12,15 +12,11 @@
 #include "swiftwsgi_status.h"
 #include "swiftwsgi_handshake.h"
 
-#include <sys/prctl.h>
-
 #include "http_log.h"
 #include "ap_mpm.h"
 #include "apr_strings.h"
 
 APLOG_USE_MODULE(wsgi);
-
-static const char *const *swiftwsgi_process_argv;
 
 int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
@@ -28,7 +24,6 @@ int swiftwsgi_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     if (swiftwsgi_abi_refusal()) return HTTP_INTERNAL_SERVER_ERROR;
     ap_add_version_component(pconf, apr_pstrcat(pconf, "mod_swiftwsgi/", swiftwsgi_version(), NULL));
     ap_add_version_component(pconf, apr_pstrcat(pconf, "Python/", swiftwsgi_python_version(), NULL));
-    swiftwsgi_process_argv = s->process->argv;
 
     /* The first pass at start-up is a dry run: fork daemons only from the second on. */
     {
@@ -150,63 +145,6 @@ void swiftwsgi_set_newrelic_environment(const char *config_file, const char *env
     /* mod_wsgi 5's WSGINewRelicConfigFile / WSGINewRelicEnvironment: the agent reads these. */
     if (config_file) setenv("NEW_RELIC_CONFIG_FILE", config_file, 1);
     if (environment) setenv("NEW_RELIC_ENVIRONMENT", environment, 1);
-}
-
-/* What a daemon group loads at start: its WSGIImportScript entries, and (as mod_wsgi does) every
- * WSGIScriptAlias to a script file that names both process-group=group and a fixed
- * application-group=. */
-const swiftwsgi_import_script_t *swiftwsgi_daemon_imports(server_rec *s, apr_pool_t *p, const char *group, size_t *count)
-{
-    const apr_array_header_t *imports = swiftwsgi_import_scripts(s);
-    apr_array_header_t *out = apr_array_make(p, 4, sizeof(swiftwsgi_import_script_t));
-    server_rec *sr;
-    int i, j;
-
-    for (i = 0; i < imports->nelts; i++) {
-        const swiftwsgi_import_t *imp = &((const swiftwsgi_import_t *)imports->elts)[i];
-        swiftwsgi_import_script_t *script;
-        if (strcmp(imp->process_group, group)) continue;
-        script = apr_array_push(out);
-        script->path = imp->path;
-        script->application_group = imp->application_group;
-    }
-    for (sr = s; sr; sr = sr->next) {
-        const apr_array_header_t *aliases = swiftwsgi_aliases(sr);
-        for (i = 0; i < aliases->nelts; i++) {
-            const swiftwsgi_alias_t *a = &((const swiftwsgi_alias_t *)aliases->elts)[i];
-            const char *app_group = a->application_group;
-            int seen = 0;
-            if (a->regex || !a->process_group || !a->application_group || strcmp(a->process_group, group)) continue;
-            if (a->application_group[0] == '%' && strcmp(a->application_group, "%{GLOBAL}")) continue;
-            if (a->target[0] == '\0' || a->target[strlen(a->target) - 1] == '/') continue;
-            for (j = 0; j < out->nelts; j++) {
-                const swiftwsgi_import_script_t *o = &((const swiftwsgi_import_script_t *)out->elts)[j];
-                if (!strcmp(o->path, a->target) && !strcmp(o->application_group, app_group)) seen = 1;
-            }
-            if (!seen) {
-                swiftwsgi_import_script_t *script = apr_array_push(out);
-                script->path = a->target;
-                script->application_group = app_group;
-            }
-        }
-    }
-    *count = (size_t)out->nelts;
-    return (const swiftwsgi_import_script_t *)out->elts;
-}
-
-void swiftwsgi_set_process_title(const char *title)
-{
-    /* Overwrite the argument strings (contiguous after argv[0]) so ps shows the title. */
-    const char *const *argv = swiftwsgi_process_argv;
-    char *start, *end;
-    int i;
-    if (!argv || !argv[0]) return;
-    start = (char *)argv[0];
-    end = start + strlen(start);
-    for (i = 1; argv[i] && argv[i] == end + 1; i++) end = (char *)argv[i] + strlen(argv[i]);
-    memset(start, 0, (size_t)(end - start));
-    apr_cpystrn(start, title, (apr_size_t)(end - start) + 1);
-    prctl(PR_SET_NAME, title, 0, 0, 0);
 }
 
 int swiftwsgi_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)

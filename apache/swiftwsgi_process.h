@@ -17,12 +17,6 @@ void swiftwsgi_hook_child_init(apr_pool_t *pchild, server_rec *s);
 /** Fills config from the server-config directives (for Apache's children and daemons). */
 void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_rec *s, apr_pool_t *p);
 
-/** The WSGIImportScript entries with process-group=group. */
-const swiftwsgi_import_script_t *swiftwsgi_daemon_imports(server_rec *s, apr_pool_t *p, const char *group, size_t *count);
-
-/** Shows title as the process's name in ps (display-name=). */
-void swiftwsgi_set_process_title(const char *title);
-
 /** Sets NEW_RELIC_CONFIG_FILE / NEW_RELIC_ENVIRONMENT of this process (NULL: left alone). */
 void swiftwsgi_set_newrelic_environment(const char *config_file, const char *environment);
 

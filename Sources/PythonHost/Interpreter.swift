@@ -121,29 +121,3 @@ final class LoadedScript {
         self.mtime = mtime
     }
 }
-
-/// The whole file as NUL-terminated bytes.
-func readFile(_ path: String) -> [CChar]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [CChar] = []
-    var chunk = [CChar](repeating: 0, count: 65536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            return nil
-        }
-        if n == 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    bytes.append(0)
-    return bytes
-}
-
-/// An error of the host itself (not a Python exception).
-public struct HostError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
-}
