@@ -359,7 +359,7 @@ def test_sdist_without_the_toolchain_fails_at_once_saying_what_is_missing(sdist)
 
 
 @pytest.mark.skipif(os.environ.get('SWIFTWSGI_TEST_SDIST') != '1',
-                    reason='builds everything from scratch (about 6 minutes): SWIFTWSGI_TEST_SDIST=1')
+                    reason='builds everything from scratch (3 to 6 minutes): SWIFTWSGI_TEST_SDIST=1')
 def test_sdist_builds_and_installs_with_the_toolchain(sdist):
     root = readable_tempdir('swiftwsgi-sdist-')
     try:
