@@ -89,6 +89,8 @@ def drain_telemetry():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(TELEMETRY_SOCKET)
     os.chmod(TELEMETRY_SOCKET, 0o666)
+    import atexit
+    atexit.register(os.unlink, TELEMETRY_SOCKET)
     threading.Thread(target=lambda: [s.recv(65536) for _ in iter(int, 1)], daemon=True).start()
 
 
