@@ -8,7 +8,7 @@ extension PythonRuntime {
     static func formatCurrentException(interpreter: Interpreter, _ gil: borrowing GIL) -> String {
         guard let exc = Py.fetchException(gil) else { return "" }
         var text = ""
-        if let format = interpreter.formatException.pointer,
+        if let format = interpreter.formatException(gil),
            let lines = PyRef(owningOrNil: swpy_call3(format, exc.type.pointer, exc.value.pointer ?? Py.none,
                                                      exc.traceback.pointer ?? Py.none)),
            let empty = Py.string("", gil), let all = PyRef(owningOrNil: PyUnicode_Join(empty.pointer, lines.pointer)) {

@@ -30,8 +30,10 @@ final class Interpreter: @unchecked Sendable {
     /// Scripts loaded in this interpreter, by path; with its GIL held.
     private var scripts: [String: LoadedScript] = [:]
     private let loading = HostLock()
-    /// traceback.format_exception, for logging exceptions.
-    let formatException: PyRef?
+    /// traceback.format_exception, for logging exceptions: imported at the first one (with
+    /// tokenize, linecache, textwrap... it weighs some 0.3 MB in each interpreter that never
+    /// logs a traceback); with its GIL held.
+    private var formatExceptionFunction: PyRef?
     /// Its `mod_wsgi` module (event subscribers, helpers); set once at creation.
     private(set) var modWSGI: ModWSGIModule!
     /// The requests it is running (for mod_wsgi.active_requests); with its GIL held.
@@ -52,17 +54,27 @@ final class Interpreter: @unchecked Sendable {
         guard let interp = PyInterpreterState_Get() else { throw HostError("no interpreter state") }
         self.state = interp
         self.types = try HostTypes(gil)
+        // threading as it was when its logging import brought it in: imported as the
+        // interpreter is made, by the thread making it (as mod_wsgi does), not later by
+        // whichever request thread first asks.
+        _ = PyRef(owningOrNil: PyImport_ImportModule("threading"))
+        PyErr_Clear()
         try config.installModules(name: name, types: types,
                                   settings: settings ?? config.interpreterSettings(applicationGroup: name), gil)
         self.environTemplate = try config.makeEnvironTemplate(applicationGroup: name, types: types, gil)
-        if let traceback = PyRef(owningOrNil: PyImport_ImportModule("traceback")) {
-            self.formatException = traceback.attribute("format_exception", gil)
-        } else {
-            self.formatException = nil
-        }
-        PyErr_Clear()
         self.modWSGI = try ModWSGIModule(config: config, applicationGroup: name, types: types,
                                          interpreter: Unmanaged.passUnretained(self).toOpaque(), &gil)
+    }
+
+    /// traceback.format_exception (borrowed), imported on first use; nil when it cannot be.
+    /// With no exception set (the caller has fetched the one it formats).
+    func formatException(_ gil: borrowing GIL) -> PyPointer? {
+        if formatExceptionFunction == nil, let traceback = PyRef(owningOrNil: PyImport_ImportModule("traceback")) {
+            // The import may have let another thread in, which may have set it meanwhile.
+            if formatExceptionFunction == nil { formatExceptionFunction = traceback.attribute("format_exception", gil) }
+        }
+        if formatExceptionFunction == nil { PyErr_Clear() }
+        return formatExceptionFunction.pointer
     }
 
     /// The script module for path, an owned reference (a reload by another thread cannot free

@@ -117,11 +117,17 @@ final class ModWSGIModule {
             helper(key, PyRef(owningOrNil: PyCMethod_New(def, capsule.pointer, nil, nil)))
         }
 
+        helper("_swiftwsgi_module", owned.retained())
         guard Py.succeeded(PyRun_StringFlags(Self.source, Py_file_input, helpers.pointer, helpers.pointer, nil), gil) else {
             throw HostError("mod_wsgi module set-up failed: \(PythonRuntime.currentExceptionText(gil))")
         }
         for key in Self.publicNames {
             guard let o = PyDict_GetItemString(helpers.pointer, key) else { throw HostError("mod_wsgi module set-up: no \(key)") }
+            PyDict_SetItemString(dict, key, o)
+        }
+        // LogHandler comes from the module's __getattr__ (PEP 562), made on first use.
+        for (key, name) in [("__getattr__", "_swiftwsgi_module_getattr"), ("__dir__", "_swiftwsgi_module_dir")] {
+            guard let o = PyDict_GetItemString(helpers.pointer, name) else { throw HostError("mod_wsgi module set-up: no \(name)") }
             PyDict_SetItemString(dict, key, o)
         }
         func get(_ key: String) throws(HostError) -> PyRef {
@@ -242,11 +248,11 @@ final class ModWSGIModule {
     }
 
     /// The names of the bootstrap source's namespace that are mod_wsgi's API (the rest are
-    /// its private helpers).
+    /// its private helpers); LogHandler is made on first use by the module's __getattr__.
     static let publicNames = [
         "event_callbacks", "shutdown_callbacks", "signal_callbacks", "subscribe_events", "subscribe_shutdown",
         "subscribe_signals", "active_requests", "process_metrics", "request_metrics", "start_recording_metrics",
-        "server_metrics", "LogHandler",
+        "server_metrics",
     ]
 
     // MARK: the Python side
@@ -279,21 +285,36 @@ def subscribe_signals(callback):
                        + ''.join(traceback.format_stack()[:-1]).rstrip('\\n'))
     return callback
 
-import logging as _logging
+def _swiftwsgi_module_getattr(name):
+    # mod_wsgi.__getattr__. LogHandler subclasses logging.Handler: made on first use, so an
+    # interpreter that never asks for it does not import logging (with warnings, weakref,
+    # string...: about 0.2 MB in every sub-interpreter).
+    if name == 'LogHandler':
+        import logging
 
-class LogHandler(_logging.Handler):
-    '''A logging handler writing to Apache's error log: within a request tagged with it (the
-    client, "[script ...]"), else at server level; Python's levels map to Apache's, and
-    LogLevel wsgi:LEVEL filters the records.'''
-    def emit(self, record):
-        level = record.levelno
-        level = 2 if level >= 50 else 3 if level >= 40 else 4 if level >= 30 else 6 if level >= 20 else 7
-        try:
-            message = self.format(record)
-        except Exception:
-            self.handleError(record)
-            return
-        _swiftwsgi_log_record(level, message, True)
+        class LogHandler(logging.Handler):
+            '''A logging handler writing to Apache's error log: within a request tagged with it (the
+            client, "[script ...]"), else at server level; Python's levels map to Apache's, and
+            LogLevel wsgi:LEVEL filters the records.'''
+            def emit(self, record):
+                level = record.levelno
+                level = 2 if level >= 50 else 3 if level >= 40 else 4 if level >= 30 else 6 if level >= 20 else 7
+                try:
+                    message = self.format(record)
+                except Exception:
+                    self.handleError(record)
+                    return
+                _swiftwsgi_log_record(level, message, True)
+
+        LogHandler.__qualname__ = 'LogHandler'
+        LogHandler.__module__ = 'mod_wsgi'
+        # The import may have let another thread make it first: there is only ever one class.
+        return _swiftwsgi_module.__dict__.setdefault('LogHandler', LogHandler)
+    raise AttributeError("module 'mod_wsgi' has no attribute %r" % (name,))
+
+def _swiftwsgi_module_dir():
+    # mod_wsgi.__dir__: its names, LogHandler among them even before it is made.
+    return sorted((set(_swiftwsgi_module.__dict__) | {'LogHandler'}) - {'__getattr__', '__dir__'})
 
 class _ActiveRequests(_collections_abc.Mapping):
     '''The requests this interpreter is running: request id -> request_data() dict.'''
