@@ -38,7 +38,7 @@ comma := ,
 C_WARNINGS := -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Wc$(comma)-Werror)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift' -o -name '*.h' -o -name '*.c' -o -name '*.modulemap') Package.swift
 
-.PHONY: FORCE all swift module install uninstall test unit-test c-unit-test integration-test clean deb docs
+.PHONY: FORCE all swift module install uninstall test unit-test c-unit-test integration-test clean deb docs bench-quick
 
 # The express program does not embed Python: only the default build makes it.
 all: $(BUILD)/$(MODULE) $(if $(PY_SUFFIX),,$(BUILD)/swiftwsgi-express)
@@ -116,6 +116,11 @@ $(BUILD)/c-tests/test_daemon_options: Tests/c/test_daemon_options.c Tests/c/chec
 
 integration-test: all
 	/usr/bin/python3 -m pytest -q Tests/integration
+
+# About two minutes: hello world and file_wrapper, embedded and daemon, against mod_wsgi 4.9 and
+# Apache's static files (bench/compare.py quick; ratios, not a gate: these machines are noisy).
+bench-quick: all
+	SWIFTWSGI_MODULE=$(abspath $(BUILD)/$(MODULE)) /usr/bin/python3 bench/compare.py quick
 
 test: unit-test integration-test
 

@@ -16,6 +16,29 @@ machines are small and noisy: the script prints per-round figures, medians and r
     bench/compare.py files   [--rounds 5] [--megabytes 100]  # file_wrapper download + upload, embedded and daemon
     bench/compare.py rss     [--requests 100000]             # one child's RSS over 100k requests
     bench/compare.py gil     [--python 3.12] [--seconds 5] [--rounds 5] [--iterations 400000] [--smoke]
+    bench/compare.py peers   [--peers LIST] [--seconds 5] [--rounds 5] [--smoke]
+    bench/compare.py groups  [--groups 40] [--peers mod_wsgi-6.1.1] [--seconds 5] [--rounds 5] [--smoke]
+    bench/compare.py quick   [--seconds 3] [--rounds 3] [--smoke]   # `make bench-quick`
+
+`peers` (issue 22) measures hello world through every server in one run, interleaved: Apache's
+own 13-byte file; ours, mod_wsgi 4.9 (Debian's) and mod_wsgi 6.1.1 (PyPI, built for the Python
+ours embeds), each embedded and in daemon mode (processes=2 threads=16); Granian (2 workers)
+behind Apache's mod_proxy_http and alone; uWSGI (2 processes x 16 threads) behind
+mod_proxy_uwsgi; gunicorn (2 gthread workers x 16 threads) behind mod_proxy_http. The peers come
+from PyPI into cached venvs (bench/peers.py; installed on first use). It prints requests/s per
+round, medians, the ratios that matter (ours against static, against each mod_wsgi, against each
+peer behind Apache) and each server's resident memory per process. --peers picks a subset of
+mod_wsgi-4.9,mod_wsgi-6.1.1,granian,uwsgi,gunicorn.
+
+`groups` rotates hello-world requests over --groups application groups (sub-interpreters) in
+embedded mode, against the same server's one group, for ours and mod_wsgi 4.9 (6.1.1 too with
+--peers mod_wsgi-6.1.1), and reports MB per sub-interpreter per child: the children's mean
+resident size with every group loaded less that with the main interpreter only, over the groups.
+
+`quick` (`make bench-quick`, about two minutes) runs hello world and a 256 KB file through
+wsgi.file_wrapper, embedded and daemon, ours against the reference, with Apache's own files in the
+same server, 3 rounds of 3 s, and prints the ratios. It is a quick look after a change to the
+request path, not a gate: on a busy machine single figures move by tens of percent.
 
 `gil` (issue 15) starts four servers at once: the reference and ours, each with
 WSGIPerInterpreterGIL Off and On, the same configuration otherwise. Each has one daemon process
@@ -60,6 +83,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'Tests', 'integration'))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Apache, MODULE, REPO, parse_log_line  # noqa: E402
 
 MOD_WSGI = '/usr/lib/apache2/modules/mod_wsgi.so'
@@ -523,19 +547,315 @@ def bench_gil(args):
         for a in servers.values():
             a.cleanup()
 
+# ---- Many servers side by side: peers, groups, quick (issue 22) ------------------------------
+#
+# A target is one URL of one running server. Rounds visit every target in turn (every other
+# round in reverse order, so no target always follows the same one); the figures are medians
+# over the rounds and ratios of medians.
+
+SIDES_CONFIG = '''
+WSGIDaemonProcess bench processes=2 threads=16
+WSGIScriptAlias /hello {apps}/hello.wsgi application-group=%{GLOBAL}
+WSGIScriptAlias /dhello {apps}/hello.wsgi process-group=bench application-group=%{GLOBAL}
+WSGIScriptAlias /file {apps}/file.wsgi application-group=%{GLOBAL}
+WSGIScriptAlias /dfile {apps}/file.wsgi process-group=bench application-group=%{GLOBAL}
+Alias /static/ {root}/static/
+SetEnv BENCH_FILE {root}/static/file
+'''
+STATIC_HELLO = b'Hello World!\n'  # Apache's own 13-byte file
+
+PROXY_CONFIG = '''
+LoadModule proxy_module {modules}/mod_proxy.so
+LoadModule proxy_http_module {modules}/mod_proxy_http.so
+LoadModule proxy_uwsgi_module {modules}/mod_proxy_uwsgi.so
+'''
+
+PEER_HELLO = HELLO  # the same application everywhere
+
+
+class Target:
+    def __init__(self, label, port, path, group):
+        self.label, self.port, self.path, self.group = label, port, path, group
+
+
+def start_module_server(label, module, apps, files, config=SIDES_CONFIG, settings=None):
+    """An Apache with module (mod_swiftwsgi or a mod_wsgi) serving config; a mod_wsgi from PyPI
+    gets WSGIPythonHome set to its venv."""
+    home = pypi_home(module)
+    if home:
+        config = 'WSGIPythonHome %s\n' % home + config
+    a = Apache(config, apps, mpm='event', loglevel='warn', module=module, files=files,
+               mpm_settings=settings or MPM['event'])
+    a.start()
+    deadline = time.time() + 5
+    while not re.search(r'AH00489: ', a.log()) and time.time() < deadline:
+        time.sleep(0.1)
+    banner = re.search(r'AH00489: (.*)', a.log())
+    print('%-24s %s: %s' % (label, module, banner.group(1) if banner else '(no start-up line)'), flush=True)
+    return a
+
+
+def interleaved(targets, rounds, seconds, warmup=2, script=None):
+    """{label: [requests/s of each round]}, wrk -t2 -c16 on each target in turn."""
+    for t in targets:
+        if warmup:
+            wrk(t.port, t.path, warmup, script=script)
+    results = {t.label: [] for t in targets}
+    for r in range(rounds):
+        order = targets if r % 2 == 0 else targets[::-1]
+        for t in order:
+            results[t.label].append(wrk(t.port, t.path, seconds, script=script))
+        print('  round %d: %s' % (r + 1, ', '.join('%s %.0f' % (t.label, results[t.label][-1]) for t in targets)),
+              flush=True)
+    return results
+
+
+def print_table(title, results, ratios, unit='rps'):
+    print('\n%s' % title)
+    width = max(len(k) for k in results)
+    for label, xs in results.items():
+        print('  %-*s  median %9.1f %s   (%s)' % (width, label, median(xs), unit, ' '.join('%.0f' % x for x in xs)))
+    m = {k: median(v) for k, v in results.items()}
+    print('  ratios of medians:')
+    for top, bottom in ratios:
+        if top in m and bottom in m and m[bottom]:
+            print('    %-*s / %-*s  %.2fx' % (width, top, width, bottom, m[top] / m[bottom]))
+    return m
+
+
+def mean_rss_mb(pids):
+    values = []
+    for pid in pids:
+        try:
+            values.append(rss_kb(pid) / 1024.0)
+        except (OSError, AttributeError):
+            pass
+    return sum(values) / len(values) if values else float('nan')
+
+
+def apache_processes(a, port):
+    """(children, daemons) pids of one Apache: children hold the listening socket."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from counts import holds_listener
+    children, daemons = [], []
+    for pid in a.children():
+        (children if holds_listener(pid, port) else daemons).append(pid)
+    return children, daemons
+
+
+def python_for_module():
+    """The interpreter ours embeds (the peers run on it too)."""
+    from harness import PYTHON
+    return PYTHON
+
+
+def smoke_check(results):
+    empty = [k for k, v in results.items() if not min(v) > 0]
+    if empty:
+        sys.exit('smoke run failed: nothing served by %s' % ', '.join(empty))
+    print('\nsmoke run: every target answered')
+
+
+def bench_peers(args):
+    """hello world through every server: Apache's static file, ours and mod_wsgi 4.9 and 6.1.1
+    (embedded and daemon), Granian behind Apache and alone, uWSGI and gunicorn behind Apache."""
+    import peers
+    python = python_for_module()
+    if args.smoke:
+        args.rounds, args.seconds = 1, 1
+    apps = {'hello.wsgi': HELLO, 'file.wsgi': FILE_APP}
+    files = {'static/hello.txt': STATIC_HELLO, 'static/file': b'x' * 1024}
+    servers, procs = [], []
+    targets = []
+    try:
+        wanted = set(args.peers.split(','))
+        modules = [('ours', MODULE)]
+        if 'mod_wsgi-4.9' in wanted:
+            modules.append(('mod_wsgi 4.9', MOD_WSGI))
+        if 'mod_wsgi-6.1.1' in wanted:
+            modules.append(('mod_wsgi 6.1.1', peers.mod_wsgi_611(python)))
+        for label, module in modules:
+            a = start_module_server(label, module, apps, files)
+            servers.append((label, a))
+            if label == 'ours':
+                targets.append(Target('Apache static', a.port, '/static/hello.txt', a))
+            targets.append(Target('%s embedded' % label, a.port, '/hello', a))
+            targets.append(Target('%s daemon' % label, a.port, '/dhello', a))
+        proxied = [p for p in ('granian', 'uwsgi', 'gunicorn') if p in wanted]
+        if proxied:
+            started = {name: peers.Peer(name, python, PEER_HELLO) for name in proxied}
+            procs.extend(started.values())
+            config = PROXY_CONFIG + ''.join(
+                'ProxyPass /%s/ %s://127.0.0.1:%d/\n' % (name, 'uwsgi' if name == 'uwsgi' else 'http', p.port)
+                for name, p in started.items())
+            a = start_module_server('Apache mod_proxy', MODULE, {}, {}, config=config)
+            servers.append(('proxy', a))
+            for name, p in started.items():
+                print('%-24s %s on port %d' % (name, p.version, p.port))
+                targets.append(Target('%s behind Apache' % name, a.port, '/%s/hello' % name, p))
+            if 'granian' in started:
+                targets.append(Target('granian alone', started['granian'].port, '/hello', started['granian']))
+        print('\nload average at start: %.2f %.2f %.2f' % os.getloadavg())
+        results = interleaved(targets, args.rounds, args.seconds, warmup=0 if args.smoke else 2)
+        print('load average at end: %.2f %.2f %.2f' % os.getloadavg())
+        ratios = [('ours embedded', 'Apache static'), ('ours daemon', 'Apache static'),
+                  ('ours embedded', 'mod_wsgi 4.9 embedded'), ('ours daemon', 'mod_wsgi 4.9 daemon'),
+                  ('ours embedded', 'mod_wsgi 6.1.1 embedded'), ('ours daemon', 'mod_wsgi 6.1.1 daemon'),
+                  ('ours daemon', 'granian behind Apache'), ('ours daemon', 'uwsgi behind Apache'),
+                  ('ours daemon', 'gunicorn behind Apache'), ('granian alone', 'Apache static')]
+        print_table('hello world, wrk -t2 -c16 -d%ds, %d interleaved rounds, requests/s (event MPM 2 x 25; '
+                    'daemons and peers 2 processes x 16 threads, Granian 2 workers)' % (args.seconds, args.rounds),
+                    results, ratios)
+        print('\nresident memory after the rounds (mean per process, MB):')
+        for label, a in servers:
+            if label == 'proxy':
+                continue
+            children, daemons = apache_processes(a, a.port)
+            print('  %-16s Apache children %.1f, daemon processes %.1f' % (label, mean_rss_mb(children), mean_rss_mb(daemons)))
+        for p in procs:
+            print('  %-16s processes %.1f (%d)' % (p.name, mean_rss_mb(p.pids()), len(p.pids())))
+        if args.smoke:
+            smoke_check(results)
+    finally:
+        for _, a in servers:
+            a.cleanup()
+        for p in procs:
+            p.stop()
+
+
+GROUPS_LUA = '''-- wrk script: requests rotate over the application groups /g0 ... /gN-1.
+local n = %d
+local i = 0
+request = function()
+    i = i + 1
+    return wrk.format(nil, "/g" .. (i %% n))
+end
+'''
+
+
+def bench_groups(args):
+    """Many application groups (sub-interpreters) per child: requests rotating over --groups
+    groups, against the same server's one group, for ours and mod_wsgi 4.9 (and 6.1.1 with
+    --peers mod_wsgi-6.1.1); memory per sub-interpreter per child from the children's resident
+    size with only the main interpreter and with every group loaded."""
+    import peers
+    import tempfile
+    n = args.groups
+    if args.smoke:
+        args.rounds, args.seconds = 1, 1
+    config = 'WSGIScriptAlias /hello {apps}/hello.wsgi application-group=%{GLOBAL}\n' + ''.join(
+        'WSGIScriptAlias /g%d {apps}/hello.wsgi application-group=g%d\n' % (i, i) for i in range(n))
+    modules = [('ours', MODULE), ('mod_wsgi 4.9', MOD_WSGI)]
+    if 'mod_wsgi-6.1.1' in args.peers.split(','):
+        modules.append(('mod_wsgi 6.1.1', peers.mod_wsgi_611(python_for_module())))
+    script = tempfile.NamedTemporaryFile('w', suffix='.lua', delete=False)
+    script.write(GROUPS_LUA % n)
+    script.close()
+    servers = []
+    try:
+        memory = {}
+        for label, module in modules:
+            a = start_module_server(label, module, {'hello.wsgi': HELLO}, {}, config=config)
+            servers.append((label, a))
+            children = apache_processes(a, a.port)[0]
+            wrk(a.port, '/hello', 2)   # every child has Python and the main interpreter's app
+            one = mean_rss_mb(children)
+            # Every group in every child: creating 2 x N sub-interpreters takes seconds, so rotate
+            # until the rate settles (two runs within 20%), 30 s at most.
+            last, deadline = 0.0, time.time() + 30
+            while time.time() < deadline:
+                rate = wrk(a.port, '/', 2, script=script.name)
+                if last and abs(rate - last) <= 0.2 * max(rate, last):
+                    break
+                last = rate
+            children = apache_processes(a, a.port)[0]
+            memory[label] = (one, mean_rss_mb(children), len(children))
+        targets = []
+        for label, a in servers:
+            targets.append(Target('%s, %d groups' % (label, n), a.port, '/', a))
+            targets.append(Target('%s, one group' % label, a.port, '/g0', a))
+        print('\nload average at start: %.2f %.2f %.2f' % os.getloadavg())
+        results = {}
+        for r in range(args.rounds):
+            order = targets if r % 2 == 0 else targets[::-1]
+            for t in order:
+                results.setdefault(t.label, []).append(
+                    wrk(t.port, t.path, args.seconds, script=script.name if t.path == '/' else None))
+        results = {t.label: results[t.label] for t in targets}
+        ratios = [('ours, %d groups' % n, 'mod_wsgi 4.9, %d groups' % n),
+                  ('ours, %d groups' % n, 'mod_wsgi 6.1.1, %d groups' % n),
+                  ('ours, %d groups' % n, 'ours, one group'),
+                  ('mod_wsgi 4.9, %d groups' % n, 'mod_wsgi 4.9, one group')]
+        print_table('hello world rotating over %d application groups (embedded, event MPM 2 x 25), wrk -t2 -c16 '
+                    '-d%ds, %d interleaved rounds, requests/s' % (n, args.seconds, args.rounds), results, ratios)
+        print('\nresident memory per Apache child (mean over the children), MB:')
+        per = {}
+        for label, (one, many, count) in memory.items():
+            per[label] = (many - one) / n
+            print('  %-16s main interpreter only %.1f, %d groups loaded %.1f: %.2f MB per sub-interpreter (%d children)'
+                  % (label, one, n, many, per[label], count))
+        for label in per:
+            if label != 'ours' and per[label]:
+                print('  MB per sub-interpreter, ours / %s: %.2fx' % (label, per['ours'] / per[label]))
+        if args.smoke:
+            smoke_check(results)
+    finally:
+        for _, a in servers:
+            a.cleanup()
+        os.unlink(script.name)
+
+
+def bench_quick(args):
+    """About two minutes: hello world and file_wrapper, embedded and daemon, ours against mod_wsgi
+    4.9 and Apache's static files in the same servers (3 rounds of 3 s). Ratios only: not a gate."""
+    if args.smoke:
+        args.rounds, args.seconds = 1, 1
+    size = 256 * 1024
+    apps = {'hello.wsgi': HELLO, 'file.wsgi': FILE_APP}
+    files = {'static/hello.txt': STATIC_HELLO, 'static/file': os.urandom(size)}
+    servers, targets = [], []
+    try:
+        for label, module in (('ours', MODULE), ('mod_wsgi', REFERENCE)):
+            a = start_module_server(label, module, apps, files)
+            servers.append(a)
+            if label == 'ours':
+                targets.append(Target('static hello', a.port, '/static/hello.txt', a))
+                targets.append(Target('static file', a.port, '/static/file', a))
+            for mode, prefix in (('embedded', ''), ('daemon', 'd')):
+                targets.append(Target('%s hello %s' % (label, mode), a.port, '/%shello' % prefix, a))
+                targets.append(Target('%s file %s' % (label, mode), a.port, '/%sfile' % prefix, a))
+        results = interleaved(targets, args.rounds, args.seconds, warmup=0 if args.smoke else 1)
+        ratios = [('ours hello embedded', 'mod_wsgi hello embedded'), ('ours hello daemon', 'mod_wsgi hello daemon'),
+                  ('ours file embedded', 'mod_wsgi file embedded'), ('ours file daemon', 'mod_wsgi file daemon'),
+                  ('ours hello embedded', 'static hello'), ('ours hello daemon', 'static hello'),
+                  ('ours file embedded', 'static file'), ('ours file daemon', 'static file')]
+        print_table('quick: wrk -t2 -c16 -d%ds, %d interleaved rounds, requests/s (file: %d KB through '
+                    'wsgi.file_wrapper, or Apache\'s own)' % (args.seconds, args.rounds, size // 1024),
+                    results, ratios)
+        if args.smoke:
+            smoke_check(results)
+    finally:
+        for a in servers:
+            a.cleanup()
+
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('what', choices=['hello', 'daemon', 'files', 'rss', 'gil'])
+    p.add_argument('what', choices=['hello', 'daemon', 'files', 'rss', 'gil', 'peers', 'groups', 'quick'])
     p.add_argument('--mpm', default='event', choices=['event', 'prefork'])
-    p.add_argument('--seconds', type=int, default=5)
-    p.add_argument('--rounds', type=int, default=5)
+    p.add_argument('--seconds', type=int, help='seconds per round (default 5; quick: 3)')
+    p.add_argument('--rounds', type=int, help='rounds (default 5; quick: 3)')
     p.add_argument('--megabytes', type=int, default=100)
     p.add_argument('--requests', type=int, default=100000)
     p.add_argument('--iterations', type=int, default=400000,
                    help="gil: the loop's length per request (default %(default)s, about 30 ms here)")
     p.add_argument('--smoke', action='store_true',
-                   help='gil: one 1-second round of a short loop, no warm-up; fails when a server served nothing')
+                   help='gil, peers, groups, quick: one 1-second round (gil: of a short loop), no warm-up; '
+                        'fails when a server served nothing')
+    p.add_argument('--peers', default='mod_wsgi-4.9,mod_wsgi-6.1.1,granian,uwsgi,gunicorn',
+                   help='peers: the servers beside ours (default %(default)s); groups: mod_wsgi-6.1.1 adds it')
+    p.add_argument('--groups', type=int, default=40, help='groups: application groups per child (default %(default)s)')
     p.add_argument('--python', metavar='X.Y',
                    help='ours = build/mod_swiftwsgi-pyXY.so (make PYTHON=...), reference = the mod_wsgi '
                         'of the venv /opt/mw6-pyXY (overrides SWIFTWSGI_MODULE and --reference)')
@@ -549,6 +869,10 @@ def main():
     p.add_argument('--telemetry', choices=['ours', 'reference', 'both'],
                    help='WSGITelemetryService (and WSGISlowRequests) on that side')
     args = p.parse_args()
+    if args.seconds is None:
+        args.seconds = 3 if args.what == 'quick' else 5
+    if args.rounds is None:
+        args.rounds = 3 if args.what == 'quick' else 5
     global REFERENCE, REFERENCE_HOME, MODULE, STATUS_SIDES, TELEMETRY_SIDES
     TELEMETRY_SIDES = {'ours': {'mod_swiftwsgi'}, 'reference': {'mod_wsgi'}, 'both': {'mod_wsgi', 'mod_swiftwsgi'},
                        None: set()}[args.telemetry]
@@ -571,7 +895,7 @@ def main():
         if not os.path.exists(path):
             sys.exit('missing %s (install libapache2-mod-wsgi-py3 / run make)' % path)
     {'hello': bench_hello, 'daemon': lambda a: bench_hello(a, daemon=True), 'files': bench_files, 'rss': bench_rss,
-     'gil': bench_gil}[args.what](args)
+     'gil': bench_gil, 'peers': bench_peers, 'groups': bench_groups, 'quick': bench_quick}[args.what](args)
 
 
 if __name__ == '__main__':

@@ -120,15 +120,18 @@ struct FrameParser {
         defer { offset += n }
         return bytes[offset..<(offset + n)]
     }
-    mutating func u32() throws(Malformed) -> UInt32 {
-        let s = try take(4)
-        return s.reversed().reduce(0) { $0 << 8 | UInt32($1) }
+    /// A little-endian integer of `size` bytes, read in place (a request frame has some 100).
+    @inline(__always)
+    private mutating func little(_ size: Int) throws(Malformed) -> UInt64 {
+        guard offset >= 0, size <= bytes.count - offset else { throw Malformed() }
+        var v: UInt64 = 0
+        for i in stride(from: size - 1, through: 0, by: -1) { v = v << 8 | UInt64(bytes[offset + i]) }
+        offset += size
+        return v
     }
+    mutating func u32() throws(Malformed) -> UInt32 { UInt32(truncatingIfNeeded: try little(4)) }
     mutating func i32() throws(Malformed) -> Int32 { Int32(bitPattern: try u32()) }
-    mutating func i64() throws(Malformed) -> Int64 {
-        let s = try take(8)
-        return Int64(bitPattern: s.reversed().reduce(0) { $0 << 8 | UInt64($1) })
-    }
+    mutating func i64() throws(Malformed) -> Int64 { Int64(bitPattern: try little(8)) }
     mutating func u8() throws(Malformed) -> UInt8 {
         guard let b = try take(1).first else { throw Malformed() }
         return b
@@ -143,8 +146,8 @@ struct FrameParser {
     mutating func cStringOffset() throws(Malformed) -> Int {
         let n = Int(try u32())
         let start = offset
-        let s = try take(n + 1)
-        guard s.last == 0 else { throw Malformed() }
+        guard n < bytes.count - start, bytes[start + n] == 0 else { throw Malformed() }
+        offset = start + n + 1
         return start
     }
 }
