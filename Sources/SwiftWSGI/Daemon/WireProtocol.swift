@@ -120,18 +120,18 @@ struct FrameParser {
         defer { offset += n }
         return bytes[offset..<(offset + n)]
     }
-    /// A little-endian integer of `size` bytes, read in place (a request frame has some 100).
+    /// A little-endian integer read in place, one bounds check (a request frame has some 100).
     @inline(__always)
-    private mutating func little(_ size: Int) throws(Malformed) -> UInt64 {
+    private mutating func little<T: FixedWidthInteger>(_: T.Type) throws(Malformed) -> T {
+        let size = MemoryLayout<T>.size
         guard offset >= 0, size <= bytes.count - offset else { throw Malformed() }
-        var v: UInt64 = 0
-        for i in stride(from: size - 1, through: 0, by: -1) { v = v << 8 | UInt64(bytes[offset + i]) }
+        let v = bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
         offset += size
         return v
     }
-    mutating func u32() throws(Malformed) -> UInt32 { UInt32(truncatingIfNeeded: try little(4)) }
+    mutating func u32() throws(Malformed) -> UInt32 { try little(UInt32.self) }
     mutating func i32() throws(Malformed) -> Int32 { Int32(bitPattern: try u32()) }
-    mutating func i64() throws(Malformed) -> Int64 { Int64(bitPattern: try little(8)) }
+    mutating func i64() throws(Malformed) -> Int64 { try little(Int64.self) }
     mutating func u8() throws(Malformed) -> UInt8 {
         guard let b = try take(1).first else { throw Malformed() }
         return b
