@@ -32,7 +32,7 @@ LIBEXECDIR := $(shell $(APXS) -q LIBEXECDIR)
 SYSCONFDIR := $(shell $(APXS) -q SYSCONFDIR)
 ABI_INCLUDE := Sources/CSwiftWSGI/include
 C_SOURCES  := $(wildcard apache/*.c)
-C_HEADERS  := $(wildcard apache/*.h) $(ABI_INCLUDE)/swiftwsgi_abi.h
+C_HEADERS  := $(wildcard apache/*.h) $(wildcard $(ABI_INCLUDE)/*.h)
 # WERROR=1 (CI, Tests/run) turns the shim's compiler warnings into errors.
 comma := ,
 C_WARNINGS := -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Wc$(comma)-Werror)
@@ -110,7 +110,7 @@ $(BUILD)/c-tests/test_write_loop: Tests/c/test_write_loop.c Tests/c/check.h apac
 	$(CC) $(C_TEST_CFLAGS) $(filter %.c,$^) -o $@
 
 $(BUILD)/c-tests/test_daemon_options: Tests/c/test_daemon_options.c Tests/c/check.h apache/swiftwsgi_daemon_options.c \
-		apache/swiftwsgi_daemon_options.h $(ABI_INCLUDE)/swiftwsgi_abi.h
+		apache/swiftwsgi_daemon_options.h $(wildcard $(ABI_INCLUDE)/*.h)
 	mkdir -p $(dir $@)
 	$(CC) $(C_TEST_CFLAGS) $(filter %.c,$^) $(shell apr-1-config --link-ld) -o $@
 
@@ -224,7 +224,7 @@ $(ASAN_BUILD)/libswiftwsgi.so: $(SWIFT_SOURCES)
 $(ASAN_BUILD)/mod_swiftwsgi.so: $(C_SOURCES) $(C_HEADERS) $(ASAN_BUILD)/libswiftwsgi.so Makefile
 	rm -rf $(ASAN_BUILD)/apache && mkdir -p $(ASAN_BUILD)/apache
 	ln -s $(addprefix ../../,$(C_SOURCES) $(wildcard apache/*.h)) $(ASAN_BUILD)/apache/
-	cd $(ASAN_BUILD)/apache && $(APXS) -S CC=$(SANITIZE_CC) -c -o mod_swiftwsgi.la -I../../$(ABI_INCLUDE) \
+	cd $(ASAN_BUILD)/apache && $(APXS) -S CC=$(SANITIZE_CC) -c -o mod_swiftwsgi.la -I../../$(ABI_INCLUDE) -DSWIFTWSGI_SHIM \
 		-Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(addprefix -Wc$(comma),$(SANITIZE_CFLAGS)) \
 		$(notdir $(C_SOURCES)) -L.. -lswiftwsgi '-Wl,-rpath=\$$ORIGIN' > build.log 2>&1 \
 		|| { cat build.log; exit 1; }
@@ -250,7 +250,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 fuzz: $(FUZZ_BUILD)/wire-protocol $(FUZZ_BUILD)/daemon-options
 
 $(FUZZ_BUILD)/daemon-options: Tests/fuzz/c/daemon_options_fuzzer.c apache/swiftwsgi_daemon_options.c \
-		apache/swiftwsgi_daemon_options.h $(ABI_INCLUDE)/swiftwsgi_abi.h
+		apache/swiftwsgi_daemon_options.h $(wildcard $(ABI_INCLUDE)/*.h)
 	mkdir -p $(FUZZ_BUILD)
 	$(SANITIZE_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) $(shell apr-1-config --link-ld) -o $@
 

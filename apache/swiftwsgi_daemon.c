@@ -350,7 +350,8 @@ static void run_daemon(swiftwsgi_daemon_group_t *g, int index, server_rec *s)
     config.queue_cells = swiftwsgi_status_queue_cells(&config.queue_cell_count);
     swiftwsgi_fill_process_config(&config.process, s, s->process->pconf);
     config.process.python_home = g->options.python_home ? g->options.python_home : config.process.python_home;
-    config.process.python_path = g->options.python_path;
+    config.process.python_path = swiftwsgi_path_list(s->process->pconf, g->options.python_path,
+                                                     &config.process.python_path_count);
     config.process.daemon_home = g->options.home;
     if (g->options.python_eggs) config.process.python_eggs = g->options.python_eggs;
     config.process.threads_per_process = config.threads;

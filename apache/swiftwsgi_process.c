@@ -83,6 +83,19 @@ static apr_status_t child_exit(void *data)
     return APR_SUCCESS;
 }
 
+const char *const *swiftwsgi_path_list(apr_pool_t *p, const char *joined, size_t *count)
+{
+    apr_array_header_t *list = apr_array_make(p, 4, sizeof(const char *));
+    char *copy, *dir, *state;
+    *count = 0;
+    if (!joined) return NULL;
+    copy = apr_pstrdup(p, joined);
+    for (dir = apr_strtok(copy, ":", &state); dir; dir = apr_strtok(NULL, ":", &state))
+        *(const char **)apr_array_push(list) = dir;
+    *count = (size_t)list->nelts;
+    return (const char *const *)list->elts;
+}
+
 void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_rec *s, apr_pool_t *p)
 {
     const apr_array_header_t *warnings = swiftwsgi_python_warnings(s);
@@ -107,7 +120,7 @@ void swiftwsgi_fill_process_config(swiftwsgi_process_config_t *config, server_re
 
     memset(config, 0, sizeof(*config));
     config->python_home = swiftwsgi_python_home(s);
-    config->python_path = swiftwsgi_python_path(s);
+    config->python_path = swiftwsgi_path_list(p, swiftwsgi_python_path(s), &config->python_path_count);
     config->python_optimize = swiftwsgi_python_optimize(s);
     config->python_hash_seed = swiftwsgi_python_hash_seed(s);
     config->python_warnings = (const char *const *)warnings->elts;

@@ -9,7 +9,7 @@
  * Then the embedded interpreters of every Apache child, summed per application group: the
  * requests served and running.
  *
- * The children's counters (swiftwsgi_abi.h) are mapped here at each configuration load, only
+ * The children's counters (swiftwsgi_status_layout.h) are mapped here at each configuration load, only
  * when mod_status is loaded: one row per child slot (ServerLimit), and queue cells for each
  * child's requests to daemons. A child takes a free row at its start; the Swift host adds to its
  * interpreters' entries in it, and this file marks a free cell of the child's while a request

@@ -1,6 +1,6 @@
 /**
  * swiftwsgi_status.h — mod_swiftwsgi's section of mod_status's report, and the counters of
- * Apache's children behind it (in memory the parent maps before it forks, see swiftwsgi_abi.h).
+ * Apache's children behind it (in memory the parent maps before it forks, see swiftwsgi_status_layout.h).
  */
 #ifndef SWIFTWSGI_STATUS_H
 #define SWIFTWSGI_STATUS_H

@@ -2,7 +2,7 @@
 
 /// Where an Apache child counts its interpreters' requests for mod_status: the group names
 /// every child shares and this child's row, in memory the Apache parent mapped before it forked
-/// (swiftwsgi_abi.h). Each request adds to its interpreter's counters twice (begun, ended),
+/// (swiftwsgi_status_layout.h). Each request adds to its interpreter's counters twice (begun, ended),
 /// relaxed atomics, nothing else.
 public struct StatusCounters: @unchecked Sendable {
     let names: UnsafeMutablePointer<swiftwsgi_status_name_t>

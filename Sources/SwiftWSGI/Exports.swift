@@ -122,7 +122,7 @@ extension ProcessConfig {
     init(_ c: swiftwsgi_process_config_t) {
         self.init()
         pythonHome = c.python_home.map { String(cString: $0) }
-        pythonPath = c.python_path.map { String(cString: $0).split(separator: ":").map(String.init) } ?? []
+        pythonPath = (0..<c.python_path_count).compactMap { c.python_path[$0].map { String(cString: $0) } }
         daemonHome = c.daemon_home.map { String(cString: $0) }
         optimize = Int(c.python_optimize)
         hashSeed = c.python_hash_seed == -1 ? nil : (c.python_hash_seed == -2 ? -1 : Int(c.python_hash_seed))

@@ -1,7 +1,11 @@
 /*
- * swiftwsgi_abi.h — the whole interface between the Apache C shim (apache/) and the Swift host
- * library (Sources/SwiftWSGI). Plain C structs and function pointers only: no Apache or Python
- * types cross it. The shim includes it with httpd.h; Swift imports it as the CSwiftWSGI module.
+ * swiftwsgi_abi.h — the call interface between the Apache C shim (apache/) and the Swift host
+ * library (Sources/SwiftWSGI): its version, the handshake, the operations table, the request and
+ * script calls, and the functions each side exports. The configuration structs are in
+ * swiftwsgi_configuration.h, the status counters' shared-memory layouts in
+ * swiftwsgi_status_layout.h (both included here; one ABI, one version). Plain C structs and
+ * function pointers only: no Apache or Python types cross it. The shim includes it with
+ * httpd.h; Swift imports the three as the CSwiftWSGI module.
  *
  * Direction C -> Swift: the swiftwsgi_* functions at the bottom (exported with @_cdecl).
  * Direction Swift -> C: the swiftwsgi_ops_t table the shim registers at every configuration
@@ -17,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "swiftwsgi_configuration.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,7 +30,7 @@ extern "C" {
 /** Bumped whenever a struct below changes layout or a function is added, removed or changed.
  *  (Only a test may define another, to build a shim that speaks an ABI no library does.) */
 #ifndef SWIFTWSGI_ABI_VERSION
-#define SWIFTWSGI_ABI_VERSION 20
+#define SWIFTWSGI_ABI_VERSION 21
 #endif
 
 /* The shim references every function the Swift library exports weakly (it defines
@@ -120,264 +126,6 @@ typedef struct swiftwsgi_ops {
                       void *context);
 } swiftwsgi_ops_t;
 
-/** A script to import at process start (WSGIImportScript). */
-typedef struct swiftwsgi_import_script {
-    const char *path;
-    const char *application_group;  /* unexpanded: "%{GLOBAL}" or a name (the host expands it) */
-} swiftwsgi_import_script_t;
-
-/**
- * One <WSGIInterpreterOptions [process-group=] [application-group=]> container (mod_wsgi 6),
- * with the directives it holds. The host picks the containers that select an interpreter when
- * it creates it (the most specific wins; see ProcessConfig.interpreterSettings).
- */
-typedef struct swiftwsgi_interpreter_options {
-    const char *process_group;        /* NULL: any; "" embedded mode (Apache's children); else a
-                                         WSGIDaemonProcess name */
-    const char *application_group;    /* NULL: any; "" the main interpreter (%{GLOBAL}); else an
-                                         application group's expanded name */
-    int per_interpreter_gil;          /* WSGIPerInterpreterGIL: -1 not set here, 0 Off, 1 On */
-    int free_threading;               /* WSGIFreeThreading: -1 not set here, 0 Off, 1 On (only in
-                                         containers without application-group=) */
-    double switch_interval;           /* WSGISwitchInterval in seconds, 0: not set here */
-    int restrict_stdin;               /* WSGIRestrictStdin: -1 not set here, 0 Off, 1 On */
-    int restrict_stdout;              /* WSGIRestrictStdout: -1 not set here, 0 Off, 1 On */
-    int restrict_signal;              /* WSGIRestrictSignal: -1 not set here, 0 Off, 1 On */
-    const char *const *python_path;   /* WSGIPythonPath directories, in configuration order */
-    size_t python_path_count;
-} swiftwsgi_interpreter_options_t;
-
-/*
- * mod_status's figures of Apache's children (apache/swiftwsgi_status.c reads them), in memory the
- * Apache parent maps at each configuration load when mod_status is loaded, before it forks:
- *
- * - the names of the application groups whose embedded requests are counted (one table for all
- *   children, claimed by the first child that creates the group's interpreter);
- * - one row per Apache child (ServerLimit rows, each claimed by a child at its start): per named
- *   group, the requests begun and ended by its interpreter in that child, then one pair for the
- *   groups beyond SWIFTWSGI_STATUS_GROUPS;
- * - the queue cells of each child (as many as twice its threads, and some): one is non-zero
- *   while a request the child handed to a daemon group waits for a daemon thread
- *   (swiftwsgi_queue_mark()).
- *
- * Every write is one relaxed atomic; nothing here locks.
- */
-
-/** Application groups named in the shared table; the embedded requests of further groups are
- *  counted together, as "other groups". */
-#define SWIFTWSGI_STATUS_GROUPS 64
-/** Bytes kept of a group's name, with its NUL: groups whose names agree in the first 255 bytes
- *  are counted as one. */
-#define SWIFTWSGI_STATUS_NAME_SIZE 256
-
-/** One named application group. state: 0 free, 1 being written, 2 written (then never changes). */
-typedef struct swiftwsgi_status_name {
-    uint32_t state;
-    char name[SWIFTWSGI_STATUS_NAME_SIZE]; /* the expanded group; "" for %{GLOBAL} */
-} swiftwsgi_status_name_t;
-
-/** An interpreter's requests in one child: begun - ended are running, ended were served. */
-typedef struct swiftwsgi_interpreter_counters {
-    uint64_t begun;
-    uint64_t ended;
-} swiftwsgi_interpreter_counters_t;
-
-/** One Apache child's row. A child that takes over the row of one that exited keeps its
- *  requests (they stay served) and clears what was running. */
-typedef struct swiftwsgi_child_counters {
-    int32_t pid;                      /* the child using it; 0: free */
-    int32_t reserved;
-    swiftwsgi_interpreter_counters_t groups[SWIFTWSGI_STATUS_GROUPS + 1]; /* by name index, then other groups */
-} swiftwsgi_child_counters_t;
-
-/** The index of group's name in names (claimed when new); SWIFTWSGI_STATUS_GROUPS when the
- *  table is full. Scans at most SWIFTWSGI_STATUS_GROUPS entries; never waits. Two children
- *  naming a new group at the same instant may claim an entry each (readers add them up). */
-static inline int swiftwsgi_status_group_index(swiftwsgi_status_name_t *names, const char *group)
-{
-    int i;
-    size_t n;
-    for (n = 0; group[n] && n + 1 < SWIFTWSGI_STATUS_NAME_SIZE; n++) {}
-    for (i = 0; i < SWIFTWSGI_STATUS_GROUPS; i++) {
-        swiftwsgi_status_name_t *e = &names[i];
-        uint32_t state = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE), free_state = 0;
-        if (state == 2) {
-            size_t k;
-            for (k = 0; k < n && e->name[k] == group[k]; k++) {}
-            if (k == n && e->name[n] == 0) return i;
-        }
-        else if (state == 0 && __atomic_compare_exchange_n(&e->state, &free_state, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-            size_t k;
-            for (k = 0; k < n; k++) e->name[k] = group[k];
-            e->name[n] = 0;
-            __atomic_store_n(&e->state, 2, __ATOMIC_RELEASE);
-            return i;
-        }
-    }
-    return SWIFTWSGI_STATUS_GROUPS;
-}
-
-/** Group index's counters in row (index SWIFTWSGI_STATUS_GROUPS: the other groups'). */
-static inline swiftwsgi_interpreter_counters_t *swiftwsgi_child_group_counters(swiftwsgi_child_counters_t *row, int index)
-{
-    return &row->groups[index < 0 || index > SWIFTWSGI_STATUS_GROUPS ? SWIFTWSGI_STATUS_GROUPS : index];
-}
-
-static inline void swiftwsgi_interpreter_begun(swiftwsgi_interpreter_counters_t *c)
-{
-    __atomic_add_fetch(&c->begun, 1, __ATOMIC_RELAXED);
-}
-static inline void swiftwsgi_interpreter_ended(swiftwsgi_interpreter_counters_t *c)
-{
-    __atomic_add_fetch(&c->ended, 1, __ATOMIC_RELAXED);
-}
-
-/** A queue cell's value while its request waits: the daemon group's index + 1 in the top 16
- *  bits, below them when the wait began (CLOCK_MONOTONIC microseconds, modulo 2^48). */
-#define SWIFTWSGI_QUEUE_TIME_BITS 48
-static inline uint64_t swiftwsgi_queue_mark(int group, uint64_t monotonic_usec)
-{
-    uint64_t t = monotonic_usec & ((UINT64_C(1) << SWIFTWSGI_QUEUE_TIME_BITS) - 1);
-    return ((uint64_t)(group + 1) << SWIFTWSGI_QUEUE_TIME_BITS) | (t ? t : 1);
-}
-
-/** A daemon thread took the request: its cell is cleared, unless it no longer holds mark. */
-static inline void swiftwsgi_queue_taken(uint64_t *cells, uint32_t count, int32_t cell, uint64_t mark)
-{
-    if (!cells || mark == 0 || cell < 0 || (uint32_t)cell >= count) return;
-    __atomic_compare_exchange_n(&cells[cell], &mark, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-}
-
-/** Process-wide settings, from server-config directives, passed at child start. */
-typedef struct swiftwsgi_process_config {
-    const char *python_home;          /* WSGIPythonHome, or NULL */
-    const char *python_path;          /* WSGIPythonPath, ':'-separated, or NULL */
-    const char *daemon_home;          /* a daemon group's home=, put first on each interpreter's
-                                         sys.path (as mod_wsgi does); NULL elsewhere */
-    int python_optimize;              /* WSGIPythonOptimize, 0..2 */
-    long python_hash_seed;            /* WSGIPythonHashSeed: -1 unset, -2 "random", else 0..4294967295 */
-    const char *const *python_warnings; /* WSGIPythonWarnings options */
-    size_t python_warnings_count;
-    int dont_write_bytecode;          /* WSGIDontWriteBytecode */
-    const char *python_eggs;          /* WSGIPythonEggs, or NULL */
-    int restrict_stdin;               /* WSGIRestrictStdin */
-    int restrict_stdout;              /* WSGIRestrictStdout */
-    int restrict_signal;              /* WSGIRestrictSignal */
-    int destroy_interpreter;          /* WSGIDestroyInterpreter */
-    const char *apache_version;       /* e.g. "2.4.62" */
-    const char *mpm_name;             /* "event", "worker", "prefork" */
-    int threads_per_process;          /* ThreadsPerChild (1 for prefork) */
-    int maximum_processes;            /* ServerLimit-derived maximum of children */
-    const swiftwsgi_import_script_t *import_scripts;
-    size_t import_scripts_count;
-    const char *process_group;        /* "" in Apache's children; the group's name in a daemon */
-    double switch_interval;           /* WSGISwitchInterval / switch-interval=: seconds for
-                                         sys.setswitchinterval(), 0: Python's default */
-    int server_metrics;               /* WSGIServerMetrics / server-metrics=: the mod_wsgi module's
-                                         server_metrics(), process_metrics() and request_metrics()
-                                         report (else they return None) */
-    /* The Apache server itself (Python's `apache` module), also in daemon processes: */
-    const char *apache_description;   /* ap_get_server_description(), e.g. "Apache/2.4.62 (Debian) ..." */
-    const char *apache_build_date;    /* ap_get_server_built() */
-    int apache_threads_per_process;   /* the MPM's threads per child (1 for prefork) */
-    int apache_maximum_processes;     /* the MPM's maximum of children */
-    int per_interpreter_gil;          /* WSGIPerInterpreterGIL at server scope: sub-interpreters
-                                         get their own GIL (configtest refuses On before 3.12) */
-    int free_threading;               /* WSGIFreeThreading at server scope: the GIL disabled
-                                         (configtest refuses On on a build with the GIL) */
-    const swiftwsgi_interpreter_options_t *interpreter_options; /* the containers, in configuration order */
-    size_t interpreter_options_count;
-    /* mod_status (Apache's children only, NULL elsewhere or without mod_status): the shared
-     * group names and this child's row, where the host counts each interpreter's requests. */
-    swiftwsgi_status_name_t *status_names;
-    swiftwsgi_child_counters_t *status_row;
-    /* WSGITelemetryService / WSGISlowRequests / WSGITelemetryOptions (mod_wsgi 6.1): where this
-     * process sends its telemetry datagrams (the host's sender thread does). */
-    const char *telemetry_socket;     /* the ingester's unix socket path (after "unix:"); NULL: no
-                                         telemetry in this process */
-    double telemetry_interval;        /* seconds between samples (interval=) */
-    double slow_requests;             /* WSGISlowRequests threshold in seconds, 0: not reported */
-    int telemetry_options;            /* SWIFTWSGI_TELEMETRY_* flags */
-} swiftwsgi_process_config_t;
-
-/** WSGITelemetryOptions flags. */
-#define SWIFTWSGI_TELEMETRY_CAPTURE_USER_AGENT 0x01
-
-/** One process of a WSGIDaemonProcess group, as the shim forked it (privileges dropped). */
-/**
- * One daemon process's counters, in memory shared by the Apache parent (which maps it before it
- * forks anything), the daemons and Apache's children (mod_status reads it: swiftwsgi_status.c).
- * The daemon writes its fields with the helpers below (relaxed atomics: one add per request);
- * the parent writes pid, started, restarts and last_restart.
- */
-typedef struct swiftwsgi_daemon_status {
-    int32_t pid;                      /* parent: the running process, 0 while none */
-    int32_t threads;                  /* daemon: threads=, once it serves */
-    int32_t busy;                     /* daemon: threads running a request */
-    int32_t restarts;                 /* parent: processes of this slot started after the first */
-    uint64_t requests;                /* daemon: requests this process served */
-    uint64_t earlier_requests;        /* parent: requests the slot's earlier processes served */
-    int64_t started;                  /* parent: when the process was started (microseconds) */
-    int64_t queue_wait;               /* daemon: how long its latest request waited for a thread (us) */
-    int64_t last_restart_time;        /* parent: when the latest restart happened (microseconds) */
-    char stop_reason[40];             /* daemon: why it is stopping (mod_wsgi's shutdown_reason) */
-    char last_restart[40];            /* parent: why the previous process went (its stop_reason, or
-                                         "exit N" / "signal N" when it said nothing) */
-} swiftwsgi_daemon_status_t;
-
-static inline void swiftwsgi_status_set_threads(swiftwsgi_daemon_status_t *s, int32_t threads)
-{
-    if (s) __atomic_store_n(&s->threads, threads, __ATOMIC_RELAXED);
-}
-static inline void swiftwsgi_status_busy(swiftwsgi_daemon_status_t *s, int32_t delta)
-{
-    if (s) __atomic_add_fetch(&s->busy, delta, __ATOMIC_RELAXED);
-}
-static inline void swiftwsgi_status_served(swiftwsgi_daemon_status_t *s, int64_t queue_wait)
-{
-    if (!s) return;
-    __atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->queue_wait, queue_wait, __ATOMIC_RELAXED);
-}
-static inline void swiftwsgi_status_stopping(swiftwsgi_daemon_status_t *s, const char *reason)
-{
-    size_t i;
-    if (!s || !reason) return;
-    for (i = 0; i + 1 < sizeof(s->stop_reason) && reason[i]; i++) s->stop_reason[i] = reason[i];
-    s->stop_reason[i] = 0;
-}
-
-typedef struct swiftwsgi_daemon_config {
-    const char *name;                 /* the group's name */
-    int listen_fd;                    /* the group's listening unix socket (shared by its processes) */
-    int threads;                      /* threads= */
-    long maximum_requests;            /* maximum-requests=, 0: unlimited */
-    int socket_timeout;               /* socket-timeout=, seconds */
-    int graceful_timeout;             /* seconds to finish requests when asked to stop */
-    size_t stack_size;                /* stack-size=, 0: default */
-    int request_timeout;              /* request-timeout=: seconds a request may run (times 1 + ln threads,
-                                         as mod_wsgi 6.1) before it is interrupted or, without
-                                         interrupt-timeout, answered 504 and the process replaced; 0: none */
-    int interrupt_timeout;            /* interrupt-timeout=: seconds a request given mod_wsgi.RequestTimeout
-                                         has to unwind (504) before the process is replaced; 0: no interrupt */
-    int inactivity_timeout;           /* inactivity-timeout=: idle that long, the process is replaced */
-    int restart_interval;             /* restart-interval=: the process is replaced after that long */
-    int queue_timeout;                /* queue-timeout=: a request that waited longer answers 504 */
-    int shutdown_timeout;             /* shutdown-timeout=: seconds for running requests at SIGTERM */
-    int startup_timeout;              /* startup-timeout=: seconds Python and the preloaded scripts
-                                         may take before the process gives up and is replaced */
-    int eviction_timeout;             /* eviction-timeout=: seconds for running requests at SIGUSR1
-                                         (the shim gives graceful-timeout's when it is not set) */
-    int deadlock_timeout;             /* deadlock-timeout=: seconds the GIL may stay held before the
-                                         process is replaced, 0: never */
-    int send_buffer_size;             /* send-buffer-size=: SO_SNDBUF of connections, 0: system's */
-    int receive_buffer_size;          /* receive-buffer-size=: SO_RCVBUF of connections, 0: system's */
-    int multiprocess;                 /* wsgi.multiprocess: processes= given (even =1), or more than 1 */
-    swiftwsgi_daemon_status_t *status; /* this process's shared counters, or NULL */
-    swiftwsgi_process_config_t process;
-    uint64_t *queue_cells;            /* the Apache children's queue cells (NULL without mod_status) */
-    uint32_t queue_cell_count;
-} swiftwsgi_daemon_config_t;
 
 /**
  * What every call into a script carries (a WSGI request, an authentication or a dispatch
