@@ -38,7 +38,7 @@ comma := ,
 C_WARNINGS := -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Wc$(comma)-Werror)
 SWIFT_SOURCES := $(shell find Sources -name '*.swift' -o -name '*.h' -o -name '*.c' -o -name '*.modulemap') Package.swift
 
-.PHONY: FORCE all swift module install uninstall test unit-test c-unit-test integration-test clean deb docs bench-quick
+.PHONY: FORCE all swift module install uninstall test unit-test c-unit-test integration-test clean deb docs bench-quick format-lint
 
 # The express program does not embed Python: only the default build makes it.
 all: $(BUILD)/$(MODULE) $(if $(PY_SUFFIX),,$(BUILD)/swiftwsgi-express)
@@ -96,6 +96,10 @@ endif
 
 unit-test: c-unit-test
 	$(SWIFT) test
+
+# What differs from .swift-format's style (a report, not a gate: CONTRIBUTING.md).
+format-lint:
+	$(SWIFT) format lint --configuration .swift-format --recursive Sources Tests/SwiftWSGITests Package.swift
 
 # C unit tests of the shim's pure logic (Tests/c/test_*.c), each linked with the apache/ source
 # it tests and APR only (no Apache): each prints ok/FAIL per test and "N passed, N failed".

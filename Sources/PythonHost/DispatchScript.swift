@@ -13,26 +13,33 @@ extension PythonRuntime {
         let req = request.pointee
         let environ = UnsafeBufferPointer(start: req.environ, count: req.environ_count)
         let context = RequestContext(handle: req.handle, ops: apache)
-        return inInterpreter(spec: req.application_group, hostname: req.server_hostname,
-                             port: req.server_port, environ: environ, context: context,
-                             failure: Int32(SWIFTWSGI_DISPATCH_ERROR.rawValue), &unlocked) { interpreter, gil in
+        return inInterpreter(
+            spec: req.application_group, hostname: req.server_hostname,
+            port: req.server_port, environ: environ, context: context,
+            failure: Int32(SWIFTWSGI_DISPATCH_ERROR.rawValue), &unlocked
+        ) { interpreter, gil in
             Int32(callDispatch(req, environ, interpreter, context, &gil).rawValue)
         }
     }
 
-    private func callDispatch(_ req: swiftwsgi_dispatch_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
-                              _ interpreter: Interpreter, _ context: RequestContext,
-                              _ gil: inout GIL) -> swiftwsgi_dispatch_result_t {
+    private func callDispatch(
+        _ req: swiftwsgi_dispatch_request_t, _ environ: UnsafeBufferPointer<swiftwsgi_kv_t>,
+        _ interpreter: Interpreter, _ context: RequestContext,
+        _ gil: inout GIL
+    ) -> swiftwsgi_dispatch_result_t {
         let script = String(cString: req.script_filename)
         // Owned: the module stays alive while its functions run, even if another thread
         // reloads the script meanwhile.
         guard let module = interpreter.script(path: script, mtime: req.script_mtime, reloading: true, &gil) else {
-            apache.logException(req.handle, interpreter: interpreter, .scriptLoadFailed,
-                                intro: "Failed to exec Python script file '\(script)'.", &gil)
+            apache.logException(
+                req.handle, interpreter: interpreter, .scriptLoadFailed,
+                intro: "Failed to exec Python script file '\(script)'.", &gil)
             return SWIFTWSGI_DISPATCH_NO_OPINION
         }
-        guard let errors = interpreter.types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context, gil) else {
-            apache.logException(req.handle, interpreter: interpreter, .requestObjectsFailed, intro: "Cannot create wsgi.errors.", &gil)
+        guard let errors = interpreter.types.makeLog(level: SWIFTWSGI_LOG_ERR, name: "wsgi.errors", ctx: context, gil)
+        else {
+            apache.logException(
+                req.handle, interpreter: interpreter, .requestObjectsFailed, intro: "Cannot create wsgi.errors.", &gil)
             return SWIFTWSGI_DISPATCH_ERROR
         }
         defer {
@@ -40,7 +47,8 @@ extension PythonRuntime {
             swpy_host(errors.pointer).pointee.ctx = nil
         }
         guard let env = Self.baseEnviron(environ, interpreter, errors: errors.pointer, gil) else {
-            apache.logException(req.handle, interpreter: interpreter, .environFailed, intro: "Cannot build the WSGI environ.", &gil)
+            apache.logException(
+                req.handle, interpreter: interpreter, .environFailed, intro: "Cannot build the WSGI environ.", &gil)
             return SWIFTWSGI_DISPATCH_ERROR
         }
         let names = ["process_group", "application_group", "callable_object"]
@@ -51,24 +59,27 @@ extension PythonRuntime {
                 continue
             }
             guard let result = PyRef(owningOrNil: PyObject_CallOneArg(function.pointer, env.pointer)) else {
-                apache.logException(req.handle, interpreter: interpreter, .authScriptFailed,
-                                    intro: "Exception occurred calling \(name)() in '\(script)'.", &gil)
+                apache.logException(
+                    req.handle, interpreter: interpreter, .authScriptFailed,
+                    intro: "Exception occurred calling \(name)() in '\(script)'.", &gil)
                 return SWIFTWSGI_DISPATCH_ERROR
             }
             if result.pointer == Py.none { continue }
             guard let value = Self.textValue(result.pointer, gil) else {
                 Py.raise(PyExc_TypeError, "\(name)() must return a str or None", gil)
-                apache.logException(req.handle, interpreter: interpreter, .authScriptFailed,
-                                    intro: "Exception occurred calling \(name)() in '\(script)'.", &gil)
+                apache.logException(
+                    req.handle, interpreter: interpreter, .authScriptFailed,
+                    intro: "Exception occurred calling \(name)() in '\(script)'.", &gil)
                 return SWIFTWSGI_DISPATCH_ERROR
             }
             answers[index] = value
         }
         // The answer crosses as a struct; the shim copies the strings before set_answer returns.
         let copies = answers.map { $0.flatMap { strdup($0) } }
-        defer { copies.forEach { free($0) } }
-        var answer = swiftwsgi_dispatch_answer_t(process_group: copies[0], application_group: copies[1],
-                                                 callable_object: copies[2])
+        defer { for copy in copies { free(copy) } }
+        var answer = swiftwsgi_dispatch_answer_t(
+            process_group: copies[0], application_group: copies[1],
+            callable_object: copies[2])
         gil.released { _ in req.set_answer?(req.context, &answer) }
         return SWIFTWSGI_DISPATCH_ANSWERED
     }

@@ -28,15 +28,18 @@ enum ABIHandshake {
         }
         let mine = ownSizes
         if sizes.count != mine.count {
-            return "the Swift host library has \(mine.count) ABI structs, this module \(sizes.count) (both say ABI \(own))"
+            return
+                "the Swift host library has \(mine.count) ABI structs, this module \(sizes.count) (both say ABI \(own))"
         }
         for (i, (name, size)) in mine.enumerated() where sizes[i] != size {
-            return "\(name) is \(size) bytes in the Swift host library, \(sizes[i]) in this module (both say ABI \(own))"
+            return
+                "\(name) is \(size) bytes in the Swift host library, \(sizes[i]) in this module (both say ABI \(own))"
         }
         return nil
     }
 
     /// The reason an entry point refuses a struct when no handshake succeeded.
-    static let notAgreed = "the module did not complete the ABI handshake with the Swift host library "
+    static let notAgreed =
+        "the module did not complete the ABI handshake with the Swift host library "
         + "(a module of an earlier build?): install both from the same build, then stop and start Apache"
 }

@@ -24,7 +24,9 @@ import Testing
         let name = ABIHandshake.ownSizes[last].name
         let problem = try #require(ABIHandshake.problem(version: version, sizes: other))
         #expect(name.hasPrefix("swiftwsgi_"))
-        #expect(problem.hasPrefix("\(name) is \(sizes[last]) bytes in the Swift host library, \(sizes[last] + 8) in this module"))
+        #expect(
+            problem.hasPrefix(
+                "\(name) is \(sizes[last]) bytes in the Swift host library, \(sizes[last] + 8) in this module"))
     }
 
     @Test func anotherNumberOfStructsIsRefused() {

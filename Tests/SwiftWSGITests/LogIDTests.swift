@@ -34,17 +34,25 @@ import Testing
 
     /// Every message goes through LogFormat: no Swift file builds the mod_wsgi-style prefix itself.
     @Test func noHandBuiltPrefixes() throws {
-        for file in try Self.files(under: "Sources", ending: ".swift") where file.lastPathComponent != "LogFormat.swift" {
+        for file in try Self.files(under: "Sources", ending: ".swift") where file.lastPathComponent != "LogFormat.swift"
+        {
             let text = try String(contentsOf: file, encoding: .utf8)
-            #expect(!text.contains("mod_swiftwsgi (pid="), "\(file.lastPathComponent) builds a log prefix: use ApacheOps.log with a LogID")
+            #expect(
+                !text.contains("mod_swiftwsgi (pid="),
+                "\(file.lastPathComponent) builds a log prefix: use ApacheOps.log with a LogID")
         }
     }
 
     @Test func everyLineCarriesTheIdAndTheFirstSaysWhoSpeaks() {
-        let lines = LogFormat.lines(.applicationFailed, "Exception occurred processing WSGI script 'x'.\nTraceback (most recent call last):\n  File \"x\"")
-        #expect(lines == ["SWW1027: mod_swiftwsgi (pid=\(getpid())): Exception occurred processing WSGI script 'x'.",
-                          "SWW1027: Traceback (most recent call last):",
-                          "SWW1027:   File \"x\""])
+        let lines = LogFormat.lines(
+            .applicationFailed,
+            "Exception occurred processing WSGI script 'x'.\nTraceback (most recent call last):\n  File \"x\"")
+        #expect(
+            lines == [
+                "SWW1027: mod_swiftwsgi (pid=\(getpid())): Exception occurred processing WSGI script 'x'.",
+                "SWW1027: Traceback (most recent call last):",
+                "SWW1027:   File \"x\"",
+            ])
     }
 
     @Test func theApplicationsOutputKeepsItsWords() {
@@ -54,7 +62,8 @@ import Testing
     @Test func aDaemonProcessNamesItsGroup() {
         LogFormat.processGroup = "api"
         defer { LogFormat.processGroup = nil }
-        #expect(LogFormat.lines(.daemonReady, "daemon process ready with 2 threads")
+        #expect(
+            LogFormat.lines(.daemonReady, "daemon process ready with 2 threads")
                 == ["SWW1041: mod_swiftwsgi (pid=\(getpid()), process='api'): daemon process ready with 2 threads"])
     }
 }
