@@ -10,7 +10,9 @@ code never sees it: after interrupt-timeout the process is replaced. Without int
 (mod_wsgi 6.1's default) the process is replaced at once.
 
 Where the process is replaced, the stuck request is answered 504 by mod_swiftwsgi (it timed
-out) and 502 by mod_wsgi 6.1.1 (its daemon closed the connection before the headers).
+out) and 502 by mod_wsgi 6.1.1 (its daemon closed the connection before the headers). A request
+whose headers already went out is cut short (no terminating chunk) by mod_swiftwsgi; mod_wsgi
+6.1.1 ends its chunked response as if it were complete.
 
 Runs against mod_wsgi 6.1.1 from PyPI too (SWIFTWSGI_MODULE=its module); mod_wsgi 4.9 has neither
 RequestTimeout nor the 502s."""
@@ -39,6 +41,16 @@ def application(environ, start_response):
     if mode == 'pid':
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return [str(os.getpid()).encode()]
+    if mode.startswith('stream'):   # stuck after the headers and a first chunk went out
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        def body():
+            yield b'first part\n'
+            if mode == 'streamread':
+                r, w = os.pipe()
+                os.read(r, 1)
+            while True:
+                pass
+        return body()
     try:
         if mode == 'loop':          # pure Python, never ends
             while True:
@@ -127,7 +139,8 @@ INTERRUPTED = (r'interrupted by mod_wsgi\.RequestTimeout after \d+\.\d s' if OUR
 
 # mod_wsgi 6.1.1's 502 lines: the daemon process closed or reset the connection.
 DAEMON_GONE = (r'closed connection before sending complete response headers'
-               r'|Error reading response headers from daemon process')
+               r'|Error reading response headers from daemon process'
+               r'|Request data write error when proxying data to daemon process')
 
 
 def pid(server, path):
@@ -215,6 +228,44 @@ def test_a_request_that_swallows_request_timeout_has_its_process_replaced(server
     while pid_or_none(server, '/blocked') in (None, before) and time.time() < deadline:
         time.sleep(0.2)
     assert pid_or_none(server, '/blocked') not in (None, before)
+
+
+def stuck_after_headers(server, path):
+    """The raw response to a request that sent its headers and a first chunk, then got stuck."""
+    with socket.create_connection(('127.0.0.1', server.port), timeout=30) as s:
+        s.sendall(('GET %s HTTP/1.1\r\nHost: x\r\n\r\n' % path).encode())
+        data = b''
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
+@mod_wsgi_versions(minimum=(6, 1))
+def test_request_timeout_after_the_headers_cuts_the_response_short_and_the_thread_serves_on(server):
+    expect_interruption(server)
+    server.expect_log(r'RequestTimeout after headers sent; response truncated', r'response truncated')
+    before = pid(server, '/interrupted')
+    data = stuck_after_headers(server, '/interrupted?streamloop')
+    head, _, body = data.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200') and b'first part' in body, data
+    # mod_swiftwsgi sends no terminating chunk: the client knows the response is incomplete.
+    # mod_wsgi 6.1.1 truncates in the daemon but its Apache child then ends the chunked response
+    # as if it were complete.
+    assert body.endswith(b'0\r\n\r\n') != OURS, data
+    assert pid(server, '/interrupted') == before
+
+
+# mod_wsgi 6.1.1 ends the chunked response as if it were complete when the daemon process goes
+# (see the last test): mod_swiftwsgi cuts it short.
+@pytest.mark.ours_only
+def test_a_request_stuck_in_c_after_the_headers_is_cut_short_when_its_process_is_replaced(server):
+    expect_replacement(server)
+    data = stuck_after_headers(server, '/blocked?streamread')
+    head, _, body = data.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200') and b'first part' in body, data
+    assert not body.endswith(b'0\r\n\r\n') and b'<!DOCTYPE' not in body, data
 
 
 def pid_or_none(server, path):

@@ -175,7 +175,15 @@ enum DaemonClient {
                 case .abort:
                     ops.abortConnection(req.handle, unlocked)
                 case .end:
-                    return .done(try p.i32(), reusable: connection.isReusable)
+                    let status = try p.i32()
+                    // An error status after the response began (request-timeout ended a request
+                    // that had sent its headers): Apache would append its error page to the
+                    // body, so the response is cut short instead, as a truncated one must be.
+                    if headersSent && status != 0 {
+                        ops.abortConnection(req.handle, unlocked)
+                        return .done(0, reusable: false)
+                    }
+                    return .done(status, reusable: connection.isReusable)
                 case .request, .data, .readError:
                     throw SystemError(call: "protocol", errno: EPROTO)
                 }

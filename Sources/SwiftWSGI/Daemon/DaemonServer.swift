@@ -38,6 +38,8 @@ final class DaemonServer: @unchecked Sendable {
     /// When a running request is over its time (mod_wsgi 6.1): request-timeout × (1 + ln threads),
     /// which is request-timeout itself for one thread and more patient for many; 0: never.
     let requestLimit: Double
+    /// request-timeout raises mod_wsgi.RequestTimeout (both timeouts set).
+    let raisesRequestTimeout: Bool
     let inactivityTimeout: Double
     let restartInterval: Double
     let queueTimeout: Double
@@ -129,6 +131,7 @@ final class DaemonServer: @unchecked Sendable {
         requestTimeout = Double(c.request_timeout)
         interruptTimeout = Double(c.interrupt_timeout)
         requestLimit = Double(c.request_timeout) * (1 + log(Double(max(1, c.threads))))
+        raisesRequestTimeout = c.request_timeout > 0 && c.interrupt_timeout > 0
         inactivityTimeout = Double(c.inactivity_timeout)
         restartInterval = Double(c.restart_interval)
         queueTimeout = Double(c.queue_timeout)
@@ -418,7 +421,7 @@ final class DaemonServer: @unchecked Sendable {
     /// (C code): then interrupt-timeout runs out and the process is replaced all the same. Not
     /// during or after Python's shutdown (`interrupting`).
     private func startInterrupter() {
-        guard requestTimeout > 0, interruptTimeout > 0, let runtime, let fd = try? Sys.eventFD() else { return }
+        guard raisesRequestTimeout, let runtime, let fd = try? Sys.eventFD() else { return }
         interruptFD = fd
         spawnThread { [self] in
             var unlocked = Unlocked.enteringFromApache()  // a thread of our own, never in Python but here
@@ -532,7 +535,7 @@ final class DaemonServer: @unchecked Sendable {
         // Marked busy before the stop check: the main thread, once it set `stopping`, either
         // sees this slot busy and waits, or this thread sees `stopping` and leaves.
         let request = slots[slot].requests.add(1, ordering: .relaxed).newValue
-        slots[slot].interrupt.arm(request: request)
+        if raisesRequestTimeout { slots[slot].interrupt.arm(request: request) }
         let admitted: Bool = slots[slot].running.withLock { running in
             running = Running(connection: connection, started: monotonicNow(), request: request)
             if stopping.load(ordering: .acquiring) {
@@ -581,7 +584,8 @@ final class DaemonServer: @unchecked Sendable {
             status = 504
         } else {
             var unlocked = Unlocked.enteringFromApache()  // a worker thread, between requests
-            status = request.withRequest { runtime.handle($0, interrupt: slots[slot].interrupt, &unlocked) } ?? 500
+            let interrupt = raisesRequestTimeout ? slots[slot].interrupt : nil  // nothing to pay without interrupt-timeout
+            status = request.withRequest { runtime.handle($0, interrupt: interrupt, &unlocked) } ?? 500
         }
         var b = FrameBuilder()
         b.i32(status)
