@@ -53,33 +53,47 @@ extension PythonRuntime {
         let d = env.pointer
         let strings = interpreter.environStrings
         // The helpers reach the dict through its pointer: a nested function capturing the
-        // noncopyable `env` could not return it afterwards (debug builds refuse that).
-        func put(_ key: String, _ object: PyPointer) {
-            if let strings { _ = strings.set(d, name: key, object: object, gil) } else { PyDict_SetItemString(d, key, object) }
+        // noncopyable `env` could not return it afterwards (debug builds refuse that). Keys are
+        // literals (StaticString: NUL-terminated, passed as they are, no String conversion).
+        func cKey(_ key: StaticString) -> UnsafePointer<CChar> {
+            UnsafeRawPointer(key.utf8Start).assumingMemoryBound(to: CChar.self)
         }
-        func put(_ key: String, _ value: UnsafePointer<CChar>) {
-            if let strings {
-                key.withCString { _ = strings.set(d, name: $0, value: value, gil) }
-            } else if let v = Py.latin1(value, gil) {
-                PyDict_SetItemString(d, key, v.pointer)
+        func put(_ key: StaticString, _ object: PyPointer) {
+            if let strings, let k = strings.key(cKey(key), gil) {
+                PyDict_SetItem(d, k, object)
+            } else {
+                PyErr_Clear()
+                PyDict_SetItemString(d, cKey(key), object)
             }
+        }
+        func put(_ key: StaticString, _ value: UnsafePointer<CChar>) {
+            if let strings {
+                if !strings.set(d, name: cKey(key), value: value, gil) { PyErr_Clear() }
+            } else if let v = Py.latin1(value, gil) {
+                PyDict_SetItemString(d, cKey(key), v.pointer)
+            }
+        }
+        func put(_ key: StaticString, double value: Double) {
+            if let f = PyRef(owningOrNil: PyFloat_FromDouble(value)) { put(key, f.pointer) } else { PyErr_Clear() }
+        }
+        func put(_ key: StaticString, int value: Int) {
+            if let v = Py.int(value, gil) { put(key, v.pointer) } else { PyErr_Clear() }
         }
         put("wsgi.input", input)
         // mod_wsgi 6.1's instants, as floats in seconds since the epoch (mod_wsgi 5 passed
         // microseconds as strings); queue and daemon start are 0.0 in embedded mode.
-        for (key, value) in [("mod_wsgi.request_start", times.requestStart), ("mod_wsgi.queue_start", times.queueStart),
-                             ("mod_wsgi.daemon_start", times.daemonStart), ("mod_wsgi.application_start", times.applicationStart)] {
-            if let f = PyRef(owningOrNil: PyFloat_FromDouble(value)) { put(key, f.pointer) } else { PyErr_Clear() }
-        }
+        put("mod_wsgi.request_start", double: times.requestStart)
+        put("mod_wsgi.queue_start", double: times.queueStart)
+        put("mod_wsgi.daemon_start", double: times.daemonStart)
+        put("mod_wsgi.application_start", double: times.applicationStart)
         // mod_wsgi's counters: this thread's id and earlier requests, the process's completed ones.
-        for (key, value) in [("mod_wsgi.thread_id", counter?.id ?? 0), ("mod_wsgi.thread_requests", counter?.requests.load(ordering: .relaxed) ?? 0),
-                             ("mod_wsgi.total_requests", Metrics.shared.totalRequests)] {
-            if let v = Py.int(value, gil) { put(key, v.pointer) }
-        }
+        put("mod_wsgi.thread_id", int: counter?.id ?? 0)
+        put("mod_wsgi.thread_requests", int: counter?.requests.load(ordering: .relaxed) ?? 0)
+        put("mod_wsgi.total_requests", int: Metrics.shared.totalRequests)
         // The shim always names the callable (its getter holds the default).
-        if let c = req.callable_object { put("mod_wsgi.callable_object", c) } else { put("mod_wsgi.callable_object", "") }
-        put("mod_wsgi.script_reloading", req.script_reloading != 0 ? "1" : "0")
-        put("mod_wsgi.enable_sendfile", req.enable_sendfile != 0 ? "1" : "0")
+        put("mod_wsgi.callable_object", req.callable_object ?? cKey(""))
+        put("mod_wsgi.script_reloading", cKey(req.script_reloading != 0 ? "1" : "0"))
+        put("mod_wsgi.enable_sendfile", cKey(req.enable_sendfile != 0 ? "1" : "0"))
         return env
     }
 
