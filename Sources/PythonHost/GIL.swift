@@ -104,32 +104,3 @@ func withGILForExit(threadState tstate: UnsafeMutablePointer<PyThreadState>, _ u
     var gil = GIL()
     if !body(&gil) { PyEval_SaveThread() }
 }
-
-/// A pthread mutex of the host (script loading), taken only without the GIL: the lock order is
-/// the host's locks first, then the GIL.
-final class HostLock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    fileprivate func lock(_ unlocked: borrowing Unlocked) { pthread_mutex_lock(mutex) }
-    fileprivate func unlock() { pthread_mutex_unlock(mutex) }
-}
-
-extension GIL {
-    /// Runs body holding lock and the GIL: releases the GIL to wait for lock, then takes the
-    /// GIL back (Python code run meanwhile may have changed anything the caller looked at).
-    mutating func locking<R: ~Copyable, E: Error>(_ lock: HostLock, _ body: (inout GIL) throws(E) -> R) throws(E) -> R {
-        released { lock.lock($0) }
-        defer { lock.unlock() }
-        return try body(&self)
-    }
-}

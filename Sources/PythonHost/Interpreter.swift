@@ -29,7 +29,7 @@ final class Interpreter: @unchecked Sendable {
     let environStrings: EnvironStrings? = PythonVersion.isFreeThreadedBuild ? nil : EnvironStrings()
     /// Scripts loaded in this interpreter, by path; with its GIL held.
     private var scripts: [String: LoadedScript] = [:]
-    private let loading = HostLock()
+    private let loading = PlainLock<Void>()
     /// traceback.format_exception, for logging exceptions: imported at the first one (with
     /// tokenize, linecache, textwrap... it weighs some 0.3 MB in each interpreter that never
     /// logs a traceback); with its GIL held.

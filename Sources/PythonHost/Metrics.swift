@@ -23,7 +23,7 @@ final class Metrics: Sendable {
     private let nextThreadID = Atomic<Int>(0)
     /// Busy-time and sampling are on (an application called a metrics function).
     private let recording = Atomic<Bool>(false)
-    private let state = Mutex<State>(State())
+    private let state = PlainLock<State>(State())
 
     private struct State {
         var busy = 0.0

@@ -30,8 +30,8 @@ public final class PythonRuntime: @unchecked Sendable {
     private let mainThreadState: UnsafeMutablePointer<PyThreadState>
     private let stoppingPublished = Atomic<Bool>(false)
     /// WSGITelemetryService's sender (HostTelemetry.swift), and the reason the process stops.
-    let telemetry = Mutex<TelemetrySender?>(nil)
-    let stoppingReason = Mutex<String>("")
+    let telemetry = PlainLock<TelemetrySender?>(nil)
+    let stoppingReason = PlainLock<String>("")
 
     static let version = (major: 0, minor: 1, micro: 0)
     public static var versionString: String { "\(version.major).\(version.minor).\(version.micro)" }

@@ -42,7 +42,7 @@ final class ThreadStates {
     }()
 
     /// Every thread state created, for tearing interpreters down at process exit.
-    static let all = Mutex<ThreadStateList>(ThreadStateList())
+    static let all = PlainLock<ThreadStateList>(ThreadStateList())
 
     /// This thread's states if it has any (a thread Python itself started has none).
     static func existing() -> ThreadStates? {

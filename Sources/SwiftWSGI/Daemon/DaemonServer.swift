@@ -61,7 +61,7 @@ final class DaemonServer: @unchecked Sendable {
     /// request-timeout), guarded per slot.
     private let slots: [Slot]
     private final class Slot: Sendable {
-        let running = Mutex<Running?>(nil)
+        let running = PlainLock<Running?>(nil)
         /// request-timeout's handle on the thread's Python request.
         let interrupt = RequestInterrupt()
         /// Numbers the slot's requests (only its worker writes it).
@@ -78,7 +78,7 @@ final class DaemonServer: @unchecked Sendable {
     /// Requests to interrupt (slot, request number, what the log says), for the interrupter
     /// thread: raising the exception needs the request's GIL, which the main thread must never
     /// wait for.
-    private let interrupts = Mutex<[(slot: Int, request: UInt64, note: String)]>([])
+    private let interrupts = PlainLock<[(slot: Int, request: UInt64, note: String)]>([])
     private var interruptFD: Int32 = -1
     private let lastActivity = Atomic<Int64>(0)  // monotonic milliseconds
     private let started = monotonicNow()
@@ -93,14 +93,14 @@ final class DaemonServer: @unchecked Sendable {
     /// attempt; shutdown takes it for good first (a probe during finalisation would crash).
     private let lastGIL = Atomic<Int64>(0)
     private let deadlocked = Atomic<Bool>(false)
-    private let probing = Mutex<Bool>(true)
+    private let probing = PlainLock<Bool>(true)
     /// The same for the interrupter (request-timeout). Not `probing`: on CPython 3.11 a thread
     /// waiting for the GIL with a main-interpreter state is never given it by a thread running
     /// Python in a sub-interpreter (the drop request goes to the waiter's interpreter), so the
     /// probe may wait a long time; the interrupter takes the GIL in the request's interpreter.
-    private let interrupting = Mutex<Bool>(true)
+    private let interrupting = PlainLock<Bool>(true)
     /// Why the process stops, as mod_wsgi's process_stopping event names it.
-    private let stopReason = Mutex<String>("")
+    private let stopReason = PlainLock<String>("")
     private let active = Atomic<Int>(0)
     private let served = Atomic<Int>(0)
     private var runtime: PythonRuntime?

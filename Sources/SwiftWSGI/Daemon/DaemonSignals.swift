@@ -14,7 +14,7 @@ import Synchronization
 final class DaemonSignals: @unchecked Sendable {
     private let runtime: PythonRuntime
     private let wakeFD: Int32
-    private let pending = Mutex<[Int32]>([])
+    private let pending = PlainLock<[Int32]>([])
     private static let backlog = 16
 
     init?(runtime: PythonRuntime) {

@@ -1,4 +1,5 @@
 import Glibc
+import PythonHost
 import Synchronization
 
 /// The protocol between an Apache child and a daemon process, over a unix-socket connection
@@ -165,7 +166,7 @@ final class FrameConnection: @unchecked Sendable {
     private var end = 0
     private(set) var descriptors: [Int32] = []
     /// Serialises sends, so another thread can end a wedged request with a whole frame.
-    private let sending = Mutex<Bool>(false)  // true once terminated
+    private let sending = PlainLock<Bool>(false)  // true once terminated
     /// Output beyond this is sent at once.
     private let outputLimit: Int
 
