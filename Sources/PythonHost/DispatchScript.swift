@@ -11,8 +11,15 @@ extension PythonRuntime {
     /// traceback.
     public func dispatch(_ request: UnsafePointer<swiftwsgi_dispatch_request_t>, _ unlocked: inout Unlocked) -> Int32 {
         let req = request.pointee
-        let environ = UnsafeBufferPointer(start: req.environ, count: req.environ_count)
-        let context = RequestContext(handle: req.handle, ops: apache)
+        // The shim fills both; a call without them is an error (500), never a trap.
+        guard let handle = req.call.handle, req.call.script_filename != nil else {
+            apache.log(
+                req.call.handle, SWIFTWSGI_LOG_ERR, .requestIncomplete,
+                "request without its handle or script filename: answered with 500", unlocked)
+            return Int32(SWIFTWSGI_DISPATCH_ERROR.rawValue)
+        }
+        let environ = UnsafeBufferPointer(start: req.call.environ, count: req.call.environ_count)
+        let context = RequestContext(handle: handle, ops: apache)
         return inInterpreter(
             spec: req.application_group, hostname: req.server_hostname,
             port: req.server_port, environ: environ, context: context,
@@ -27,7 +34,7 @@ extension PythonRuntime {
         _ interpreter: Interpreter, _ context: RequestContext,
         _ gil: inout GIL
     ) -> swiftwsgi_dispatch_result_t {
-        let script = String(cString: req.script_filename)
+        let script = req.call.script_filename.map { String(cString: $0) } ?? ""
         // Owned: the module stays alive while its functions run, even if another thread
         // reloads the script meanwhile.
         guard let module = interpreter.script(path: script, mtime: req.script_mtime, reloading: true, &gil) else {

@@ -47,7 +47,7 @@ import Testing
             #expect(q.script_reloading == 1 && q.enable_sendfile == 0 && q.header_only == 1)
             #expect(q.error_override == 1 && q.ignore_activity == 1)
             return [q.script_filename, q.server_hostname, q.application_group, q.callable_object, q.process_group,
-                    q.request_handler].map { String(cString: $0) }
+                    q.request_handler].map { $0.map { String(cString: $0) } ?? "(null)" }
         }
         #expect(seen == ["/srv/app.wsgi", "example.org", "example.org|/app", "application", "group", "wsgi-script"])
         #expect(request.ignoresActivity && request.queueStart == 7)

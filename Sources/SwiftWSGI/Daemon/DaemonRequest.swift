@@ -60,6 +60,7 @@ final class DaemonRequest {
 
     /// The frame for a request (the Apache child's side).
     static func encode(_ req: swiftwsgi_request_t, queueStart: Int64) -> [UInt8] {
+        let environ = UnsafeBufferPointer(start: req.environ, count: req.environ == nil ? 0 : req.environ_count)
         // The shim fills every string (its getters hold the defaults); NULL would go as "".
         let strings = [req.script_filename, req.server_hostname, req.application_group, req.callable_object,
                        req.process_group, req.request_handler]
@@ -71,8 +72,8 @@ final class DaemonRequest {
         var total = 4 + 8 + 8 + 4 * numbers.count + 8
         var fits = true
         for p in strings { total += size(p) }
-        for i in 0..<req.environ_count {
-            let n = size(req.environ[i].name), v = size(req.environ[i].value)
+        for i in environ.indices {
+            let n = size(environ[i].name), v = size(environ[i].value)
             total += n + v
             if n > Int(UInt32.max) || v > Int(UInt32.max) { fits = false }
         }
@@ -91,16 +92,16 @@ final class DaemonRequest {
                 base[at + n] = 0
                 at += n + 1
             }
-            put(UInt32(clamping: req.environ_count))  // the daemon refuses over 100,000 pairs
+            put(UInt32(clamping: environ.count))  // the daemon refuses over 100,000 pairs
             put(req.script_mtime)
             put(queueStart)
             for n in numbers.prefix(6) { put(n) }
             put(req.queue_cell)
             put(Int64(bitPattern: req.queue_mark))
             for p in strings { put(p) }
-            for i in 0..<req.environ_count {
-                put(req.environ[i].name)
-                put(req.environ[i].value)
+            for i in environ.indices {
+                put(environ[i].name)
+                put(environ[i].value)
             }
             count = at
         }
@@ -108,9 +109,10 @@ final class DaemonRequest {
 
     /// The same frame built piece by piece (a string too long for its length word is sent as "").
     static func encodeByPieces(_ req: swiftwsgi_request_t, queueStart: Int64) -> [UInt8] {
+        let environ = UnsafeBufferPointer(start: req.environ, count: req.environ == nil ? 0 : req.environ_count)
         var b = FrameBuilder()
         b.bytes.reserveCapacity(4096)
-        b.u32(UInt32(clamping: req.environ_count))  // the daemon refuses over 100,000 pairs
+        b.u32(UInt32(clamping: environ.count))  // the daemon refuses over 100,000 pairs
         b.i64(req.script_mtime)
         b.i64(queueStart)
         for n in [req.server_port, req.script_reloading, req.enable_sendfile, req.header_only, req.error_override,
@@ -128,9 +130,9 @@ final class DaemonRequest {
         string(req.callable_object)
         string(req.process_group)
         string(req.request_handler)
-        for i in 0..<req.environ_count {
-            b.string(req.environ[i].name)
-            b.string(req.environ[i].value)
+        for i in environ.indices {
+            b.string(environ[i].name)
+            b.string(environ[i].value)
         }
         return b.bytes
     }
