@@ -140,48 +140,72 @@ final class DaemonRequest {
     /// Runs body with the request as the host takes it (pointers into the payload); nil when
     /// the payload is empty (a parsed request never is).
     func withRequest<R>(_ body: (UnsafePointer<swiftwsgi_request_t>) -> R) -> R? {
+        // Everything on the stack or in the payload: no array is made per request.
         payload.withUnsafeBufferPointer { bytes -> R? in
-            guard let start = bytes.baseAddress else { return nil }
+            guard let start = bytes.baseAddress, offsets.count >= Self.stringCount else { return nil }
             let base = UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self)
-            let strings = offsets.map { base + $0 }
-            let environCount = (strings.count - Self.stringCount) / 2
-            var kvs: [swiftwsgi_kv_t] = []
-            kvs.reserveCapacity(environCount + Self.daemonKeys.count)
-            for i in 0..<environCount {
-                kvs.append(swiftwsgi_kv_t(name: strings[Self.stringCount + 2 * i], value: strings[Self.stringCount + 2 * i + 1]))
-            }
+            func string(_ i: Int) -> UnsafePointer<CChar> { base + offsets[i] }
+            let environCount = (offsets.count - Self.stringCount) / 2
+            let keys = Self.daemonKeys
             // mod_wsgi's daemon-mode keys: when the Apache child queued the request, when this
             // daemon took it, and the child's connects and daemon restarts seen (one kept
-            // connection: 1 and 0).
-            var text: [CChar] = []
-            var valueOffsets: [Int] = []
-            for value in [String(queueStart), String(daemonStart), "1", "0"] {
-                valueOffsets.append(text.count)
-                text.append(contentsOf: value.utf8CString)
-            }
-            return text.withUnsafeBufferPointer { t -> R? in
-                guard let valueBase = t.baseAddress else { return nil }
-                for (key, offset) in zip(Self.daemonKeys, valueOffsets) {
-                    kvs.append(swiftwsgi_kv_t(name: key, value: valueBase + offset))
-                }
-                return kvs.withUnsafeBufferPointer { env in
+            // connection: 1 and 0). Two decimal numbers of at most 20 digits, NUL-terminated.
+            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 48) { text -> R? in
+                guard let textBase = text.baseAddress else { return nil }
+                let queueText = textBase, daemonText = textBase + 24
+                Self.writeDecimal(queueStart, into: queueText)
+                Self.writeDecimal(daemonStart, into: daemonText)
+                let values = (UnsafePointer(queueText), UnsafePointer(daemonText), Self.one, Self.zero)
+                let count = environCount + (keys.count == 4 ? 4 : 0)
+                return withUnsafeTemporaryAllocation(of: swiftwsgi_kv_t.self, capacity: max(1, count)) { kvs -> R? in
+                    guard let env = kvs.baseAddress else { return nil }
+                    for i in 0..<environCount {
+                        env[i] = swiftwsgi_kv_t(name: string(Self.stringCount + 2 * i), value: string(Self.stringCount + 2 * i + 1))
+                    }
+                    if keys.count == 4 {
+                        env[environCount] = swiftwsgi_kv_t(name: keys[0], value: values.0)
+                        env[environCount + 1] = swiftwsgi_kv_t(name: keys[1], value: values.1)
+                        env[environCount + 2] = swiftwsgi_kv_t(name: keys[2], value: values.2)
+                        env[environCount + 3] = swiftwsgi_kv_t(name: keys[3], value: values.3)
+                    }
                     var req = swiftwsgi_request_t()
                     req.call = swiftwsgi_script_call_t(
-                        handle: Unmanaged.passUnretained(self).toOpaque(), environ: env.baseAddress,
-                        environ_count: env.count, script_filename: strings[0], script_mtime: scriptMTime,
-                        server_hostname: strings[1], server_port: numbers.0, application_group: strings[2])
-                    req.callable_object = strings[3]
-                    req.process_group = strings[4]
+                        handle: Unmanaged.passUnretained(self).toOpaque(), environ: env,
+                        environ_count: count, script_filename: string(0), script_mtime: scriptMTime,
+                        server_hostname: string(1), server_port: numbers.0, application_group: string(2))
+                    req.callable_object = string(3)
+                    req.process_group = string(4)
                     req.script_reloading = numbers.1
                     req.enable_sendfile = numbers.2
                     req.header_only = numbers.3
-                    req.request_handler = strings[5]
+                    req.request_handler = string(5)
                     req.error_override = numbers.4
                     req.ignore_activity = numbers.5
                     return withUnsafePointer(to: &req, body)
                 }
             }
         }
+    }
+
+    nonisolated(unsafe) private static let one = UnsafeRawPointer(("1" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self)
+    nonisolated(unsafe) private static let zero = UnsafeRawPointer(("0" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self)
+
+    /// v in decimal, NUL-terminated, into at least 21 bytes (a negative v is written as 0).
+    static func writeDecimal(_ v: Int64, into p: UnsafeMutablePointer<CChar>) {
+        var n = UInt64(max(0, v))
+        var length = 0
+        repeat {
+            p[length] = CChar(UInt8(ascii: "0") + UInt8(n % 10))
+            n /= 10
+            length += 1
+        } while n > 0
+        // The digits came least significant first.
+        var i = 0, j = length - 1
+        while i < j {
+            let t = p[i]; p[i] = p[j]; p[j] = t
+            i += 1; j -= 1
+        }
+        p[length] = 0
     }
 }
 
