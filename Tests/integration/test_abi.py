@@ -25,7 +25,6 @@ HOST_LIBRARY = os.path.join(os.path.dirname(MODULE), 'lib%s.so' % LIBRARY_NAME)
 REFUSAL = 'stop Apache and start it again'
 
 CONFIG = """
-WSGIPythonHome /usr
 WSGIScriptAlias /hello {apps}/hello.wsgi
 """
 APPS = {'hello.wsgi': 'def application(environ, start_response):\n'

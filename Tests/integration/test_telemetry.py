@@ -307,7 +307,8 @@ def express_server(args, requests=REQUESTS, ready=None):
         shutil.rmtree(work, ignore_errors=True)
 
 
-@pytest.mark.skipif(SANITIZED, reason='Apache started by apachectl, without the sanitizer runtime')
+@pytest.mark.skipif(SANITIZED or not DEBIAN_PYTHON,
+                    reason="mod_wsgi-express 6.1.1's venv is of Debian's Python 3.11 (its config names it as WSGIPythonHome)")
 def test_mod_wsgi_express_telemetry_options(ingester):
     """mod_wsgi-express 6.1's --telemetry-service, --telemetry-interval, --slow-requests and
     --telemetry-options, in a configuration it wrote, with only LoadModule changed."""
