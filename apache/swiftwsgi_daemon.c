@@ -93,6 +93,11 @@ const swiftwsgi_daemon_group_t *swiftwsgi_daemon_group(const char *name)
 const char *swiftwsgi_daemon_socket(const swiftwsgi_daemon_group_t *g) { return g->socket_path; }
 int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *g) { return g->options.connect_timeout; }
 int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *g) { return g->options.config.socket_timeout; }
+/* response-socket-timeout=, else socket-timeout= (which defaults to Apache's Timeout), as mod_wsgi. */
+int swiftwsgi_daemon_response_socket_timeout(const swiftwsgi_daemon_group_t *g)
+{
+    return g->options.response_socket_timeout ? g->options.response_socket_timeout : g->options.config.socket_timeout;
+}
 int swiftwsgi_daemon_header_buffer_size(const swiftwsgi_daemon_group_t *g) { return g->options.header_buffer_size; }
 int swiftwsgi_daemon_response_flush_delay(const swiftwsgi_daemon_group_t *g) { return g->options.response_flush_delay; }
 size_t swiftwsgi_daemon_response_buffer_size(const swiftwsgi_daemon_group_t *g) { return g->options.response_buffer_size; }

@@ -21,6 +21,9 @@ const swiftwsgi_daemon_group_t *swiftwsgi_daemon_group(const char *name);
 const char *swiftwsgi_daemon_socket(const swiftwsgi_daemon_group_t *group);
 int swiftwsgi_daemon_connect_timeout(const swiftwsgi_daemon_group_t *group);
 int swiftwsgi_daemon_socket_timeout(const swiftwsgi_daemon_group_t *group);
+/** Seconds a write of a daemon response to the client may block (response-socket-timeout=,
+ *  else socket-timeout=). */
+int swiftwsgi_daemon_response_socket_timeout(const swiftwsgi_daemon_group_t *group);
 /** header-buffer-size=: the largest response header the daemon may send. */
 int swiftwsgi_daemon_header_buffer_size(const swiftwsgi_daemon_group_t *group);
 /** response-flush-delay= (milliseconds) and response-buffer-size= (bytes): how the Apache child

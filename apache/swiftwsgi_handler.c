@@ -14,6 +14,7 @@
 #include "swiftwsgi_status.h"
 #include "swiftwsgi_abi.h"
 
+#include "http_connection.h"
 #include "http_core.h"
 #include "http_log.h"
 #include "http_protocol.h"
@@ -246,8 +247,19 @@ int swiftwsgi_hook_handler(request_rec *r)
         swiftwsgi_queue_begin(swiftwsgi_daemon_index(daemon), &request.queue_cell, &request.queue_mark);
     }
 
+    /* A daemon response's writes to the client block at most response-socket-timeout= (as mod_wsgi
+     * 4.5.13+), so a client that never reads frees the daemon thread before Apache's Timeout. Not on
+     * mod_http2's secondary connections, whose socket is the main connection's. */
+    apr_socket_t *client = daemon && !r->connection->master ? ap_get_conn_socket(r->connection) : NULL;
+    apr_interval_time_t client_timeout = 0;
+    if (client && apr_socket_timeout_get(client, &client_timeout) == APR_SUCCESS)
+        apr_socket_timeout_set(client, apr_time_from_sec(swiftwsgi_daemon_response_socket_timeout(daemon)));
+    else
+        client = NULL;
+
     rc = swiftwsgi_handle_request(&request);
     if (daemon) swiftwsgi_queue_end(request.queue_cell, request.queue_mark);
     if (rc == 0 && !swiftwsgi_io_abort_if_short(&io, script)) end_response(r);
+    if (client) apr_socket_timeout_set(client, client_timeout);
     return rc == 0 ? OK : rc;
 }

@@ -8,6 +8,7 @@ Against a reference mod_wsgi each test runs where that version has the option
 
 import json
 import os
+import socket
 import time
 
 import pytest
@@ -202,6 +203,46 @@ GOOD = [
     pytest.param('WSGIDaemonProcess g newrelic-config-file=/etc/newrelic.ini newrelic-environment=production',
                  marks=mod_wsgi_versions(below=(6,))),
 ]
+
+
+NEVER_READ_APP = '''
+import os
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+    if environ['PATH_INFO'] == '/big':
+        chunk = b'x' * (1 << 20)
+        return (chunk for _ in range(512))
+    return [str(os.getpid()).encode()]
+'''
+
+
+def test_response_socket_timeout_frees_the_thread_of_a_client_that_never_reads():
+    """response-socket-timeout= bounds how long the Apache child's writes of a daemon response to
+    the client may block (mod_wsgi 4.5.13+): a client that never reads a large response frees the
+    group's only thread after it, long before Apache's Timeout (20 s in these configurations)."""
+    apache = Apache('''
+WSGIDaemonProcess g threads=1 response-socket-timeout=2
+WSGIScriptAlias / {apps}/app.wsgi process-group=g application-group=%{GLOBAL}
+''', {'app.wsgi': NEVER_READ_APP})
+    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        apache.start()
+        assert apache.get('/small').status == 200
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(('127.0.0.1', apache.port))
+        stalled.sendall(b'GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+        time.sleep(1)  # the group's one thread is now writing /big to a client that does not read
+        start = time.monotonic()
+        r = apache.get('/small', timeout=40)
+        waited = time.monotonic() - start
+        assert r.status == 200, r
+        assert waited < 12, 'the second request waited %.1f s: the stalled response held the thread' % waited
+        log = apache.log()
+        assert 'Segmentation' not in log and 'exit signal' not in log, log
+    finally:
+        stalled.close()
+        apache.stop()
+        apache.cleanup()
 
 
 @pytest.mark.parametrize('config', GOOD)
