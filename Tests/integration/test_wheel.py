@@ -24,7 +24,8 @@ import time
 
 import pytest
 
-from harness import CRASH, DEBIAN_PYTHON, MODULE, PYTHON, PYTHON_PREFIX, PYTHON_VERSION, REPO, Apache, free_port
+from harness import (CRASH, DEBIAN_PYTHON, MODULE, PYTHON, PYTHON_PREFIX, PYTHON_VERSION, REPO, Apache, free_port,
+                     wait_until_settled)
 
 pytestmark = [
     pytest.mark.ours_only,
@@ -202,6 +203,10 @@ class Express:
 
     def stop(self):
         if self.process.poll() is None:
+            # The signal reaches every process of the group: let Apache's children finish starting
+            # first (its event MPM can crash a child stopped within ~0.2 s of its start, see
+            # harness.wait_until_settled; seen here once on 3.12 right after a spare child forked).
+            wait_until_settled(group_members(self.process.pid))
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(30)
@@ -211,6 +216,19 @@ class Express:
         log = open(self.error_log, errors='replace').read() if os.path.exists(self.error_log) else ''
         shutil.rmtree(self.root, ignore_errors=True)
         return log
+
+
+def group_members(pgid):
+    """The pids of process group pgid."""
+    pids = []
+    for name in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/stat' % name) as f:
+                if int(f.read().rsplit(')', 1)[1].split()[2]) == pgid:
+                    pids.append(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
 
 
 def check_served(express, venv, uid, group):
